@@ -1,0 +1,11 @@
+# Turns migrations/NNN_name.sql files into a C array of {name, sql} (cmake -P script).
+set(body "/* Generated from migrations/ by cmake/embed_sql.cmake. Do not edit. */\n#include \"snk/migrate.h\"\n\nconst struct snk_migration snk_migrations[] = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" esc "${hex}")
+  string(APPEND body "\t{ \"${name}\", \"${esc}\" },\n")
+endforeach()
+string(APPEND body "\t{ 0, 0 },\n};\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,46 @@
+/* config.h - the immutable configuration, read from one JSON file. */
+#ifndef SNK_CONFIG_H
+#define SNK_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "snk/log.h"
+
+enum { SNK_DB_A = 0, SNK_DB_B = 1 };
+
+struct snk_config {
+	char *conninfo[2];      /* owned: libpq conninfo or URI of a and b */
+	char *schema;           /* owned: schema of the table */
+	char *table;            /* owned: table name */
+	char *id_column;        /* owned: uuid column with a unique index */
+	char *data_column;      /* owned: text column */
+	char *notify_channel;   /* owned: LISTEN channel, "" for timer only */
+	char *control_socket;   /* owned: unix socket path */
+	char *log_level_name;   /* owned */
+	enum log_level log_level;
+	int poll_interval_ms;
+	int batch_rows;
+	int batch_max_bytes;
+	int max_batches_in_flight;
+	int reconnect_max_ms;
+};
+
+enum config_status { CONFIG_OK, CONFIG_UNREADABLE, CONFIG_INVALID };
+
+/* config_load: reads and validates path into a new config (*out, owned by the caller).
+ * On failure *out is NULL and err holds one line naming the file and key. */
+enum config_status config_load(const char *path, struct snk_config **out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* config_parse: the same from JSON text; name is used in messages. */
+enum config_status config_parse(const char *text, const char *name, struct snk_config **out,
+				char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* config_default_socket: the control socket path used when the config names none:
+ * $RUNTIME_DIRECTORY/snk.sock, else /run/snk/snk.sock for root, else ./snk.sock. */
+void config_default_socket(char *buf, size_t len);
+
+void config_free(struct snk_config *cfg);
+
+#endif

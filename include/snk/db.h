@@ -1,0 +1,136 @@
+/* db.h - the data-access layer: every SQL statement snk, tst and the migrations use,
+ * and the mapping of their results to C structs. Nothing else builds SQL text. */
+#ifndef SNK_DB_H
+#define SNK_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snk/batch.h"
+#include "snk/config.h"
+#include "snk/pgconn.h"
+#include "snk/snapshot.h"
+
+/* The synced table and the statements about it, built once from the config. */
+struct snk_table {
+	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
+	char *qualified;    /* owned: "schema"."table" */
+	char *id;           /* owned: quoted id column */
+	char *data;         /* owned: quoted data column */
+	char *channel;      /* owned: quoted notify channel, or NULL when timer only */
+	char *schema_raw;   /* owned: unquoted schema name */
+	char *table_raw;    /* owned: unquoted table name */
+	char *id_raw;       /* owned */
+	char *data_raw;     /* owned */
+	char *index_name;   /* owned: quoted name of the xid index */
+	char *sql_window;   /* owned */
+	char *sql_insert;   /* owned */
+	char *sql_conflicts;/* owned */
+	char *sql_listen;   /* owned, NULL when timer only */
+	char *sql_app_insert;/* owned: tst's insert, as an application would write */
+};
+
+/* What the catalog says about the table on one side. */
+struct snk_schema_info {
+	bool table_exists;
+	char id_type[64];
+	char data_type[64];
+	bool has_xid_column;
+	bool has_unique_id;
+	bool has_xid_index;
+	bool has_snk_schema;  /* snk.cursor exists */
+};
+
+/* db_quote_ident: "name" with embedded quotes doubled, into a new string. */
+char *db_quote_ident(const char *name);
+
+/* db_table_init: builds *t from cfg. False on out of memory. */
+bool db_table_init(struct snk_table *t, const struct snk_config *cfg) __attribute__((warn_unused_result));
+void db_table_clear(struct snk_table *t);
+
+/* db_schema_problem: NULL when info shows a table snk can sync (need_cursor: the snk
+ * schema must exist too), else a one-line message saying what to do. */
+const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
+			      bool need_cursor, char *buf, size_t len);
+
+/* --- Statements sent inside a pgconn unit (pgconn_begin ... pgconn_end). --- */
+
+/* Statement 0: the schema check. Decode with db_read_schema. */
+bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: LISTEN on the table's channel (only when it has one). */
+bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: try the advisory lock that makes this process the only writer of the
+ * table on this side. Decode with db_read_bool. */
+bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: prepares the insert of db_send_insert. */
+bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: the cursor for source_key. Decode with db_read_cursor. */
+bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
+
+/* Four statements (0 BEGIN, 1 snapshot, 2 DECLARE, 3 FETCH): opens a REPEATABLE READ
+ * read-only transaction and a cursor over the rows visible now but not in prev. */
+bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
+			 const struct snk_snapshot *prev, int fetch_rows);
+/* One statement: the next page of the window cursor. Decode with db_read_rows. */
+bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
+/* One statement: ends the read transaction. */
+bool db_send_window_close(struct snk_pgconn *c);
+
+/* One statement: INSERT ... ON CONFLICT (id) DO NOTHING of the batch, rows marked as
+ * copied by snk. Decode with db_read_affected. */
+bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b);
+/* One statement: moves the cursor of source_key to snap. */
+bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap,
+			  uint64_t rows);
+/* One statement: ids of the batch present on this side with different data.
+ * Decode with db_read_text_column. */
+bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b);
+/* One statement: ROLLBACK (after a failed unit inside a transaction). */
+bool db_send_rollback(struct snk_pgconn *c);
+
+/* --- Decoding results into structs. --- */
+bool db_read_schema(const PGresult *res, struct snk_schema_info *out);
+bool db_read_bool(const PGresult *res, bool *out);
+/* db_read_cursor: *found false when there is no cursor yet. */
+bool db_read_cursor(const PGresult *res, bool *found, struct snk_snapshot *out);
+bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
+/* db_read_rows: appends the binary (id, data) rows of a FETCH to b and finishes it. */
+bool db_read_rows(const PGresult *res, struct snk_batch *b);
+uint64_t db_read_affected(const PGresult *res);
+int db_read_ntuples(const PGresult *res);
+const char *db_read_text(const PGresult *res, int row);
+
+/* --- Blocking calls, for the tools and for migrate. --- */
+
+/* db_connect_blocking: a connection for tools, or NULL with err filled. */
+PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen);
+/* db_app_insert: inserts the batch the way an application would (tst). */
+bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
+		   size_t errlen) __attribute__((warn_unused_result));
+/* db_schema_blocking: runs the schema check on conn. */
+bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
+			char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* db_uuid_text: 16 bytes as the canonical 36-character text (buf >= 37). */
+void db_uuid_text(const unsigned char id[16], char *buf);
+
+#endif
+
+#ifndef SNK_DB_MIGRATE_DECLARED
+#define SNK_DB_MIGRATE_DECLARED
+enum db_migrate_status { MIGRATE_OK, MIGRATE_SCHEMA, MIGRATE_ERROR };
+/* db_migrate: applies the embedded migrations not yet applied to t on conn, all in one
+ * transaction (nothing is half-applied). *applied counts the new ones. MIGRATE_SCHEMA:
+ * the existing table cannot be synced (err says why; nothing was changed). */
+enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *applied, char *err,
+				  size_t errlen) __attribute__((warn_unused_result));
+#endif
+
+#ifndef SNK_DB_TOOLS_DECLARED
+#define SNK_DB_TOOLS_DECLARED
+/* db_app_has_id: whether id is in the table (tst, to learn if a batch whose commit
+ * reply was lost did commit). -1 on error. */
+int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char id[16]);
+#endif

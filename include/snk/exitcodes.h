@@ -1,0 +1,16 @@
+/* exitcodes.h - process exit codes, sysexits(3) style, shared by snk, snkctl and tst. */
+#ifndef SNK_EXITCODES_H
+#define SNK_EXITCODES_H
+
+#define SNK_EXIT_OK 0
+#define SNK_EXIT_DIFFER 1       /* verify: the tables differ */
+#define SNK_EXIT_USAGE 64       /* bad command line */
+#define SNK_EXIT_SCHEMA 65      /* table missing, not migrated, no unique id index */
+#define SNK_EXIT_NOINPUT 66     /* config file missing or unreadable */
+#define SNK_EXIT_UNAVAILABLE 69 /* database or control socket unreachable (tools) */
+#define SNK_EXIT_SOFTWARE 70    /* internal error */
+#define SNK_EXIT_OSERR 71       /* socket, event loop or memory failure at start-up */
+#define SNK_EXIT_TEMPFAIL 75    /* another snk holds this table pair */
+#define SNK_EXIT_CONFIG 78      /* config file present but invalid */
+
+#endif

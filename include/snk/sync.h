@@ -1,0 +1,127 @@
+/* sync.h - the two directions (a -> b, b -> a), their connections, and the step machine
+ * that moves windows of rows from a source to its peer. */
+#ifndef SNK_SYNC_H
+#define SNK_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snk/batch.h"
+#include "snk/config.h"
+#include "snk/db.h"
+#include "snk/pgconn.h"
+#include "snk/snapshot.h"
+
+struct event_base;
+struct event;
+struct snk_app;
+
+enum dir_state {
+	DIR_WAIT,    /* waiting for both connections to be ready and checked */
+	DIR_LOADING, /* reading the cursor from the destination */
+	DIR_IDLE,    /* caught up; a NOTIFY or the timer starts the next pass */
+	DIR_PASS,    /* a window is being read and applied */
+	DIR_FAILED,  /* a unit failed; waiting for the rest to drain */
+	DIR_RETRY,   /* waiting out a backoff before reloading the cursor */
+};
+
+struct dir_stats {
+	uint64_t rows_read;      /* rows fetched from the source */
+	uint64_t rows_copied;    /* rows inserted into the destination */
+	uint64_t rows_present;   /* rows already there with the same data */
+	uint64_t conflicts;      /* rows already there with different data (left alone) */
+	uint64_t batches;
+	uint64_t passes;
+	uint64_t passes_with_rows;
+	uint64_t errors;
+	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */
+	int64_t pass_started_ms; /* wall clock when the current pass began, 0: no pass */
+	int64_t last_pass_us;    /* duration of the last pass with rows */
+};
+
+struct slot {
+	struct snk_dir *dir;     /* borrowed */
+	struct snk_batch batch;  /* owned buffers, reused */
+	bool busy;
+	bool final;              /* carries the cursor */
+	uint64_t inserted;
+	int requested;           /* rows asked of the FETCH that filled it */
+};
+
+struct snk_side {
+	struct snk_app *app;     /* borrowed */
+	int index;               /* SNK_DB_A or SNK_DB_B */
+	const char *name;        /* "a" or "b" */
+	struct snk_pgconn *read; /* owned: windows and LISTEN */
+	struct snk_pgconn *write;/* owned: inserts and the cursor */
+	bool read_ok;            /* connected and schema checked */
+	bool write_ok;           /* connected, checked, locked and prepared */
+	bool ever_locked;
+	uint64_t notifies;
+	uint64_t own_notifies;   /* notifications caused by snk's own inserts (ignored) */
+};
+
+struct snk_dir {
+	struct snk_app *app;     /* borrowed */
+	const char *name;        /* "a_to_b" */
+	const char *role;        /* "a->b", for logs */
+	struct snk_side *src;    /* borrowed */
+	struct snk_side *dst;    /* borrowed */
+	char *source_key;        /* owned: cursor key in the destination */
+	enum dir_state state;
+	struct snk_snapshot prev;/* every source row visible here is in the destination */
+	struct snk_snapshot next;/* snapshot of the window being applied */
+	bool have_next;
+	bool wake_pending;
+	bool window_done;
+	bool fetch_outstanding;
+	bool final_sent;
+	bool final_done;
+	bool src_tx_open;
+	bool bad_result;
+	int inflight;            /* destination units of this pass not finished */
+	int units;               /* all units of this direction not finished */
+	struct slot *slots;      /* owned array */
+	int nslots;
+	struct slot *page;       /* borrowed: slot being filled by a FETCH */
+	struct slot *held;       /* borrowed: last page waiting to carry the cursor */
+	uint64_t pass_rows;
+	double avg_row_bytes;
+	int failures;
+	bool last_fail_conn;
+	char last_error[512];
+	struct event *retry_timer; /* owned */
+	struct dir_stats stats;
+};
+
+struct snk_app {
+	struct event_base *base;        /* borrowed */
+	const struct snk_config *cfg;   /* borrowed; swapped on reload */
+	struct snk_table table;
+	struct snk_side side[2];
+	struct snk_dir dir[2];          /* [0] a -> b, [1] b -> a */
+	struct event *poll_timer;       /* owned */
+	struct event *stop_timer;       /* owned */
+	bool paused;
+	bool stopping;
+	int exit_code;
+	int64_t started_ms;
+	int64_t stop_deadline_ms;
+};
+
+/* sync_app_init: builds connections and directions for cfg; nothing is started. */
+bool sync_app_init(struct snk_app *app, struct event_base *base, const struct snk_config *cfg)
+	__attribute__((warn_unused_result));
+/* sync_app_start: connects and begins syncing. */
+void sync_app_start(struct snk_app *app);
+/* sync_app_stop: no new windows; the loop exits once in-flight commits have finished. */
+void sync_app_stop(struct snk_app *app);
+void sync_app_free(struct snk_app *app);
+
+void sync_pause(struct snk_app *app);
+void sync_resume(struct snk_app *app);
+
+const char *sync_dir_state_name(enum dir_state s);
+int64_t sync_now_ms(void);
+
+#endif

@@ -1,0 +1,17 @@
+-- The NOTIFY trigger that wakes snk as soon as rows commit. snk never installs it: the
+-- demo and the test harness do, with psql:
+--   psql -v table=records -v channel=snk_records -f migrations/notify_trigger.sql
+-- Without it snk still syncs, on its poll_interval_ms timer.
+-- A statement-level trigger: one notification per INSERT statement, not per row, and
+-- PostgreSQL folds identical notifications of one transaction into one.
+CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify(TG_ARGV[0], '');
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS snk_notify ON :"table";
+CREATE TRIGGER snk_notify AFTER INSERT ON :"table"
+    FOR EACH STATEMENT EXECUTE FUNCTION snk_notify_insert(:'channel');

@@ -1,0 +1,425 @@
+/* ctl.c - the unix control socket and the status report.
+ *
+ * Protocol: one request per line, either a JSON object {"command": "status"} or the bare
+ * command word; one reply per line, always a JSON object with "ok" true or false. A
+ * request longer than CTL_MAX_REQUEST bytes is refused and the client disconnected.
+ * Output is buffered by libevent; a client that stops reading is dropped once its
+ * unread output passes a bound, so no client can stall the loop or grow memory.
+ */
+#include "snk/ctl.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "snk/log.h"
+#include "snk/sync.h"
+
+#define CTL_MAX_OUTPUT (1024 * 1024)
+#define CTL_MAX_CLIENTS 64
+
+struct snk_ctl {
+	struct snk_app *app;            /* borrowed */
+	struct evconnlistener *listener;/* owned */
+	char *path;                     /* owned */
+	int clients;
+};
+
+struct ctl_client {
+	struct snk_ctl *ctl;            /* borrowed */
+	struct bufferevent *bev;        /* owned */
+};
+
+typedef cJSON *(*ctl_handler)(struct snk_app *app);
+
+static cJSON *reply_ok(void)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "ok", 1);
+	return o;
+}
+
+static cJSON *cmd_status(struct snk_app *app);
+
+static cJSON *cmd_ping(struct snk_app *app)
+{
+	cJSON *o = reply_ok();
+
+	cJSON_AddStringToObject(o, "pong", "snk " SNK_VERSION);
+	return o;
+}
+
+static cJSON *cmd_pause(struct snk_app *app)
+{
+	sync_pause(app);
+	log_info(NULL, "paused by snkctl: no new windows until resume");
+	return reply_ok();
+}
+
+static cJSON *cmd_resume(struct snk_app *app)
+{
+	bool was = app->paused;
+
+	sync_resume(app);
+	if (was)
+		log_info(NULL, "resumed by snkctl");
+	return reply_ok();
+}
+
+static const struct {
+	const char *name;
+	ctl_handler handler;
+} commands[] = {
+	{ "status", cmd_status },
+	{ "ping", cmd_ping },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_resume },
+};
+
+static char *error_reply(const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *out;
+
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", msg);
+	out = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return out;
+}
+
+static void add_u64(cJSON *o, const char *name, uint64_t v)
+{
+	cJSON_AddNumberToObject(o, name, (double)v);
+}
+
+static cJSON *cmd_status(struct snk_app *app)
+{
+	cJSON *o = reply_ok();
+	cJSON *dbs = cJSON_AddObjectToObject(o, "databases");
+	int64_t now = sync_now_ms();
+	bool degraded = false;
+
+	cJSON_AddStringToObject(o, "version", SNK_VERSION);
+	cJSON_AddNumberToObject(o, "pid", (double)getpid());
+	cJSON_AddNumberToObject(o, "uptime_s", (double)((now - app->started_ms) / 1000));
+	cJSON_AddStringToObject(o, "table", app->table.label);
+	cJSON_AddStringToObject(o, "wake", app->table.channel ? "notify+timer" : "timer");
+	cJSON_AddNumberToObject(o, "poll_interval_ms", app->cfg->poll_interval_ms);
+	for (int i = 0; i < 2; i++) {
+		const struct snk_side *s = &app->side[i];
+		cJSON *db = cJSON_AddObjectToObject(dbs, s->name);
+		const struct snk_pgconn *conns[2] = { s->read, s->write };
+		const char *err = pgconn_last_error(s->read)[0] ? pgconn_last_error(s->read)
+								: pgconn_last_error(s->write);
+		uint64_t reconnects = 0;
+
+		for (int j = 0; j < 2; j++) {
+			const struct pgconn_stats *st = pgconn_stats(conns[j]);
+
+			reconnects += st->connects > 0 ? st->connects - 1 : 0;
+		}
+		cJSON_AddBoolToObject(db, "connected", s->read_ok && s->write_ok);
+		cJSON_AddStringToObject(db, "target", pgconn_target(s->read));
+		cJSON_AddStringToObject(db, "read_state", pgconn_state_name(pgconn_state(s->read)));
+		cJSON_AddStringToObject(db, "write_state", pgconn_state_name(pgconn_state(s->write)));
+		if (err[0])
+			cJSON_AddStringToObject(db, "last_error", err);
+		else
+			cJSON_AddNullToObject(db, "last_error");
+		add_u64(db, "reconnects", reconnects);
+		add_u64(db, "notifies", s->notifies);
+		add_u64(db, "own_notifies_ignored", s->own_notifies);
+		if (!(s->read_ok && s->write_ok))
+			degraded = true;
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct snk_dir *d = &app->dir[i];
+		cJSON *j = cJSON_AddObjectToObject(o, d->name);
+
+		cJSON_AddStringToObject(j, "state", sync_dir_state_name(d->state));
+		add_u64(j, "rows_read", d->stats.rows_read);
+		add_u64(j, "rows_copied", d->stats.rows_copied);
+		add_u64(j, "rows_already_present", d->stats.rows_present);
+		add_u64(j, "conflicts", d->stats.conflicts);
+		add_u64(j, "batches", d->stats.batches);
+		add_u64(j, "batches_in_flight", (uint64_t)d->inflight);
+		add_u64(j, "passes", d->stats.passes);
+		add_u64(j, "errors", d->stats.errors);
+		cJSON_AddNumberToObject(j, "window_age_ms",
+					d->stats.pass_started_ms ? (double)(now - d->stats.pass_started_ms) : 0);
+		cJSON_AddNumberToObject(j, "last_window_ms", (double)(d->stats.last_pass_us / 1000));
+		if (d->stats.last_copy_ms)
+			cJSON_AddNumberToObject(j, "last_commit_at_ms", (double)d->stats.last_copy_ms);
+		else
+			cJSON_AddNullToObject(j, "last_commit_at_ms");
+		if (d->prev.text)
+			cJSON_AddStringToObject(j, "cursor", d->prev.text);
+		else
+			cJSON_AddNullToObject(j, "cursor");
+		if (d->last_error[0])
+			cJSON_AddStringToObject(j, "last_error", d->last_error);
+		else
+			cJSON_AddNullToObject(j, "last_error");
+		if (d->state == DIR_FAILED || d->state == DIR_RETRY || d->state == DIR_WAIT)
+			degraded = true;
+	}
+	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
+					    degraded ? "degraded" : "running");
+	return o;
+}
+
+char *ctl_status_json(struct snk_app *app)
+{
+	cJSON *o = cmd_status(app);
+	char *out = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	return out;
+}
+
+char *ctl_handle_line(struct snk_app *app, const char *line, size_t len)
+{
+	char word[64];
+	const char *name = NULL;
+	cJSON *req = NULL;
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	while (len > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	if (len == 0)
+		return error_reply("empty request; send {\"command\":\"status\"} or a command word");
+	if (memchr(line, '\0', len))
+		return error_reply("request contains a NUL byte");
+	if (line[0] == '{') {
+		const cJSON *cmd;
+
+		req = cJSON_ParseWithLength(line, len);
+		if (!req || !cJSON_IsObject(req))
+			goto bad_json;
+		cmd = cJSON_GetObjectItemCaseSensitive(req, "command");
+		if (!cJSON_IsString(cmd))
+			goto bad_json;
+		name = cmd->valuestring;
+	} else {
+		if (len >= sizeof(word))
+			return error_reply("unknown command; known: status, ping, pause, resume");
+		memcpy(word, line, len);
+		word[len] = '\0';
+		name = word;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(name, commands[i].name) == 0) {
+			cJSON *o = commands[i].handler(app);
+			char *out = cJSON_PrintUnformatted(o);
+
+			cJSON_Delete(o);
+			cJSON_Delete(req);
+			return out;
+		}
+	}
+	cJSON_Delete(req);
+	return error_reply("unknown command; known: status, ping, pause, resume");
+bad_json:
+	cJSON_Delete(req);
+	return error_reply("malformed request; send {\"command\":\"<name>\"} followed by a newline");
+}
+
+static void client_free(struct ctl_client *cl)
+{
+	cl->ctl->clients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	/* A client that asked to be closed is closed once its reply is out. */
+	if (bufferevent_get_enabled(bev) == EV_WRITE)
+		client_free(cl);
+}
+
+static void client_send(struct ctl_client *cl, char *reply)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+
+	if (reply) {
+		evbuffer_add(out, reply, strlen(reply));
+		evbuffer_add(out, "\n", 1);
+		free(reply);
+	}
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		size_t len;
+		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+
+		if (!line)
+			break;
+		if (len > CTL_MAX_REQUEST) {
+			free(line);
+			goto too_long;
+		}
+		client_send(cl, ctl_handle_line(cl->ctl->app, line, len));
+		free(line);
+	}
+	if (evbuffer_get_length(in) > CTL_MAX_REQUEST)
+		goto too_long;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > CTL_MAX_OUTPUT) {
+		log_warn("ctl", "client does not read its replies; disconnecting it");
+		client_free(cl);
+	}
+	return;
+too_long:
+	client_send(cl, error_reply("request too long; the limit is 4096 bytes"));
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_enable(bev, EV_WRITE);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_client *cl = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+		/* A request without its final newline still gets its answer. */
+		struct evbuffer *in = bufferevent_get_input(bev);
+		size_t len = evbuffer_get_length(in);
+
+		if ((what & BEV_EVENT_EOF) && len > 0 && len <= CTL_MAX_REQUEST) {
+			char *line = malloc(len + 1);
+
+			if (line) {
+				evbuffer_remove(in, line, len);
+				line[len] = '\0';
+				client_send(cl, ctl_handle_line(cl->ctl->app, line, len));
+				free(line);
+				bufferevent_disable(bev, EV_READ);
+				if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+					return; /* freed by client_write_cb once flushed */
+			}
+		}
+		client_free(cl);
+	}
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	struct snk_ctl *ctl = arg;
+	struct ctl_client *cl;
+	struct timeval idle = { 60, 0 };
+
+	if (ctl->clients >= CTL_MAX_CLIENTS) {
+		log_warn("ctl", "too many control clients (%d); refusing one", CTL_MAX_CLIENTS);
+		close(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		close(fd);
+		return;
+	}
+	cl->ctl = ctl;
+	cl->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cl->bev) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	ctl->clients++;
+	bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
+	bufferevent_set_timeouts(cl->bev, &idle, &idle);
+	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
+}
+
+/* A socket file that nobody answers on is stale (a crashed snk) and may be replaced. */
+static bool socket_in_use(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	bool used;
+
+	if (fd < 0)
+		return false;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	used = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return used;
+}
+
+struct snk_ctl *ctl_listen(struct snk_app *app, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct snk_ctl *ctl;
+	struct stat st;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "control_socket %s: path too long", path);
+		return NULL;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "control_socket %s: exists and is not a socket; remove it or choose another path",
+				 path);
+			return NULL;
+		}
+		if (socket_in_use(path)) {
+			snprintf(err, errlen, "control_socket %s: another snk is answering on it; stop it or choose another path",
+				 path);
+			return NULL;
+		}
+		unlink(path);
+	}
+	ctl = calloc(1, sizeof(*ctl));
+	if (!ctl || !(ctl->path = strdup(path))) {
+		free(ctl);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ctl->app = app;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	old = umask(0117); /* srw-rw----: owner and group only, from the first instant */
+	ctl->listener = evconnlistener_new_bind(app->base, accept_cb, ctl,
+						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+						(struct sockaddr *)&sa, (int)sizeof(sa));
+	umask(old);
+	if (!ctl->listener) {
+		snprintf(err, errlen, "control_socket %s: cannot listen: %s", path, strerror(errno));
+		free(ctl->path);
+		free(ctl);
+		return NULL;
+	}
+	return ctl;
+}
+
+void ctl_free(struct snk_ctl *ctl)
+{
+	if (!ctl)
+		return;
+	evconnlistener_free(ctl->listener);
+	unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}

@@ -1,0 +1,591 @@
+/* db.c - the data-access layer: all SQL text, parameter passing and result decoding.
+ *
+ * Identifiers from the config are always double-quoted here (db_quote_ident), values
+ * always travel as parameters, never inside SQL text. Rows move in binary format: a
+ * FETCH returns uuid as 16 bytes and text as raw bytes, which batch.c packs into the
+ * binary arrays of the INSERT.
+ */
+#include "snk/db.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOCK_CLASS "1397639979" /* 'SNK+' : first key of snk's advisory locks */
+
+static const char SQL_SCHEMA_CHECK[] =
+	"WITH rel AS (SELECT c.oid FROM pg_catalog.pg_class c"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))"
+	" SELECT EXISTS (SELECT 1 FROM rel),"
+	" (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a, rel"
+	"   WHERE a.attrelid = rel.oid AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped),"
+	" (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a, rel"
+	"   WHERE a.attrelid = rel.oid AND a.attname = $4 AND a.attnum > 0 AND NOT a.attisdropped),"
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, rel WHERE a.attrelid = rel.oid"
+	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped AND a.atttypid = 'pg_catalog.xid8'::pg_catalog.regtype),"
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
+	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
+	"   WHERE i.indisunique AND i.indisvalid AND i.indnkeyatts = 1 AND i.indpred IS NULL"
+	"   AND i.indexprs IS NULL AND a.attname = $3),"
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
+	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
+	"   WHERE i.indisvalid AND i.indpred IS NULL AND a.attname = 'snk_xid'),"
+	" pg_catalog.to_regclass('snk.cursor') IS NOT NULL";
+
+static const char SQL_CURSOR_LOAD[] = "SELECT snapshot::text FROM snk.cursor WHERE source = $1";
+
+static const char SQL_CURSOR_STORE[] =
+	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at)"
+	" VALUES ($1, $2::pg_snapshot, $3::bigint, now())"
+	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot,"
+	" rows_copied = c.rows_copied + EXCLUDED.rows_copied, updated_at = EXCLUDED.updated_at";
+
+static const char SQL_WRITER_LOCK[] = "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))";
+
+static const char STMT_INSERT[] = "snk_insert";
+
+char *db_quote_ident(const char *name)
+{
+	size_t n = 3;
+	char *out, *p;
+
+	for (const char *s = name; *s; s++)
+		n += *s == '"' ? 2 : 1;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '"';
+	for (const char *s = name; *s; s++) {
+		if (*s == '"')
+			*p++ = '"';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	*p = '\0';
+	return out;
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *out = NULL;
+
+	va_start(ap, f);
+	if (vasprintf(&out, f, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
+{
+	char index_raw[64];
+
+	memset(t, 0, sizeof(*t));
+	snprintf(index_raw, sizeof(index_raw), "%.50s_snk_xid", cfg->table);
+	t->schema_raw = strdup(cfg->schema);
+	t->table_raw = strdup(cfg->table);
+	t->id_raw = strdup(cfg->id_column);
+	t->data_raw = strdup(cfg->data_column);
+	t->label = fmt("%s.%s", cfg->schema, cfg->table);
+	char *s = db_quote_ident(cfg->schema), *n = db_quote_ident(cfg->table);
+	if (s && n)
+		t->qualified = fmt("%s.%s", s, n);
+	free(s);
+	free(n);
+	t->id = db_quote_ident(cfg->id_column);
+	t->data = db_quote_ident(cfg->data_column);
+	t->index_name = db_quote_ident(index_raw);
+	if (cfg->notify_channel[0]) {
+		t->channel = db_quote_ident(cfg->notify_channel);
+		if (t->channel)
+			t->sql_listen = fmt("LISTEN %s", t->channel);
+	}
+	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label ||
+	    !t->qualified || !t->id || !t->data || !t->index_name ||
+	    (cfg->notify_channel[0] && !t->sql_listen)) {
+		db_table_clear(t);
+		return false;
+	}
+	/* The window: rows visible in this transaction's snapshot but not in the previous
+	 * one, i.e. xid >= xmax(prev) or xid among prev's in-progress xids. Rows snk copied
+	 * carry xid 0 and are never in a window: that is the echo suppression. */
+	t->sql_window = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s, %s FROM %s"
+			    " WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])",
+			    t->id, t->data, t->qualified);
+	t->sql_insert = fmt("INSERT INTO %s (%s, %s, snk_xid)"
+			    " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
+			    " ON CONFLICT (%s) DO NOTHING",
+			    t->qualified, t->id, t->data, t->id);
+	t->sql_conflicts = fmt("SELECT u.id::text FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
+			       " JOIN %s AS t ON t.%s = u.id WHERE t.%s::text IS DISTINCT FROM u.data",
+			       t->qualified, t->id, t->data);
+	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM unnest($1::uuid[], $2::text[])",
+				t->qualified, t->id, t->data);
+	if (!t->sql_window || !t->sql_insert || !t->sql_conflicts || !t->sql_app_insert) {
+		db_table_clear(t);
+		return false;
+	}
+	return true;
+}
+
+void db_table_clear(struct snk_table *t)
+{
+	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
+			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window,
+			    &t->sql_insert, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		free(*fields[i]);
+		*fields[i] = NULL;
+	}
+}
+
+const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
+			      bool need_cursor, char *buf, size_t len)
+{
+	if (!info->table_exists)
+		snprintf(buf, len, "table %s does not exist; run 'snk -c CONFIG migrate' to create it",
+			 t->label);
+	else if (!info->id_type[0])
+		snprintf(buf, len, "table %s has no column %s; set id_column in the config", t->label,
+			 t->id_raw);
+	else if (strcmp(info->id_type, "uuid") != 0)
+		snprintf(buf, len, "column %s.%s is %s; snk needs uuid", t->label, t->id_raw, info->id_type);
+	else if (!info->data_type[0])
+		snprintf(buf, len, "table %s has no column %s; set data_column in the config", t->label,
+			 t->data_raw);
+	else if (strcmp(info->data_type, "text") != 0 && strncmp(info->data_type, "character varying", 17) != 0)
+		snprintf(buf, len, "column %s.%s is %s; snk needs text or varchar", t->label, t->data_raw,
+			 info->data_type);
+	else if (!info->has_unique_id)
+		snprintf(buf, len, "table %s has no unique index on %s alone; add a primary key or unique index on it",
+			 t->label, t->id_raw);
+	else if (!info->has_xid_column || !info->has_xid_index || (need_cursor && !info->has_snk_schema))
+		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c CONFIG migrate'",
+			 t->label,
+			 !info->has_xid_column ? "column snk_xid" :
+			 !info->has_xid_index  ? "index on snk_xid" : "schema snk");
+	else
+		return NULL;
+	return buf;
+}
+
+bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t)
+{
+	const char *params[4] = { t->schema_raw, t->table_raw, t->id_raw, t->data_raw };
+
+	return pgconn_query(c, SQL_SCHEMA_CHECK, 4, params, NULL, NULL, 0);
+}
+
+bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t)
+{
+	return t->sql_listen ? pgconn_query(c, t->sql_listen, 0, NULL, NULL, NULL, 0) : true;
+}
+
+bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t)
+{
+	const char *params[1] = { t->label };
+
+	return pgconn_query(c, SQL_WRITER_LOCK, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
+{
+	return pgconn_prepare(c, STMT_INSERT, t->sql_insert, 2);
+}
+
+bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
+{
+	const char *params[1] = { source_key };
+
+	return pgconn_query(c, SQL_CURSOR_LOAD, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
+			 const struct snk_snapshot *prev, int fetch_rows)
+{
+	char xmax[24];
+	const char *params[2] = { xmax, prev->xip_array };
+
+	snapshot_xmax_text(prev, xmax, sizeof(xmax));
+	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
+	       pgconn_query(c, "SELECT pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_window, 2, params, NULL, NULL, 0) &&
+	       db_send_window_fetch(c, fetch_rows);
+}
+
+bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM snk_window", fetch_rows);
+	return pgconn_query(c, sql, 0, NULL, NULL, NULL, 1);
+}
+
+bool db_send_window_close(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "COMMIT", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_rollback(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "ROLLBACK", 0, NULL, NULL, NULL, 0);
+}
+
+static void batch_params(const struct snk_batch *b, const char *values[2], int lengths[2])
+{
+	values[0] = b->ids.data;
+	values[1] = b->datas.data;
+	lengths[0] = (int)b->ids.len;
+	lengths[1] = (int)b->datas.len;
+}
+
+bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b)
+{
+	const char *values[2];
+	int lengths[2];
+	static const int formats[2] = { 1, 1 };
+
+	batch_params(b, values, lengths);
+	return pgconn_query_prepared(c, STMT_INSERT, 2, values, lengths, formats, 0);
+}
+
+bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows)
+{
+	char nrows[24];
+	const char *params[3] = { source_key, snap, nrows };
+
+	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
+	return pgconn_query(c, SQL_CURSOR_STORE, 3, params, NULL, NULL, 0);
+}
+
+bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b)
+{
+	const char *values[2];
+	int lengths[2];
+	static const int formats[2] = { 1, 1 };
+
+	batch_params(b, values, lengths);
+	return pgconn_query(c, t->sql_conflicts, 2, values, lengths, formats, 0);
+}
+
+static bool text_bool(const PGresult *res, int col)
+{
+	return !PQgetisnull(res, 0, col) && PQgetvalue(res, 0, col)[0] == 't';
+}
+
+bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQntuples(res) != 1 || PQnfields(res) != 7)
+		return false;
+	out->table_exists = text_bool(res, 0);
+	if (!PQgetisnull(res, 0, 1))
+		snprintf(out->id_type, sizeof(out->id_type), "%s", PQgetvalue(res, 0, 1));
+	if (!PQgetisnull(res, 0, 2))
+		snprintf(out->data_type, sizeof(out->data_type), "%s", PQgetvalue(res, 0, 2));
+	out->has_xid_column = text_bool(res, 3);
+	out->has_unique_id = text_bool(res, 4);
+	out->has_xid_index = text_bool(res, 5);
+	out->has_snk_schema = text_bool(res, 6);
+	return true;
+}
+
+bool db_read_bool(const PGresult *res, bool *out)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) < 1)
+		return false;
+	*out = text_bool(res, 0);
+	return true;
+}
+
+bool db_read_cursor(const PGresult *res, bool *found, struct snk_snapshot *out)
+{
+	*found = false;
+	if (PQntuples(res) == 0)
+		return true;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		return false;
+	*found = true;
+	return snapshot_parse(PQgetvalue(res, 0, 0), out);
+}
+
+bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out)
+{
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		return false;
+	return snapshot_parse(PQgetvalue(res, 0, 0), out);
+}
+
+bool db_read_rows(const PGresult *res, struct snk_batch *b)
+{
+	int n = PQntuples(res);
+
+	if (PQnfields(res) != 2 || PQfformat(res, 0) != 1 || PQfformat(res, 1) != 1)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const char *data = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+
+		if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 16)
+			return false;
+		if (!batch_add(b, (const unsigned char *)PQgetvalue(res, i, 0), data,
+			       (size_t)PQgetlength(res, i, 1)))
+			return false;
+	}
+	batch_finish(b);
+	return true;
+}
+
+uint64_t db_read_affected(const PGresult *res)
+{
+	return strtoull(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+int db_read_ntuples(const PGresult *res)
+{
+	return PQntuples(res);
+}
+
+const char *db_read_text(const PGresult *res, int row)
+{
+	return PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
+}
+
+PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
+	const char *vals[] = { conninfo, app, "UTF8", NULL };
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+
+	if (!conn) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "%s", PQerrorMessage(conn));
+		err[strcspn(err, "\n")] = '\0';
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+static bool check_result(PGresult *res, ExecStatusType want, char *err, size_t errlen)
+{
+	if (PQresultStatus(res) == want)
+		return true;
+	snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+	err[strcspn(err, "\n")] = '\0';
+	return false;
+}
+
+bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
+		   size_t errlen)
+{
+	const char *values[2];
+	int lengths[2];
+	static const int formats[2] = { 1, 1 };
+	PGresult *res;
+	bool ok;
+
+	batch_params(b, values, lengths);
+	res = PQexecParams(conn, t->sql_app_insert, 2, NULL, values, lengths, formats, 0);
+	ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
+	PQclear(res);
+	return ok;
+}
+
+bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
+			char *err, size_t errlen)
+{
+	const char *params[4] = { t->schema_raw, t->table_raw, t->id_raw, t->data_raw };
+	PGresult *res = PQexecParams(conn, SQL_SCHEMA_CHECK, 4, NULL, params, NULL, NULL, 0);
+	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && db_read_schema(res, out);
+
+	PQclear(res);
+	return ok;
+}
+
+void db_uuid_text(const unsigned char id[16], char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = buf;
+
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[id[i] >> 4];
+		*p++ = hex[id[i] & 15];
+	}
+	*p = '\0';
+}
+
+/* --- migrate --- */
+
+#include "snk/migrate.h"
+
+static const char SQL_MIGRATE_BOOTSTRAP[] =
+	"CREATE SCHEMA IF NOT EXISTS snk;"
+	"CREATE TABLE IF NOT EXISTS snk.migrations ("
+	" name text NOT NULL, target text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (name, target))";
+
+/* Replaces each placeholder of sql by the matching quoted identifier. */
+static char *expand(const char *sql, const struct snk_table *t, const char *schema_q)
+{
+	const char *names[] = { "@SCHEMA@", "@TABLE@", "@ID@", "@DATA@", "@INDEX@" };
+	const char *values[] = { schema_q, t->qualified, t->id, t->data, t->index_name };
+	struct snk_buf out = { 0 };
+	const char *p = sql;
+
+	while (*p) {
+		size_t i, n = 1;
+		const char *v = NULL;
+
+		for (i = 0; *p == '@' && i < sizeof(names) / sizeof(names[0]); i++) {
+			if (strncmp(p, names[i], strlen(names[i])) == 0) {
+				v = values[i];
+				n = strlen(names[i]);
+				break;
+			}
+		}
+		if (!buf_reserve(&out, (v ? strlen(v) : 1) + 1)) {
+			free(out.data);
+			return NULL;
+		}
+		if (v) {
+			memcpy(out.data + out.len, v, strlen(v));
+			out.len += strlen(v);
+		} else {
+			out.data[out.len++] = *p;
+		}
+		p += n;
+	}
+	if (!buf_reserve(&out, 1)) {
+		free(out.data);
+		return NULL;
+	}
+	out.data[out.len] = '\0';
+	return out.data;
+}
+
+static bool exec_ok(PGconn *conn, const char *sql, int n, const char *const *params, char *err,
+		    size_t errlen, PGresult **keep)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+
+	if (!ok) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		err[strcspn(err, "\n")] = '\0';
+	}
+	if (ok && keep)
+		*keep = res;
+	else
+		PQclear(res);
+	return ok;
+}
+
+enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *applied, char *err,
+				  size_t errlen)
+{
+	struct snk_schema_info info;
+	char problem[512];
+	char *schema_q = db_quote_ident(t->schema_raw);
+	enum db_migrate_status status = MIGRATE_ERROR;
+	PGresult *res;
+
+	*applied = 0;
+	if (!schema_q) {
+		snprintf(err, errlen, "out of memory");
+		return MIGRATE_ERROR;
+	}
+	if (!exec_ok(conn, "BEGIN", 0, NULL, err, errlen, NULL) ||
+	    !exec_ok(conn, "SELECT pg_advisory_xact_lock(" LOCK_CLASS ", 0)", 0, NULL, err, errlen, NULL))
+		goto out;
+	if (!db_schema_blocking(conn, t, &info, err, errlen))
+		goto out;
+	/* An existing table must already be one snk can sync: snk never rewrites user data
+	 * or adds constraints that could fail half-way. */
+	if (info.table_exists) {
+		info.has_xid_column = info.has_xid_index = info.has_snk_schema = true;
+		if (db_schema_problem(&info, t, false, problem, sizeof(problem))) {
+			snprintf(err, errlen, "%s", problem);
+			status = MIGRATE_SCHEMA;
+			goto out;
+		}
+	}
+	res = PQexec(conn, SQL_MIGRATE_BOOTSTRAP);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		err[strcspn(err, "\n")] = '\0';
+		PQclear(res);
+		goto out;
+	}
+	PQclear(res);
+	for (const struct snk_migration *m = snk_migrations; m->name; m++) {
+		const char *params[2] = { m->name, t->label };
+		char *sql;
+		bool done;
+
+		if (!exec_ok(conn, "SELECT 1 FROM snk.migrations WHERE name = $1 AND target = $2", 2,
+			     params, err, errlen, &res))
+			goto out;
+		done = PQntuples(res) > 0;
+		PQclear(res);
+		if (done)
+			continue;
+		sql = expand(m->sql, t, schema_q);
+		if (!sql) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		res = PQexec(conn, sql);
+		free(sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			snprintf(err, errlen, "%s: %s", m->name, PQresultErrorMessage(res));
+			err[strcspn(err, "\n")] = '\0';
+			PQclear(res);
+			goto out;
+		}
+		PQclear(res);
+		if (!exec_ok(conn, "INSERT INTO snk.migrations (name, target) VALUES ($1, $2)", 2, params,
+			     err, errlen, NULL))
+			goto out;
+		(*applied)++;
+	}
+	if (!exec_ok(conn, "COMMIT", 0, NULL, err, errlen, NULL))
+		goto out;
+	status = MIGRATE_OK;
+out:
+	if (status != MIGRATE_OK) {
+		res = PQexec(conn, "ROLLBACK");
+		PQclear(res);
+		*applied = 0;
+	}
+	free(schema_q);
+	return status;
+}
+
+int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char id[16])
+{
+	char sql[512];
+	const char *values[1] = { (const char *)id };
+	static const int lengths[1] = { 16 }, formats[1] = { 1 };
+	PGresult *res;
+	int found;
+
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE %s = $1::uuid", t->qualified, t->id);
+	res = PQexecParams(conn, sql, 1, NULL, values, lengths, formats, 0);
+	found = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+	PQclear(res);
+	return found;
+}

@@ -1,0 +1,293 @@
+/* main.c - snk: command line, start-up checks, the event loop and its signals.
+ *
+ *   snk [-c config.json] [-v] [run]      sync until SIGTERM/SIGINT
+ *   snk [-c config.json] migrate         prepare both databases (idempotent)
+ *   snk [-c config.json] --check-config  validate the config and exit
+ */
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snk/config.h"
+#include "snk/ctl.h"
+#include "snk/db.h"
+#include "snk/exitcodes.h"
+#include "snk/log.h"
+#include "snk/sync.h"
+
+struct runtime {
+	struct event_base *base;
+	struct snk_app app;
+	struct snk_config *cfg;   /* owned: the config in force */
+	const char *config_path;  /* borrowed from argv */
+	bool verbose;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: snk [-c CONFIG] [-v] [run]      keep the table identical in databases a and b\n"
+		"       snk [-c CONFIG] migrate         create or prepare the table and snk's schema in both\n"
+		"       snk [-c CONFIG] --check-config  validate CONFIG and exit\n"
+		"       snk --version\n"
+		"CONFIG defaults to ./config.json. -v logs debug lines (twice: noise).\n");
+}
+
+static int load_config(const char *path, struct snk_config **out)
+{
+	char err[1024];
+
+	switch (config_load(path, out, err, sizeof(err))) {
+	case CONFIG_OK:
+		return 0;
+	case CONFIG_UNREADABLE:
+		fprintf(stderr, "snk: %s\n", err);
+		return SNK_EXIT_NOINPUT;
+	case CONFIG_INVALID:
+	default:
+		fprintf(stderr, "snk: %s\n", err);
+		return SNK_EXIT_CONFIG;
+	}
+}
+
+static int cmd_migrate(const struct snk_config *cfg)
+{
+	struct snk_table t;
+	int rc = SNK_EXIT_OK;
+
+	if (!db_table_init(&t, cfg)) {
+		fprintf(stderr, "snk: out of memory\n");
+		return SNK_EXIT_OSERR;
+	}
+	for (int i = 0; i < 2 && rc == SNK_EXIT_OK; i++) {
+		const char *side = i == 0 ? "a" : "b";
+		char err[1024];
+		int applied = 0;
+		PGconn *conn = db_connect_blocking(cfg->conninfo[i], "snk migrate", err, sizeof(err));
+
+		if (!conn) {
+			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", side, err);
+			rc = SNK_EXIT_UNAVAILABLE;
+			break;
+		}
+		switch (db_migrate(conn, &t, &applied, err, sizeof(err))) {
+		case MIGRATE_OK:
+			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", side, t.label,
+			       applied, applied == 1 ? "" : "s");
+			break;
+		case MIGRATE_SCHEMA:
+			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", side, err);
+			rc = SNK_EXIT_SCHEMA;
+			break;
+		case MIGRATE_ERROR:
+			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", side, err);
+			rc = SNK_EXIT_SOFTWARE;
+			break;
+		}
+		PQfinish(conn);
+	}
+	db_table_clear(&t);
+	return rc;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+
+	if (rt->app.stopping) {
+		log_warn(NULL, "second %s: stopping now; uncommitted windows are read again at the next start",
+			 strsignal((int)sig));
+		event_base_loopbreak(rt->base);
+		return;
+	}
+	log_info(NULL, "%s: finishing in-flight commits, then stopping", strsignal((int)sig));
+	sync_app_stop(&rt->app);
+}
+
+/* Keys that shape running state keep their old values; the rest take effect now. */
+static bool needs_restart(const struct snk_config *a, const struct snk_config *b, const char **what)
+{
+	if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
+	    strcmp(a->data_column, b->data_column))
+		*what = "table";
+	else if (strcmp(a->notify_channel, b->notify_channel))
+		*what = "notify_channel";
+	else if (strcmp(a->control_socket, b->control_socket))
+		*what = "control_socket";
+	else if (a->max_batches_in_flight != b->max_batches_in_flight)
+		*what = "max_batches_in_flight";
+	else
+		return false;
+	return true;
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	struct snk_config *fresh = NULL;
+	char err[1024];
+	const char *key;
+	struct timeval tv;
+
+	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
+		log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", err);
+		return;
+	}
+	if (needs_restart(rt->cfg, fresh, &key)) {
+		log_warn(NULL, "SIGHUP: %s changed; that takes a restart, so the old config stays in force", key);
+		config_free(fresh);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
+			struct snk_side *s = &rt->app.side[i];
+
+			if (!pgconn_set_conninfo(s->read, fresh->conninfo[i]) ||
+			    !pgconn_set_conninfo(s->write, fresh->conninfo[i])) {
+				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
+				config_free(fresh);
+				return;
+			}
+			log_info(NULL, "SIGHUP: database %s changed; reconnecting", s->name);
+			pgconn_drop(s->read, "reconnecting with the reloaded config");
+			pgconn_drop(s->write, "reconnecting with the reloaded config");
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		pgconn_set_reconnect_max(rt->app.side[i].read, fresh->reconnect_max_ms);
+		pgconn_set_reconnect_max(rt->app.side[i].write, fresh->reconnect_max_ms);
+	}
+	if (!rt->verbose)
+		log_set_level(fresh->log_level);
+	rt->app.cfg = fresh;
+	config_free(rt->cfg);
+	rt->cfg = fresh;
+	tv.tv_sec = fresh->poll_interval_ms / 1000;
+	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
+	event_add(rt->app.poll_timer, &tv);
+	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s)",
+		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name);
+}
+
+static int cmd_run(struct runtime *rt)
+{
+	struct snk_ctl *ctl;
+	struct event *sig_term, *sig_int, *sig_hup;
+	char err[1024];
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)getpid() ^ (unsigned)sync_now_ms());
+	rt->base = event_base_new();
+	if (!rt->base) {
+		fprintf(stderr, "snk: cannot create the event loop\n");
+		return SNK_EXIT_OSERR;
+	}
+	if (!sync_app_init(&rt->app, rt->base, rt->cfg)) {
+		fprintf(stderr, "snk: out of memory at start-up\n");
+		return SNK_EXIT_OSERR;
+	}
+	ctl = ctl_listen(&rt->app, rt->cfg->control_socket, err, sizeof(err));
+	if (!ctl) {
+		fprintf(stderr, "snk: %s\n", err);
+		sync_app_free(&rt->app);
+		event_base_free(rt->base);
+		return SNK_EXIT_OSERR;
+	}
+	sig_term = evsignal_new(rt->base, SIGTERM, on_stop_signal, rt);
+	sig_int = evsignal_new(rt->base, SIGINT, on_stop_signal, rt);
+	sig_hup = evsignal_new(rt->base, SIGHUP, on_hup, rt);
+	evsignal_add(sig_term, NULL);
+	evsignal_add(sig_int, NULL);
+	evsignal_add(sig_hup, NULL);
+
+	log_info(NULL, "snk %s syncing %s (%s, %s) both ways between a and b; woken by %s%s%s, polling every %d ms;"
+		 " control socket %s",
+		 SNK_VERSION, rt->app.table.label, rt->cfg->id_column, rt->cfg->data_column,
+		 rt->app.table.channel ? "NOTIFY " : "timer only",
+		 rt->app.table.channel ? rt->cfg->notify_channel : "",
+		 rt->app.table.channel ? " and timer" : "", rt->cfg->poll_interval_ms,
+		 rt->cfg->control_socket);
+	sync_app_start(&rt->app);
+	event_base_dispatch(rt->base);
+	rc = rt->app.exit_code;
+	log_info(NULL, "stopped (exit code %d)", rc);
+
+	event_free(sig_term);
+	event_free(sig_int);
+	event_free(sig_hup);
+	ctl_free(ctl);
+	sync_app_free(&rt->app);
+	event_base_free(rt->base);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct runtime rt = { .config_path = "config.json" };
+	bool check_only = false;
+	int verbose = 0, opt, rc;
+	const char *command = "run";
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			rt.config_path = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'V':
+			printf("snk %s\n", SNK_VERSION);
+			return SNK_EXIT_OK;
+		case 'h':
+			usage(stdout);
+			return SNK_EXIT_OK;
+		default:
+			usage(stderr);
+			return SNK_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		command = argv[optind++];
+	if (optind < argc || (strcmp(command, "run") != 0 && strcmp(command, "migrate") != 0)) {
+		fprintf(stderr, "snk: unknown command or extra argument '%s'\n", argv[optind < argc ? optind : optind - 1]);
+		usage(stderr);
+		return SNK_EXIT_USAGE;
+	}
+	rc = load_config(rt.config_path, &rt.cfg);
+	if (rc != 0)
+		return rc;
+	if (check_only) {
+		printf("snk: %s: config OK\n", rt.config_path);
+		config_free(rt.cfg);
+		return SNK_EXIT_OK;
+	}
+	log_set_level(rt.cfg->log_level);
+	if (verbose) {
+		rt.verbose = true;
+		log_set_level(verbose > 1 ? LOG_NOISE : LOG_DEBUG);
+	}
+	if (strcmp(command, "migrate") == 0)
+		rc = cmd_migrate(rt.cfg);
+	else
+		rc = cmd_run(&rt);
+	config_free(rt.cfg);
+	return rc;
+}

@@ -1,0 +1,877 @@
+/* sync.c - the keyset/snapshot cursor and the step machine of each direction.
+ *
+ * A pass of direction X -> Y:
+ *   1. On X (one unit): BEGIN REPEATABLE READ READ ONLY; pg_current_snapshot() as
+ *      `next`; DECLARE a cursor over the rows visible now but not in `prev`; FETCH.
+ *   2. Each page becomes a batch: INSERT ... ON CONFLICT (id) DO NOTHING into Y, up to
+ *      max_batches_in_flight pipelined, while the next page is fetched.
+ *   3. The last batch carries the cursor: snk.cursor := next, in the same transaction.
+ *      It is sent only once every earlier batch of the pass has committed, so the
+ *      stored cursor never runs ahead of the rows it covers.
+ * A failure anywhere drops the pass; the cursor is reloaded from Y and the window is
+ * read again. Re-inserting rows already there is harmless (ON CONFLICT DO NOTHING),
+ * so a crash or reconnect at any instant loses nothing and duplicates nothing.
+ */
+#include "snk/sync.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "snk/log.h"
+
+#define STOP_GRACE_MS 30000
+#define RETRY_MAX_MS 30000
+
+static void dir_kick(struct snk_dir *d);
+static void dir_progress(struct snk_dir *d);
+static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why);
+static void dir_check_drained(struct snk_dir *d);
+
+int64_t sync_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+const char *sync_dir_state_name(enum dir_state s)
+{
+	switch (s) {
+	case DIR_WAIT:
+		return "waiting";
+	case DIR_LOADING:
+		return "loading";
+	case DIR_IDLE:
+		return "idle";
+	case DIR_PASS:
+		return "copying";
+	case DIR_FAILED:
+		return "failed";
+	case DIR_RETRY:
+		return "retrying";
+	}
+	return "?";
+}
+
+static void app_fatal(struct snk_app *app, int code, const char *role, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void app_fatal(struct snk_app *app, int code, const char *role, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error(role, "%s", msg);
+	if (app->exit_code == 0)
+		app->exit_code = code;
+	event_base_loopbreak(app->base);
+}
+
+/* ---- slots ---- */
+
+static struct slot *slot_get(struct snk_dir *d)
+{
+	for (int i = 0; i < d->nslots; i++) {
+		if (!d->slots[i].busy) {
+			struct slot *s = &d->slots[i];
+
+			s->busy = true;
+			s->final = false;
+			s->inserted = 0;
+			s->requested = 0;
+			batch_reset(&s->batch);
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static void slot_put(struct slot *s)
+{
+	if (s)
+		s->busy = false;
+}
+
+static int fetch_size(const struct snk_dir *d)
+{
+	const struct snk_config *cfg = d->app->cfg;
+	double avg = d->avg_row_bytes < 16 ? 16 : d->avg_row_bytes;
+	double n = (double)cfg->batch_max_bytes / avg;
+
+	if (n > cfg->batch_rows)
+		n = cfg->batch_rows;
+	return n < 1 ? 1 : (int)n;
+}
+
+/* ---- source side: the window ---- */
+
+static void page_arrived(struct snk_dir *d);
+
+static void src_close_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	/* The read transaction is read-only: how it ends changes nothing. A lost
+	 * connection is noticed by the next unit sent on it. */
+	if (err)
+		log_debug(d->role, "ending the read transaction: %s", err->message);
+	dir_check_drained(d);
+}
+
+static void src_rows_result(struct snk_dir *d, const PGresult *res)
+{
+	if (!d->page || !db_read_rows(res, &d->page->batch))
+		d->bad_result = true;
+}
+
+static void window_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+
+	if (stmt == 1) {
+		snapshot_clear(&d->next);
+		d->have_next = db_read_snapshot(res, &d->next);
+		if (!d->have_next)
+			d->bad_result = true;
+	} else if (stmt == 3) {
+		src_rows_result(d, res);
+	}
+}
+
+static void fetch_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	if (stmt == 0)
+		src_rows_result(arg, res);
+}
+
+static void fetch_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	d->fetch_outstanding = false;
+	if (d->state != DIR_PASS) {
+		slot_put(d->page);
+		d->page = NULL;
+		dir_check_drained(d);
+		return;
+	}
+	if (err || d->bad_result) {
+		slot_put(d->page);
+		d->page = NULL;
+		dir_fail(d, err, err ? "reading the window" : "BUG: unexpected result shape from the source");
+		return;
+	}
+	page_arrived(d);
+}
+
+static bool send_fetch(struct snk_dir *d)
+{
+	struct snk_pgconn *c = d->src->read;
+	struct slot *s = slot_get(d);
+
+	if (!s) {
+		log_error(d->role, "BUG: no free batch slot for a fetch");
+		return false;
+	}
+	s->requested = fetch_size(d);
+	if (!pgconn_begin(c, fetch_result_cb, fetch_done_cb, d)) {
+		slot_put(s);
+		dir_fail(d, NULL, "source connection not ready");
+		return false;
+	}
+	d->page = s;
+	d->units++;
+	d->fetch_outstanding = true;
+	/* A failed send is reported through fetch_done_cb once the loss is handled. */
+	db_send_window_fetch(c, s->requested);
+	pgconn_end(c);
+	return true;
+}
+
+static void pass_start(struct snk_dir *d)
+{
+	struct snk_pgconn *c = d->src->read;
+	struct slot *s = slot_get(d);
+
+	if (!s) {
+		log_error(d->role, "BUG: no free batch slot at the start of a pass");
+		return;
+	}
+	s->requested = fetch_size(d);
+	if (!pgconn_begin(c, window_result_cb, fetch_done_cb, d)) {
+		slot_put(s);
+		d->state = DIR_WAIT;
+		return;
+	}
+	d->state = DIR_PASS;
+	d->wake_pending = false;
+	d->window_done = false;
+	d->final_sent = false;
+	d->final_done = false;
+	d->bad_result = false;
+	d->have_next = false;
+	d->pass_rows = 0;
+	d->page = s;
+	d->units++;
+	d->fetch_outstanding = true;
+	d->src_tx_open = true;
+	d->stats.pass_started_ms = sync_now_ms();
+	db_send_window_open(c, &d->app->table, &d->prev, s->requested);
+	pgconn_end(c);
+}
+
+/* ---- destination side: batches and the cursor ---- */
+
+static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct slot *s = arg;
+	struct snk_dir *d = s->dir;
+	int n = db_read_ntuples(res);
+
+	for (int i = 0; i < n; i++) {
+		const char *id = db_read_text(res, i);
+
+		log_warn(d->role, "conflict: id %s has different data in %s and %s; both kept, left for a person",
+			 id ? id : "?", d->src->name, d->dst->name);
+	}
+	d->stats.conflicts += (uint64_t)n;
+	d->stats.rows_present += (uint64_t)s->batch.nrows - s->inserted - (uint64_t)n;
+}
+
+static void pass_complete(struct snk_dir *d);
+
+static void after_dst_unit(struct snk_dir *d)
+{
+	if (d->final_done && d->inflight == 0)
+		pass_complete(d);
+	else
+		dir_progress(d);
+}
+
+static void conflicts_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct slot *s = arg;
+	struct snk_dir *d = s->dir;
+
+	d->units--;
+	d->inflight--;
+	slot_put(s);
+	if (d->state != DIR_PASS) {
+		dir_check_drained(d);
+		return;
+	}
+	if (err) {
+		dir_fail(d, err, "checking skipped rows for conflicts");
+		return;
+	}
+	after_dst_unit(d);
+}
+
+static void batch_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct slot *s = arg;
+
+	if (stmt == 0 && s->batch.nrows > 0)
+		s->inserted = db_read_affected(res);
+}
+
+static void batch_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct slot *s = arg;
+	struct snk_dir *d = s->dir;
+	struct snk_pgconn *c = d->dst->write;
+
+	d->units--;
+	d->inflight--;
+	if (d->state != DIR_PASS) {
+		slot_put(s);
+		dir_check_drained(d);
+		return;
+	}
+	if (err) {
+		slot_put(s);
+		dir_fail(d, err, s->final ? "committing the last batch and the cursor" : "inserting a batch");
+		return;
+	}
+	if (s->batch.nrows > 0) {
+		d->stats.rows_copied += s->inserted;
+		d->stats.batches++;
+		d->stats.last_copy_ms = sync_now_ms();
+	}
+	if (s->final)
+		d->final_done = true;
+	if (s->inserted < (uint64_t)s->batch.nrows) {
+		/* Some ids were already there: same data (a replay) or a conflict. Rows never
+		 * change, so this check may run after the commit. */
+		if (pgconn_begin(c, conflicts_result_cb, conflicts_done_cb, s)) {
+			d->units++;
+			d->inflight++;
+			db_send_conflicts(c, &d->app->table, &s->batch);
+	pgconn_end(c);
+			return;
+		}
+		slot_put(s);
+		dir_fail(d, NULL, "destination connection not ready for the conflict check");
+		return;
+	}
+	slot_put(s);
+	after_dst_unit(d);
+}
+
+static void send_batch(struct snk_dir *d, struct slot *s, bool final)
+{
+	struct snk_pgconn *c = d->dst->write;
+	bool ok;
+
+	s->final = final;
+	if (!pgconn_begin(c, batch_result_cb, batch_done_cb, s)) {
+		slot_put(s);
+		dir_fail(d, NULL, "destination connection not ready");
+		return;
+	}
+	d->units++;
+	d->inflight++;
+	if (final)
+		d->final_sent = true;
+	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch);
+	if (ok && final)
+		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows);
+	(void)ok; /* on failure the loss handler fails this unit */
+	pgconn_end(c);
+}
+
+static void page_arrived(struct snk_dir *d)
+{
+	struct slot *s = d->page;
+	int n = s->batch.nrows;
+
+	d->page = NULL;
+	d->stats.rows_read += (uint64_t)n;
+	d->pass_rows += (uint64_t)n;
+	if (n > 0) {
+		double page_avg = (double)s->batch.data_bytes / n + 40;
+
+		d->avg_row_bytes = d->avg_row_bytes * 0.5 + page_avg * 0.5;
+	}
+	if (n < s->requested) {
+		struct snk_pgconn *c = d->src->read;
+
+		d->window_done = true;
+		if (pgconn_begin(c, NULL, src_close_done_cb, d)) {
+			d->units++;
+			d->src_tx_open = false;
+			db_send_window_close(c);
+			pgconn_end(c);
+		}
+	}
+	if (n == 0)
+		slot_put(s);
+	else if (!d->window_done)
+		send_batch(d, s, false);
+	else
+		d->held = s; /* the last page: sent by dir_progress, with the cursor */
+	if (d->state == DIR_PASS)
+		dir_progress(d);
+}
+
+static void dir_progress(struct snk_dir *d)
+{
+	if (d->state != DIR_PASS)
+		return;
+	if (!d->window_done) {
+		if (d->app->stopping) {
+			/* Abandon the window; the stored cursor still covers what committed. */
+			if (!d->fetch_outstanding && d->inflight == 0) {
+				struct snk_pgconn *c = d->src->read;
+
+				if (d->src_tx_open && pgconn_begin(c, NULL, src_close_done_cb, d)) {
+					d->units++;
+					db_send_rollback(c);
+					pgconn_end(c);
+				}
+				d->src_tx_open = false;
+				snapshot_clear(&d->next);
+				d->stats.pass_started_ms = 0;
+				d->state = DIR_IDLE;
+			}
+			return;
+		}
+		if (!d->fetch_outstanding && d->inflight < d->app->cfg->max_batches_in_flight)
+			(void)send_fetch(d);
+		return;
+	}
+	if (d->inflight > 0 || d->final_sent)
+		return;
+	if (d->held) {
+		struct slot *s = d->held;
+
+		d->held = NULL;
+		send_batch(d, s, true);
+	} else if (d->pass_rows > 0) {
+		struct slot *s = slot_get(d);
+
+		if (s)
+			send_batch(d, s, true);
+		else
+			dir_fail(d, NULL, "BUG: no free slot for the cursor");
+	} else {
+		pass_complete(d); /* nothing new: the stored cursor stays, still exact */
+	}
+}
+
+static void pass_complete(struct snk_dir *d)
+{
+	snapshot_move(&d->prev, &d->next);
+	d->have_next = false;
+	d->state = DIR_IDLE;
+	d->stats.passes++;
+	d->failures = 0;
+	if (d->pass_rows > 0) {
+		d->stats.passes_with_rows++;
+		d->stats.last_pass_us = (sync_now_ms() - d->stats.pass_started_ms) * 1000;
+		log_debug(d->role, "copied a window of %llu rows in %lld ms, cursor %s",
+			  (unsigned long long)d->pass_rows,
+			  (long long)(d->stats.last_pass_us / 1000), d->prev.text);
+	}
+	d->stats.pass_started_ms = 0;
+	dir_kick(d);
+}
+
+/* ---- failures ---- */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_dir *d = arg;
+
+	if (d->state == DIR_RETRY) {
+		d->state = DIR_WAIT;
+		dir_kick(d);
+	}
+}
+
+static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why)
+{
+	if (d->state == DIR_FAILED)
+		return;
+	d->stats.errors++;
+	d->last_fail_conn = err && err->conn_lost;
+	if (err)
+		snprintf(d->last_error, sizeof(d->last_error), "%s: %s (SQLSTATE %s)", why, err->message,
+			 err->sqlstate);
+	else
+		snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	if (d->last_fail_conn)
+		log_warn(d->role, "pass interrupted by a lost connection; will resume from the stored cursor");
+	else
+		log_error(d->role, "%s; will retry from the stored cursor", d->last_error);
+	d->state = DIR_FAILED;
+	snapshot_clear(&d->next);
+	d->have_next = false;
+	slot_put(d->held);
+	d->held = NULL;
+	d->stats.pass_started_ms = 0;
+	if (d->src_tx_open) {
+		struct snk_pgconn *c = d->src->read;
+
+		d->src_tx_open = false;
+		if (pgconn_begin(c, NULL, src_close_done_cb, d)) {
+			d->units++;
+			db_send_rollback(c);
+			pgconn_end(c);
+		}
+	}
+	dir_check_drained(d);
+}
+
+static void dir_check_drained(struct snk_dir *d)
+{
+	long delay;
+	struct timeval tv;
+
+	if (d->state != DIR_FAILED || d->units > 0)
+		return;
+	for (int i = 0; i < d->nslots; i++)
+		d->slots[i].busy = false;
+	d->page = NULL;
+	d->held = NULL;
+	d->inflight = 0;
+	d->fetch_outstanding = false;
+	if (d->last_fail_conn || d->app->stopping) {
+		d->state = DIR_WAIT;
+		dir_kick(d);
+		return;
+	}
+	/* A database error that is not a lost connection: back off, 1 s doubling to 30 s. */
+	delay = 1000;
+	for (int i = 0; i < d->failures && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	d->failures++;
+	d->state = DIR_RETRY;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(d->retry_timer, &tv);
+}
+
+/* ---- cursor load and the direction's idle states ---- */
+
+static void cursor_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+	bool found = false;
+	struct snk_snapshot snap = { 0 };
+
+	if (!db_read_cursor(res, &found, &snap)) {
+		d->bad_result = true;
+		return;
+	}
+	if (!found) {
+		if (!snapshot_parse(SNAPSHOT_INITIAL, &snap)) {
+			d->bad_result = true;
+			return;
+		}
+		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s", d->dst->name,
+			 d->app->table.label, d->src->name);
+	} else {
+		log_info(d->role, "resuming from cursor %s", snap.text);
+	}
+	snapshot_move(&d->prev, &snap);
+}
+
+static void cursor_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (err || d->bad_result) {
+		dir_fail(d, err, err ? "loading the cursor" : "the stored cursor is not a valid snapshot");
+		return;
+	}
+	d->state = DIR_IDLE;
+	d->wake_pending = true; /* catch up at once */
+	dir_kick(d);
+}
+
+static void dir_kick(struct snk_dir *d)
+{
+	struct snk_app *app = d->app;
+
+	switch (d->state) {
+	case DIR_WAIT:
+		if (app->stopping || !d->src->read_ok || !d->dst->write_ok)
+			return;
+		if (!pgconn_begin(d->dst->write, cursor_result_cb, cursor_done_cb, d))
+			return;
+		d->units++;
+		d->bad_result = false;
+		d->state = DIR_LOADING;
+		db_send_cursor_load(d->dst->write, d->source_key);
+		pgconn_end(d->dst->write);
+		return;
+	case DIR_IDLE:
+		if (!d->src->read_ok || !d->dst->write_ok) {
+			d->state = DIR_WAIT;
+			return;
+		}
+		if (d->wake_pending && !app->paused && !app->stopping)
+			pass_start(d);
+		return;
+	default:
+		return;
+	}
+}
+
+static void wake(struct snk_dir *d)
+{
+	d->wake_pending = true;
+	if (d->state == DIR_IDLE)
+		dir_kick(d);
+}
+
+/* ---- connections ---- */
+
+static struct snk_dir *dir_from(struct snk_app *app, const struct snk_side *src)
+{
+	return &app->dir[src->index == SNK_DB_A ? 0 : 1];
+}
+
+static struct snk_dir *dir_into(struct snk_app *app, const struct snk_side *dst)
+{
+	return &app->dir[dst->index == SNK_DB_B ? 0 : 1];
+}
+
+struct check_ctx {
+	struct snk_side *side;
+	bool writer;
+	struct snk_schema_info info;
+	bool info_ok;
+	bool locked;
+};
+
+static struct check_ctx check_ctx[2][2]; /* [side][writer]: one check per connection at a time */
+
+static void check_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct check_ctx *cc = arg;
+
+	if (stmt == 0)
+		cc->info_ok = db_read_schema(res, &cc->info);
+	else if (stmt == 1 && cc->writer && !db_read_bool(res, &cc->locked))
+		cc->locked = false;
+}
+
+static void check_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct check_ctx *cc = arg;
+	struct snk_side *side = cc->side;
+	struct snk_app *app = side->app;
+	struct snk_pgconn *c = cc->writer ? side->write : side->read;
+	char buf[512];
+	const char *problem;
+
+	if (err) {
+		if (!err->conn_lost) {
+			if (err->sqlstate[0] == '4' && err->sqlstate[1] == '2')
+				app_fatal(app, 65, pgconn_name(c), "checking %s in %s: %s", app->table.label,
+					  side->name, err->message);
+			else
+				pgconn_drop(c, err->message);
+		}
+		return;
+	}
+	if (!cc->info_ok) {
+		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the schema check");
+		return;
+	}
+	problem = db_schema_problem(&cc->info, &app->table, true, buf, sizeof(buf));
+	if (problem) {
+		app_fatal(app, 65, pgconn_name(c), "database %s: %s", side->name, problem);
+		return;
+	}
+	if (!cc->writer) {
+		side->read_ok = true;
+		dir_kick(dir_from(app, side));
+		return;
+	}
+	if (!cc->locked) {
+		if (!side->ever_locked) {
+			app_fatal(app, 75, pgconn_name(c),
+				  "another snk is already writing %s in database %s (advisory lock held); stop it first",
+				  app->table.label, side->name);
+			return;
+		}
+		pgconn_drop(c, "the writer lock is still held by an earlier session; retrying");
+		return;
+	}
+	side->ever_locked = true;
+	side->write_ok = true;
+	dir_kick(dir_into(app, side));
+}
+
+static void conn_state_cb(struct snk_pgconn *c, void *arg)
+{
+	struct snk_side *side = arg;
+	struct snk_app *app = side->app;
+	bool writer = c == side->write;
+	struct check_ctx *cc = &check_ctx[side->index][writer];
+	struct snk_dir *d = writer ? dir_into(app, side) : dir_from(app, side);
+
+	if (!pgconn_ready(c)) {
+		if (writer)
+			side->write_ok = false;
+		else
+			side->read_ok = false;
+		if (d->state == DIR_IDLE)
+			d->state = DIR_WAIT;
+		return;
+	}
+	memset(cc, 0, sizeof(*cc));
+	cc->side = side;
+	cc->writer = writer;
+	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
+		return;
+	if (!db_send_schema_check(c, &app->table))
+		goto end;
+	if (writer) {
+		if (!db_send_writer_lock(c, &app->table) || !db_send_prepare_insert(c, &app->table))
+			goto end;
+	} else if (!db_send_listen(c, &app->table)) {
+		goto end;
+	}
+end:
+	pgconn_end(c);
+}
+
+static void conn_notify_cb(struct snk_pgconn *c, void *arg, int be_pid)
+{
+	struct snk_side *side = arg;
+
+	/* snk's own inserts fire the trigger too; they never need a pass. */
+	if (be_pid == pgconn_backend_pid(side->write)) {
+		side->own_notifies++;
+		return;
+	}
+	side->notifies++;
+	wake(dir_from(side->app, side));
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_app *app = arg;
+
+	wake(&app->dir[0]);
+	wake(&app->dir[1]);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_app *app = arg;
+	bool quiet = true;
+
+	for (int i = 0; i < 2; i++) {
+		struct snk_dir *d = &app->dir[i];
+
+		if (d->units > 0 || d->state == DIR_PASS || d->state == DIR_LOADING)
+			quiet = false;
+	}
+	if (quiet) {
+		log_info(NULL, "in-flight work finished; stopping");
+		event_base_loopbreak(app->base);
+	} else if (sync_now_ms() > app->stop_deadline_ms) {
+		log_warn(NULL, "in-flight work did not finish within %d s; stopping anyway (nothing is lost:"
+			 " uncommitted windows are read again at the next start)", STOP_GRACE_MS / 1000);
+		event_base_loopbreak(app->base);
+	}
+}
+
+/* ---- lifecycle ---- */
+
+bool sync_app_init(struct snk_app *app, struct event_base *base, const struct snk_config *cfg)
+{
+	static const char *const side_names[2] = { "a", "b" };
+	static const char *const conn_names[2][2] = { { "a.read", "a.write" }, { "b.read", "b.write" } };
+	static const char *const dir_names[2] = { "a_to_b", "b_to_a" };
+	static const char *const dir_roles[2] = { "a->b", "b->a" };
+
+	memset(app, 0, sizeof(*app));
+	app->base = base;
+	app->cfg = cfg;
+	app->started_ms = sync_now_ms();
+	if (!db_table_init(&app->table, cfg))
+		return false;
+	for (int i = 0; i < 2; i++) {
+		struct snk_side *s = &app->side[i];
+
+		s->app = app;
+		s->index = i;
+		s->name = side_names[i];
+		s->read = pgconn_new(base, conn_names[i][0], cfg->conninfo[i], cfg->reconnect_max_ms,
+				     conn_state_cb, conn_notify_cb, s);
+		s->write = pgconn_new(base, conn_names[i][1], cfg->conninfo[i], cfg->reconnect_max_ms,
+				      conn_state_cb, NULL, s);
+		if (!s->read || !s->write)
+			return false;
+	}
+	for (int i = 0; i < 2; i++) {
+		struct snk_dir *d = &app->dir[i];
+
+		d->app = app;
+		d->name = dir_names[i];
+		d->role = dir_roles[i];
+		d->src = &app->side[i];
+		d->dst = &app->side[1 - i];
+		d->avg_row_bytes = 256;
+		if (asprintf(&d->source_key, "%s:%s", d->src->name, app->table.label) < 0) {
+			d->source_key = NULL;
+			return false;
+		}
+		d->nslots = cfg->max_batches_in_flight + 2;
+		d->slots = calloc((size_t)d->nslots, sizeof(*d->slots));
+		d->retry_timer = evtimer_new(base, retry_cb, d);
+		if (!d->slots || !d->retry_timer)
+			return false;
+		for (int j = 0; j < d->nslots; j++)
+			d->slots[j].dir = d;
+	}
+	app->poll_timer = event_new(base, -1, EV_PERSIST, poll_cb, app);
+	app->stop_timer = event_new(base, -1, EV_PERSIST, stop_cb, app);
+	return app->poll_timer && app->stop_timer;
+}
+
+void sync_app_start(struct snk_app *app)
+{
+	struct timeval tv = { app->cfg->poll_interval_ms / 1000, (app->cfg->poll_interval_ms % 1000) * 1000 };
+
+	for (int i = 0; i < 2; i++) {
+		pgconn_start(app->side[i].read);
+		pgconn_start(app->side[i].write);
+	}
+	event_add(app->poll_timer, &tv);
+}
+
+void sync_app_stop(struct snk_app *app)
+{
+	struct timeval tv = { 0, 20000 };
+
+	if (app->stopping)
+		return;
+	app->stopping = true;
+	app->stop_deadline_ms = sync_now_ms() + STOP_GRACE_MS;
+	for (int i = 0; i < 2; i++)
+		dir_progress(&app->dir[i]);
+	event_add(app->stop_timer, &tv);
+}
+
+void sync_pause(struct snk_app *app)
+{
+	app->paused = true;
+}
+
+void sync_resume(struct snk_app *app)
+{
+	app->paused = false;
+	wake(&app->dir[0]);
+	wake(&app->dir[1]);
+}
+
+void sync_app_free(struct snk_app *app)
+{
+	for (int i = 0; i < 2; i++) {
+		struct snk_dir *d = &app->dir[i];
+
+		for (int j = 0; d->slots && j < d->nslots; j++)
+			batch_free(&d->slots[j].batch);
+		free(d->slots);
+		free(d->source_key);
+		if (d->retry_timer)
+			event_free(d->retry_timer);
+		snapshot_clear(&d->prev);
+		snapshot_clear(&d->next);
+	}
+	for (int i = 0; i < 2; i++) {
+		pgconn_free(app->side[i].read);
+		pgconn_free(app->side[i].write);
+	}
+	if (app->poll_timer)
+		event_free(app->poll_timer);
+	if (app->stop_timer)
+		event_free(app->stop_timer);
+	db_table_clear(&app->table);
+	memset(app, 0, sizeof(*app));
+}
