@@ -39,7 +39,7 @@ static const struct key_desc keys[] = {
 	IDENT(id_column, "id"),
 	IDENT(data_column, "data"),
 	STR(notify_channel, 0, "snk_records"),
-	STR(control_socket, 1, ""),
+	STR(control_socket, 0, ""), /* "": the default path */
 	{ "log_level", KEY_STRING, offsetof(struct snk_config, log_level_name), 1, 16, "info", 0 },
 	INT(poll_interval_ms, 1, 3600000, 250),
 	INT(batch_rows, 1, 100000, 5000),

@@ -508,7 +508,8 @@ enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *
 		snprintf(err, errlen, "out of memory");
 		return MIGRATE_ERROR;
 	}
-	if (!exec_ok(conn, "BEGIN", 0, NULL, err, errlen, NULL) ||
+	if (!exec_ok(conn, "SET client_min_messages = warning", 0, NULL, err, errlen, NULL) ||
+	    !exec_ok(conn, "BEGIN", 0, NULL, err, errlen, NULL) ||
 	    !exec_ok(conn, "SELECT pg_advisory_xact_lock(" LOCK_CLASS ", 0)", 0, NULL, err, errlen, NULL))
 		goto out;
 	if (!db_schema_blocking(conn, t, &info, err, errlen))

@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 	const char *command = "run";
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	opterr = 0; /* one line of our own instead of getopt's */
 	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -260,15 +261,15 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return SNK_EXIT_OK;
 		default:
-			usage(stderr);
+			fprintf(stderr, "snk: bad option '%s'; see snk --help\n", argv[optind - 1]);
 			return SNK_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		command = argv[optind++];
 	if (optind < argc || (strcmp(command, "run") != 0 && strcmp(command, "migrate") != 0)) {
-		fprintf(stderr, "snk: unknown command or extra argument '%s'\n", argv[optind < argc ? optind : optind - 1]);
-		usage(stderr);
+		fprintf(stderr, "snk: unknown command or extra argument '%s'; see snk --help\n",
+			argv[optind < argc ? optind : optind - 1]);
 		return SNK_EXIT_USAGE;
 	}
 	rc = load_config(rt.config_path, &rt.cfg);

@@ -25,6 +25,9 @@
 #include "snk/log.h"
 
 #define STOP_GRACE_MS 30000
+/* How long a starting snk waits for the writer lock: the sessions of a predecessor that
+ * was killed hold it until their backends notice the dead socket. */
+#define LOCK_WAIT_MS 15000
 #define RETRY_MAX_MS 30000
 
 static void dir_kick(struct snk_dir *d);
@@ -645,23 +648,25 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 	char buf[512];
 	const char *problem;
 
+	if (err && err->conn_lost)
+		return;
+	/* The catalog check runs first: its advice beats the raw error of a later statement
+	 * (preparing the insert fails on a table that was never migrated). */
+	problem = cc->info_ok ? db_schema_problem(&cc->info, &app->table, true, buf, sizeof(buf)) : NULL;
+	if (problem) {
+		app_fatal(app, 65, pgconn_name(c), "database %s: %s", side->name, problem);
+		return;
+	}
 	if (err) {
-		if (!err->conn_lost) {
-			if (err->sqlstate[0] == '4' && err->sqlstate[1] == '2')
-				app_fatal(app, 65, pgconn_name(c), "checking %s in %s: %s", app->table.label,
-					  side->name, err->message);
-			else
-				pgconn_drop(c, err->message);
-		}
+		if (err->sqlstate[0] == '4' && err->sqlstate[1] == '2')
+			app_fatal(app, 65, pgconn_name(c), "checking %s in %s: %s", app->table.label, side->name,
+				  err->message);
+		else
+			pgconn_drop(c, err->message);
 		return;
 	}
 	if (!cc->info_ok) {
 		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the schema check");
-		return;
-	}
-	problem = db_schema_problem(&cc->info, &app->table, true, buf, sizeof(buf));
-	if (problem) {
-		app_fatal(app, 65, pgconn_name(c), "database %s: %s", side->name, problem);
 		return;
 	}
 	if (!cc->writer) {
@@ -670,13 +675,19 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	if (!cc->locked) {
-		if (!side->ever_locked) {
+		int64_t now = sync_now_ms();
+
+		if (!side->ever_locked && side->lock_wait_since_ms == 0) {
+			side->lock_wait_since_ms = now;
+			log_warn(pgconn_name(c), "the writer lock of %s is held by another session; waiting up to %d s"
+				 " in case it is a snk that just died", app->table.label, LOCK_WAIT_MS / 1000);
+		} else if (!side->ever_locked && now - side->lock_wait_since_ms > LOCK_WAIT_MS) {
 			app_fatal(app, 75, pgconn_name(c),
-				  "another snk is already writing %s in database %s (advisory lock held); stop it first",
-				  app->table.label, side->name);
+				  "another snk is already writing %s in database %s (advisory lock held for %d s); stop it first",
+				  app->table.label, side->name, LOCK_WAIT_MS / 1000);
 			return;
 		}
-		pgconn_drop(c, "the writer lock is still held by an earlier session; retrying");
+		pgconn_drop(c, "the writer lock is held by another session");
 		return;
 	}
 	side->ever_locked = true;

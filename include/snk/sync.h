@@ -57,6 +57,7 @@ struct snk_side {
 	bool read_ok;            /* connected and schema checked */
 	bool write_ok;           /* connected, checked, locked and prepared */
 	bool ever_locked;
+	int64_t lock_wait_since_ms; /* first refusal of the writer lock at start-up, 0: none */
 	uint64_t notifies;
 	uint64_t own_notifies;   /* notifications caused by snk's own inserts (ignored) */
 };

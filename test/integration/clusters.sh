@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# ctest fixture: `clusters.sh start ENVFILE` starts two throwaway PostgreSQL 15 clusters
+# (a and b) on free loopback ports and writes their coordinates to ENVFILE;
+# `clusters.sh stop ENVFILE` stops them (by their postmaster PIDs) and removes them.
+# As root, initdb and postgres run as an unprivileged user (SNK_TEST_USER, default nobody).
+set -euo pipefail
+
+cmd=${1:?usage: clusters.sh start|stop ENVFILE}
+envfile=${2:?usage: clusters.sh start|stop ENVFILE}
+
+find_pgbin() {
+	local d
+	for d in "${PGBIN:-}" /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+		if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+			echo "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+as_owner() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$SNK_TEST_USER" -- "$@"
+	else
+		"$@"
+	fi
+}
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start_cluster() {
+	local name=$1 dir=$2/$1 port tries=0
+	as_owner "$PGBIN/initdb" -A trust -U postgres --nosync -E UTF8 --locale=C -D "$dir/data" >"$2/$name-initdb.log" 2>&1 || {
+		cat "$2/$name-initdb.log" >&2
+		return 1
+	}
+	while :; do
+		port=$((20000 + RANDOM % 20000))
+		tries=$((tries + 1))
+		if port_free "$port" && as_owner "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 -c shared_buffers=128MB" \
+			start >/dev/null 2>&1; then
+			echo "$port"
+			return 0
+		fi
+		[ "$tries" -lt 8 ] || {
+			cat "$dir/server.log" >&2 || true
+			return 1
+		}
+	done
+}
+
+case "$cmd" in
+start)
+	PGBIN=$(find_pgbin) || {
+		echo "clusters.sh: PostgreSQL server binaries not found (install postgresql-15; ./scripts/test does)" >&2
+		exit 1
+	}
+	SNK_TEST_USER=${SNK_TEST_USER:-nobody}
+	root=$(mktemp -d /tmp/snk-it.XXXXXX)
+	chmod 755 "$root"
+	mkdir -p "$root/a" "$root/b"
+	[ "$(id -u)" != 0 ] || chown -R "$SNK_TEST_USER" "$root"
+	port_a=$(start_cluster a "$root")
+	port_b=$(start_cluster b "$root")
+	cat >"$envfile" <<EOT
+SNK_IT_ROOT=$root
+SNK_IT_PGBIN=$PGBIN
+SNK_IT_USER=$SNK_TEST_USER
+SNK_IT_PORT_A=$port_a
+SNK_IT_PORT_B=$port_b
+EOT
+	echo "clusters.sh: a on 127.0.0.1:$port_a, b on 127.0.0.1:$port_b, under $root"
+	;;
+stop)
+	[ -f "$envfile" ] || exit 0
+	# shellcheck disable=SC1090
+	. "$envfile"
+	SNK_TEST_USER=$SNK_IT_USER
+	for c in a b; do
+		if [ -f "$SNK_IT_ROOT/$c/data/postmaster.pid" ]; then
+			as_owner "$SNK_IT_PGBIN/pg_ctl" -D "$SNK_IT_ROOT/$c/data" -m immediate -w stop >/dev/null 2>&1 || true
+		fi
+	done
+	case "$SNK_IT_ROOT" in /tmp/snk-it.*) rm -rf "$SNK_IT_ROOT" ;; esac
+	rm -f "$envfile"
+	echo "clusters.sh: stopped"
+	;;
+*)
+	echo "usage: clusters.sh start|stop ENVFILE" >&2
+	exit 64
+	;;
+esac

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Injects: rows inserted into a only; then, with the NOTIFY trigger dropped, rows into b.
+# Checks: the copies in b are marked snk_xid = 0 and never read back by b->a (its
+# rows_read stays 0 while only a is written); a's rows are untouched (no echo inserts:
+# a's row count is exactly what was inserted there); without the trigger the timer
+# alone still syncs.
+. "$(dirname "$0")/lib.sh"
+it_init echo_and_timer
+snk_start
+q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'row ' || i FROM generate_series(1, 5000) i"
+wait_for b "SELECT count(*) FROM records" 5000 20
+sleep 1 # several timer passes in both directions
+[ "$(q b "SELECT count(*) FROM records WHERE snk_xid <> '0'")" = 0 ] || fail "copies in b not marked as snk's"
+[ "$(status_field .b_to_a.rows_read)" = 0 ] || fail "b->a read $(status_field .b_to_a.rows_read) rows: echo"
+[ "$(status_field .a_to_b.rows_read)" = 5000 ] || fail "a->b read $(status_field .a_to_b.rows_read) rows, want 5000"
+[ "$(count a)" = 5000 ] || fail "a changed"
+own=$(status_field .databases.b.own_notifies_ignored)
+[ "$own" -ge 1 ] || fail "b's NOTIFYs caused by snk's own inserts were not recognised ($own)"
+
+q a "DROP TRIGGER snk_notify ON records"
+q b "DROP TRIGGER snk_notify ON records"
+before=$(status_field .databases.b.notifies)
+q b "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'timer ' || i FROM generate_series(1, 100) i"
+wait_for a "SELECT count(*) FROM records" 5100 10
+[ "$(status_field .databases.b.notifies)" = "$before" ] || fail "a notification arrived without a trigger?"
+wait_synced 10
+it_pass "no echo (b->a read 0 of 5000 copies), own NOTIFYs ignored ($own), timer-only sync works"

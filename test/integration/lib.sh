@@ -1,0 +1,198 @@
+# lib.sh - sourced by every integration test. Each test gets its own pair of databases
+# (it_<name> in cluster a and in cluster b, started by clusters.sh), its own config and
+# work directory, and helpers to run snk and tst as separate processes, as users would.
+# On failure the test prints snk's log; everything it started is stopped by PID.
+set -euo pipefail
+
+: "${SNK_IT_ENV:?run through ctest (the clusters fixture sets SNK_IT_ENV)}"
+: "${SNK_BIN_DIR:?}" "${SNK_SRC_DIR:?}"
+# shellcheck disable=SC1090
+. "$SNK_IT_ENV"
+
+SNK=$SNK_BIN_DIR/snk
+SNKCTL=$SNK_BIN_DIR/snkctl
+TST=$SNK_BIN_DIR/tst
+SNK_PID=
+BG_PIDS=()
+IT_OK=0
+
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+it_cleanup() {
+	local rc=$?
+	set +e
+	for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	if [ -n "$SNK_PID" ] && kill -0 "$SNK_PID" 2>/dev/null; then
+		kill -TERM "$SNK_PID"
+		wait "$SNK_PID" 2>/dev/null
+	fi
+	for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	if [ "$rc" != 0 ] || [ "$IT_OK" != 1 ]; then
+		echo "---- last 60 lines of snk's log ($WORK/snk.log) ----" >&2
+		tail -n 60 "$WORK/snk.log" 2>/dev/null >&2
+		[ "$rc" != 0 ] || rc=1
+	else
+		dropdb_both
+	fi
+	exit "$rc"
+}
+
+psql_side() {
+	local port=$1
+	shift
+	PGCONNECT_TIMEOUT=5 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
+}
+
+# q a|b SQL: runs SQL in this test's database on side a or b, prints unaligned tuples.
+q() {
+	local side=$1
+	shift
+	psql_side "$(port_of "$side")" -d "$DB" -At -c "$*"
+}
+
+port_of() {
+	case $1 in
+	a) echo "$SNK_IT_PORT_A" ;;
+	b) echo "$SNK_IT_PORT_B" ;;
+	*) fail "port_of: bad side $1" ;;
+	esac
+}
+
+dropdb_both() {
+	psql_side "$SNK_IT_PORT_A" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
+	psql_side "$SNK_IT_PORT_B" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
+}
+
+# it_init NAME [--no-migrate] [--no-trigger]: fresh databases, config, migrations, trigger.
+it_init() {
+	local migrate=1 trigger=1
+	NAME=$1
+	shift
+	for o in "$@"; do
+		case $o in
+		--no-migrate) migrate=0 ;;
+		--no-trigger) trigger=0 ;;
+		esac
+	done
+	DB=it_$NAME
+	WORK=$SNK_IT_ROOT/work/$NAME
+	rm -rf "$WORK"
+	mkdir -p "$WORK"
+	CFG=$WORK/config.json
+	SOCK=$WORK/snk.sock
+	trap it_cleanup EXIT
+	dropdb_both
+	psql_side "$SNK_IT_PORT_A" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
+	psql_side "$SNK_IT_PORT_B" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
+	write_config
+	if [ $migrate = 1 ]; then
+		"$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || {
+			cat "$WORK/migrate.log" >&2
+			fail "snk migrate failed"
+		}
+	fi
+	if [ $trigger = 1 ]; then
+		install_trigger a
+		install_trigger b
+	fi
+}
+
+# write_config [extra JSON members]: this test's config, with optional extra keys.
+write_config() {
+	local extra=${1:-}
+	cat >"$CFG" <<EOT
+{
+  "databases": {
+    "a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$DB",
+    "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"
+  },
+  "control_socket": "$SOCK",
+  "poll_interval_ms": 200,
+  "reconnect_max_ms": 1000${extra:+,
+  $extra}
+}
+EOT
+}
+
+install_trigger() {
+	psql_side "$(port_of "$1")" -d "$DB" -v table=records -v channel=snk_records \
+		-f "$SNK_SRC_DIR/migrations/notify_trigger.sql" >/dev/null 2>&1
+}
+
+snk_start() {
+	"$SNK" -c "$CFG" -v "$@" >>"$WORK/snk.log" 2>&1 &
+	SNK_PID=$!
+	# Wait until it answers on its socket and both directions are idle or copying.
+	local i
+	for i in $(seq 1 100); do
+		if "$SNKCTL" -s "$SOCK" ping >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$SNK_PID" 2>/dev/null || fail "snk exited at start-up (see log)"
+		sleep 0.05
+	done
+	fail "snk did not answer on $SOCK within 5 s"
+}
+
+# snk_stop: SIGTERM and wait; prints and returns snk's exit code.
+snk_stop() {
+	local rc=0
+	kill -TERM "$SNK_PID"
+	wait "$SNK_PID" || rc=$?
+	SNK_PID=
+	return $rc
+}
+
+snk_kill9() {
+	kill -KILL "$SNK_PID"
+	wait "$SNK_PID" 2>/dev/null || true
+	SNK_PID=
+}
+
+# status_field JQ_PATH: one value from snkctl status --json, e.g. .a_to_b.rows_read
+status_field() {
+	"$SNKCTL" -s "$SOCK" status --json | jq -r "$1"
+}
+
+count() { q "$1" "SELECT count(*) FROM records"; }
+
+# digest SIDE: count and an order-independent 60-bit hash sum over (id, data).
+digest() {
+	q "$1" "SELECT count(*) || ':' || coalesce(sum(('x' || substr(md5(id::text || ':' || data), 1, 15))::bit(60)::bigint), 0) FROM records"
+}
+
+# wait_synced [TIMEOUT_S]: until both tables have the same rows; fails on timeout.
+wait_synced() {
+	local timeout=${1:-60} start=$SECONDS da db
+	while :; do
+		da=$(digest a)
+		db=$(digest b)
+		if [ "$da" = "$db" ]; then
+			SYNC_WAITED=$((SECONDS - start))
+			return 0
+		fi
+		[ $((SECONDS - start)) -lt "$timeout" ] || fail "tables still differ after ${timeout}s: a=$da b=$db"
+		sleep 0.2
+	done
+}
+
+# wait_for SIDE SQL EXPECTED [TIMEOUT_S]: until the query prints EXPECTED.
+wait_for() {
+	local side=$1 sql=$2 want=$3 timeout=${4:-30} start=$SECONDS got
+	while :; do
+		got=$(q "$side" "$sql")
+		[ "$got" = "$want" ] && return 0
+		[ $((SECONDS - start)) -lt "$timeout" ] || fail "waited ${timeout}s on $side for [$sql] = $want, got $got"
+		sleep 0.05
+	done
+}
+
+it_pass() {
+	IT_OK=1
+	echo "PASS: $*"
+}

@@ -1,0 +1,66 @@
+/* Unit tests of the pure parts of db.c: identifier quoting (SQL injection through a
+ * table or column name must be impossible), statements built from the config, and the
+ * schema problem messages. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "snk/db.h"
+
+int main(void)
+{
+	char *q = db_quote_ident("x\"; DROP TABLE t; --");
+	struct snk_config *cfg;
+	struct snk_table t;
+	char err[256], buf[512];
+
+	CHECK_STR(q, "\"x\"\"; DROP TABLE t; --\"");
+	free(q);
+	q = db_quote_ident("");
+	CHECK_STR(q, "\"\"");
+	free(q);
+	q = db_quote_ident("Mixed Case");
+	CHECK_STR(q, "\"Mixed Case\"");
+	free(q);
+
+	CHECK(config_parse("{\"databases\": {\"a\": \"dbname=a\", \"b\": \"dbname=b\"}, \"schema\": \"s\\\"x\","
+			   " \"table\": \"T\", \"id_column\": \"Id\", \"data_column\": \"d d\"}",
+			   "t", &cfg, err, sizeof(err)) == CONFIG_OK);
+	CHECK(db_table_init(&t, cfg));
+	CHECK_STR(t.qualified, "\"s\"\"x\".\"T\"");
+	CHECK_STR(t.label, "s\"x.T");
+	CHECK_CONTAINS(t.sql_window, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])");
+	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
+	CHECK_CONTAINS(t.sql_insert, "'0'::xid8");
+	CHECK_STR(t.sql_listen, "LISTEN \"snk_records\"");
+
+	struct snk_schema_info info = { .table_exists = true, .id_type = "uuid", .data_type = "text",
+					.has_xid_column = true, .has_unique_id = true, .has_xid_index = true,
+					.has_snk_schema = true };
+	CHECK(db_schema_problem(&info, &t, true, buf, sizeof(buf)) == NULL);
+	info.has_snk_schema = false;
+	CHECK(db_schema_problem(&info, &t, false, buf, sizeof(buf)) == NULL);
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "run 'snk -c CONFIG migrate'");
+	info.has_xid_column = false;
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "missing column snk_xid");
+	info.has_unique_id = false;
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "no unique index on Id alone");
+	snprintf(info.data_type, sizeof(info.data_type), "integer");
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "is integer; snk needs text or varchar");
+	snprintf(info.id_type, sizeof(info.id_type), "bigint");
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "is bigint; snk needs uuid");
+	info.id_type[0] = '\0';
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "has no column Id");
+	info.table_exists = false;
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "does not exist");
+
+	unsigned char id[16];
+	for (int i = 0; i < 16; i++)
+		id[i] = (unsigned char)(i * 17);
+	db_uuid_text(id, buf);
+	CHECK_STR(buf, "00112233-4455-6677-8899-aabbccddeeff");
+
+	db_table_clear(&t);
+	CHECK(t.qualified == NULL);
+	config_free(cfg);
+	return check_done();
+}

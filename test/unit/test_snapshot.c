@@ -1,0 +1,50 @@
+/* Unit tests of snapshot.c: the parse that feeds the window query must accept exactly
+ * what PostgreSQL prints and reject anything else. */
+#include "check.h"
+#include "snk/snapshot.h"
+
+int main(void)
+{
+	struct snk_snapshot s;
+	char buf[32];
+
+	CHECK(snapshot_parse("10:20:", &s));
+	CHECK(s.xmin == 10 && s.xmax == 20 && s.nxip == 0);
+	CHECK_STR(s.xip_array, "{}");
+	CHECK_STR(s.text, "10:20:");
+	snapshot_xmax_text(&s, buf, sizeof(buf));
+	CHECK_STR(buf, "20");
+	snapshot_clear(&s);
+	CHECK(s.text == NULL);
+
+	CHECK(snapshot_parse("10:20:10,12,19", &s));
+	CHECK(s.nxip == 3);
+	CHECK_STR(s.xip_array, "{10,12,19}");
+	snapshot_clear(&s);
+
+	CHECK(snapshot_parse(SNAPSHOT_INITIAL, &s));
+	CHECK(s.xmin == 1 && s.xmax == 1 && s.nxip == 0);
+	snapshot_clear(&s);
+
+	CHECK(snapshot_parse("18446744073709551614:18446744073709551615:", &s));
+	snapshot_clear(&s);
+
+	const char *bad[] = { "", "1", "1:2", "a:2:", "2:1:", "0:1:", "1:5:5", "1:5:0", "3:5:2", "1:9:4,3",
+			      "1:9:4,4", "1:9:4,", "1:9:,4", "1:9: 4", "1:9:4;5", "-1:2:",
+			      "18446744073709551616:18446744073709551617:", "1:2:x" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bool ok = snapshot_parse(bad[i], &s);
+
+		CHECK(!ok);
+		if (ok)
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+		CHECK(s.text == NULL && s.xip_array == NULL);
+	}
+
+	struct snk_snapshot a, b = { 0 };
+	CHECK(snapshot_parse("5:7:6", &a));
+	snapshot_move(&b, &a);
+	CHECK(a.text == NULL && b.xmax == 7);
+	snapshot_clear(&b);
+	return check_done();
+}
