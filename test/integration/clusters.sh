@@ -31,6 +31,14 @@ port_free() {
 	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# Tests trade durability for speed; SNK_CLUSTER_DURABLE=1 (the benchmarks) keeps
+# PostgreSQL's defaults: fsync on, synchronous_commit on, full_page_writes on.
+if [ "${SNK_CLUSTER_DURABLE:-0}" = 1 ]; then
+	speed=
+else
+	speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
+
 start_cluster() {
 	local name=$1 dir=$2/$1 port tries=0
 	as_owner "$PGBIN/initdb" -A trust -U postgres --nosync -E UTF8 --locale=C -D "$dir/data" >"$2/$name-initdb.log" 2>&1 || {
@@ -41,7 +49,7 @@ start_cluster() {
 		port=$((20000 + RANDOM % 20000))
 		tries=$((tries + 1))
 		if port_free "$port" && as_owner "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 -c shared_buffers=128MB" \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=128MB $speed" \
 			start >/dev/null 2>&1; then
 			echo "$port"
 			return 0
