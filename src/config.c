@@ -46,6 +46,8 @@ static const struct key_desc keys[] = {
 	INT(batch_max_bytes, 65536, 1073741824, 16777216),
 	INT(max_batches_in_flight, 1, 64, 4),
 	INT(reconnect_max_ms, 100, 600000, 10000),
+	STR(metrics_listen, 0, ""),
+	INT(healthz_max_lag_ms, 1, 86400000, 10000),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "snk/log.h"
@@ -38,7 +39,11 @@ struct snk_ctl {
 struct ctl_client {
 	struct snk_ctl *ctl;            /* borrowed */
 	struct bufferevent *bev;        /* owned */
+	size_t discarded;               /* bytes dropped after a refused request */
+	bool discarding;                /* refused: drain input until EOF, then close */
 };
+
+#define CTL_MAX_DISCARD (1024 * 1024)
 
 typedef cJSON *(*ctl_handler)(struct snk_app *app);
 
@@ -77,6 +82,17 @@ static cJSON *cmd_resume(struct snk_app *app)
 	return reply_ok();
 }
 
+static cJSON *cmd_reconcile(struct snk_app *app)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	/* Honest until issue 5 lands: the tail copies every new row, and a first start copies
+	 * every existing one, but there is no comparison pass yet. */
+	cJSON_AddBoolToObject(o, "ok", 0);
+	cJSON_AddStringToObject(o, "error", "reconcile is not available in this version of snk");
+	return o;
+}
+
 static const struct {
 	const char *name;
 	ctl_handler handler;
@@ -85,6 +101,7 @@ static const struct {
 	{ "ping", cmd_ping },
 	{ "pause", cmd_pause },
 	{ "resume", cmd_resume },
+	{ "reconcile", cmd_reconcile },
 };
 
 static char *error_reply(const char *msg)
@@ -117,6 +134,8 @@ static cJSON *cmd_status(struct snk_app *app)
 	cJSON_AddStringToObject(o, "table", app->table.label);
 	cJSON_AddStringToObject(o, "wake", app->table.channel ? "notify+timer" : "timer");
 	cJSON_AddNumberToObject(o, "poll_interval_ms", app->cfg->poll_interval_ms);
+	cJSON_AddNumberToObject(o, "batch_rows", app->cfg->batch_rows);
+	cJSON_AddStringToObject(o, "log_level", app->cfg->log_level_name);
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
 		cJSON *db = cJSON_AddObjectToObject(dbs, s->name);
@@ -151,8 +170,12 @@ static cJSON *cmd_status(struct snk_app *app)
 		cJSON_AddStringToObject(j, "state", sync_dir_state_name(d->state));
 		add_u64(j, "rows_read", d->stats.rows_read);
 		add_u64(j, "rows_copied", d->stats.rows_copied);
+		cJSON_AddNumberToObject(j, "rows_per_s", rate_per_s(&d->stats.copied_rate, now / 1000));
+		cJSON_AddNumberToObject(j, "lag_ms", (double)sync_dir_lag_ms(d, now));
+		add_u64(j, "pending_rows", sync_dir_pending_rows(d));
 		add_u64(j, "rows_already_present", d->stats.rows_present);
 		add_u64(j, "conflicts", d->stats.conflicts);
+		add_u64(j, "echo_rows_skipped", sync_dir_echo_skipped(d));
 		add_u64(j, "batches", d->stats.batches);
 		add_u64(j, "batches_in_flight", (uint64_t)d->inflight);
 		add_u64(j, "passes", d->stats.passes);
@@ -160,10 +183,19 @@ static cJSON *cmd_status(struct snk_app *app)
 		cJSON_AddNumberToObject(j, "window_age_ms",
 					d->stats.pass_started_ms ? (double)(now - d->stats.pass_started_ms) : 0);
 		cJSON_AddNumberToObject(j, "last_window_ms", (double)(d->stats.last_pass_us / 1000));
-		if (d->stats.last_copy_ms)
-			cJSON_AddNumberToObject(j, "last_commit_at_ms", (double)d->stats.last_copy_ms);
-		else
-			cJSON_AddNullToObject(j, "last_commit_at_ms");
+		if (d->stats.last_copy_ms) {
+			char stamp[40];
+			time_t t = (time_t)(d->stats.last_copy_ms / 1000);
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+			snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03dZ",
+				 (int)(d->stats.last_copy_ms % 1000));
+			cJSON_AddStringToObject(j, "last_commit_at", stamp);
+		} else {
+			cJSON_AddNullToObject(j, "last_commit_at");
+		}
 		if (d->prev.text)
 			cJSON_AddStringToObject(j, "cursor", d->prev.text);
 		else
@@ -217,7 +249,7 @@ char *ctl_handle_line(struct snk_app *app, const char *line, size_t len)
 		name = cmd->valuestring;
 	} else {
 		if (len >= sizeof(word))
-			return error_reply("unknown command; known: status, ping, pause, resume");
+			return error_reply("unknown command; known: status, ping, pause, resume, reconcile");
 		memcpy(word, line, len);
 		word[len] = '\0';
 		name = word;
@@ -233,7 +265,7 @@ char *ctl_handle_line(struct snk_app *app, const char *line, size_t len)
 		}
 	}
 	cJSON_Delete(req);
-	return error_reply("unknown command; known: status, ping, pause, resume");
+	return error_reply("unknown command; known: status, ping, pause, resume, reconcile");
 bad_json:
 	cJSON_Delete(req);
 	return error_reply("malformed request; send {\"command\":\"<name>\"} followed by a newline");
@@ -271,6 +303,15 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	struct ctl_client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (cl->discarding) {
+		/* Closing while the client still sends would reset the connection before it
+		 * reads our error; drain a bounded amount first. */
+		cl->discarded += evbuffer_get_length(in);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		if (cl->discarded > CTL_MAX_DISCARD)
+			client_free(cl);
+		return;
+	}
 	for (;;) {
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
@@ -294,34 +335,36 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 too_long:
 	client_send(cl, error_reply("request too long; the limit is 4096 bytes"));
 	evbuffer_drain(in, evbuffer_get_length(in));
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_enable(bev, EV_WRITE);
+	cl->discarding = true;
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len = evbuffer_get_length(in);
 
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		/* A request without its final newline still gets its answer. */
-		struct evbuffer *in = bufferevent_get_input(bev);
-		size_t len = evbuffer_get_length(in);
-
-		if ((what & BEV_EVENT_EOF) && len > 0 && len <= CTL_MAX_REQUEST) {
-			char *line = malloc(len + 1);
-
-			if (line) {
-				evbuffer_remove(in, line, len);
-				line[len] = '\0';
-				client_send(cl, ctl_handle_line(cl->ctl->app, line, len));
-				free(line);
-				bufferevent_disable(bev, EV_READ);
-				if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-					return; /* freed by client_write_cb once flushed */
-			}
-		}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		client_free(cl);
+		return;
 	}
+	if (!(what & BEV_EVENT_EOF))
+		return;
+	/* A last request without its newline still gets its answer. */
+	if (len > 0 && len <= CTL_MAX_REQUEST && !cl->discarding) {
+		char *line = malloc(len + 1);
+
+		if (line) {
+			evbuffer_remove(in, line, len);
+			line[len] = '\0';
+			client_send(cl, ctl_handle_line(cl->ctl->app, line, len));
+			free(line);
+		}
+	}
+	/* The peer is done sending; close once every reply is out (client_write_cb). */
+	bufferevent_disable(bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_free(cl);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)

@@ -17,7 +17,13 @@
 #include "snk/db.h"
 #include "snk/exitcodes.h"
 #include "snk/log.h"
+#include "snk/metrics.h"
+#include "snk/notify.h"
+#include "snk/stats.h"
 #include "snk/sync.h"
+
+#define STATUS_EVERY_MS 5000
+#define SUMMARY_EVERY_MS 60000
 
 struct runtime {
 	struct event_base *base;
@@ -25,7 +31,61 @@ struct runtime {
 	struct snk_config *cfg;   /* owned: the config in force */
 	const char *config_path;  /* borrowed from argv */
 	bool verbose;
+	uint64_t watchdog_usec;   /* 0: systemd asked for no watchdog */
+	int64_t last_status_ms;
+	int64_t last_summary_ms;
+	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
 };
+
+
+
+static void on_ready(struct snk_app *app)
+{
+	log_info(NULL, "both databases connected, schema verified, cursors loaded: syncing");
+	notify_send("READY=1");
+}
+
+static void describe(struct runtime *rt, char *buf, size_t len)
+{
+	int64_t now = sync_now_ms();
+	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
+
+	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms",
+		 rt->app.paused ? "paused" : rt->app.ready ? "syncing" : "connecting",
+		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ab, now),
+		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ba, now));
+}
+
+/* Once a second (or faster when systemd's watchdog asks): WATCHDOG=1 proves the loop
+ * turns; STATUS= shows rates in `systemctl status`; an info line every minute. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	int64_t now = sync_now_ms();
+	char text[256], msg[300];
+
+	if (rt->watchdog_usec)
+		notify_send("WATCHDOG=1");
+	if (now - rt->last_status_ms >= STATUS_EVERY_MS) {
+		rt->last_status_ms = now;
+		describe(rt, text, sizeof(text));
+		snprintf(msg, sizeof(msg), "STATUS=%s", text);
+		notify_send(msg);
+	}
+	if (now - rt->last_summary_ms >= SUMMARY_EVERY_MS) {
+		uint64_t ab = rt->app.dir[0].stats.rows_copied, ba = rt->app.dir[1].stats.rows_copied;
+
+		describe(rt, text, sizeof(text));
+		log_info(NULL, "%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
+			 text, (unsigned long long)(ab - rt->summary_rows[0]),
+			 (unsigned long long)(ba - rt->summary_rows[1]),
+			 (unsigned long long)rt->app.dir[0].stats.conflicts,
+			 (unsigned long long)rt->app.dir[1].stats.conflicts);
+		rt->summary_rows[0] = ab;
+		rt->summary_rows[1] = ba;
+		rt->last_summary_ms = now;
+	}
+}
 
 static void usage(FILE *out)
 {
@@ -105,6 +165,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_info(NULL, "%s: finishing in-flight commits, then stopping", strsignal((int)sig));
+	notify_send("STOPPING=1");
 	sync_app_stop(&rt->app);
 }
 
@@ -118,6 +179,8 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 		*what = "notify_channel";
 	else if (strcmp(a->control_socket, b->control_socket))
 		*what = "control_socket";
+	else if (strcmp(a->metrics_listen, b->metrics_listen))
+		*what = "metrics_listen";
 	else if (a->max_batches_in_flight != b->max_batches_in_flight)
 		*what = "max_batches_in_flight";
 	else
@@ -133,13 +196,16 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	const char *key;
 	struct timeval tv;
 
+	notify_send("RELOADING=1");
 	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
+		notify_send("READY=1");
 		log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", err);
 		return;
 	}
 	if (needs_restart(rt->cfg, fresh, &key)) {
 		log_warn(NULL, "SIGHUP: %s changed; that takes a restart, so the old config stays in force", key);
 		config_free(fresh);
+		notify_send("READY=1");
 		return;
 	}
 	for (int i = 0; i < 2; i++) {
@@ -150,6 +216,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			    !pgconn_set_conninfo(s->write, fresh->conninfo[i])) {
 				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
 				config_free(fresh);
+				notify_send("READY=1");
 				return;
 			}
 			log_info(NULL, "SIGHUP: database %s changed; reconnecting", s->name);
@@ -171,12 +238,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	event_add(rt->app.poll_timer, &tv);
 	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s)",
 		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name);
+	notify_send("READY=1");
 }
 
 static int cmd_run(struct runtime *rt)
 {
 	struct snk_ctl *ctl;
-	struct event *sig_term, *sig_int, *sig_hup;
+	struct snk_metrics *metrics = NULL;
+	struct event *sig_term, *sig_int, *sig_hup, *tick;
+	struct timeval tick_tv = { 1, 0 };
 	char err[1024];
 	int rc;
 
@@ -198,6 +268,26 @@ static int cmd_run(struct runtime *rt)
 		event_base_free(rt->base);
 		return SNK_EXIT_OSERR;
 	}
+	if (rt->cfg->metrics_listen[0]) {
+		metrics = metrics_listen(&rt->app, rt->cfg->metrics_listen, err, sizeof(err));
+		if (!metrics) {
+			fprintf(stderr, "snk: %s\n", err);
+			ctl_free(ctl);
+			sync_app_free(&rt->app);
+			event_base_free(rt->base);
+			return SNK_EXIT_OSERR;
+		}
+	}
+
+	rt->app.on_ready = on_ready;
+	rt->watchdog_usec = notify_watchdog_usec();
+	if (rt->watchdog_usec && rt->watchdog_usec / 2 < 1000000) {
+		tick_tv.tv_sec = 0;
+		tick_tv.tv_usec = (suseconds_t)(rt->watchdog_usec / 2);
+	}
+	rt->last_summary_ms = sync_now_ms();
+	tick = event_new(rt->base, -1, EV_PERSIST, on_tick, rt);
+	event_add(tick, &tick_tv);
 	sig_term = evsignal_new(rt->base, SIGTERM, on_stop_signal, rt);
 	sig_int = evsignal_new(rt->base, SIGINT, on_stop_signal, rt);
 	sig_hup = evsignal_new(rt->base, SIGHUP, on_hup, rt);
@@ -212,6 +302,10 @@ static int cmd_run(struct runtime *rt)
 		 rt->app.table.channel ? rt->cfg->notify_channel : "",
 		 rt->app.table.channel ? " and timer" : "", rt->cfg->poll_interval_ms,
 		 rt->cfg->control_socket);
+	if (metrics)
+		log_info(NULL, "metrics on http://%s/metrics, health on /healthz", rt->cfg->metrics_listen);
+	if (rt->watchdog_usec)
+		log_info(NULL, "systemd watchdog every %llu ms", (unsigned long long)(rt->watchdog_usec / 1000));
 	sync_app_start(&rt->app);
 	event_base_dispatch(rt->base);
 	rc = rt->app.exit_code;
@@ -220,6 +314,8 @@ static int cmd_run(struct runtime *rt)
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);
+	event_free(tick);
+	metrics_free(metrics);
 	ctl_free(ctl);
 	sync_app_free(&rt->app);
 	event_base_free(rt->base);

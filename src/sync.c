@@ -43,6 +43,60 @@ int64_t sync_now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t sync_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
+{
+	if (d->state == DIR_IDLE && !d->wake_pending)
+		return 0;
+	if (d->state == DIR_PASS && d->pass_rows == 0 && !d->wake_pending && !d->window_done)
+		return 0; /* a poll that has found nothing yet */
+	return d->stats.prev_taken_ms ? now_ms - d->stats.prev_taken_ms : now_ms - d->app->started_ms;
+}
+
+uint64_t sync_dir_pending_rows(const struct snk_dir *d)
+{
+	if (d->state != DIR_PASS)
+		return 0;
+	return d->pass_rows - d->stats.pass_committed;
+}
+
+uint64_t sync_dir_echo_skipped(const struct snk_dir *d)
+{
+	const struct snk_dir *other = d == &d->app->dir[0] ? &d->app->dir[1] : &d->app->dir[0];
+
+	return other->stats.rows_copied;
+}
+
+bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len)
+{
+	int64_t now = sync_now_ms();
+
+	for (int i = 0; i < 2; i++) {
+		if (!app->side[i].read_ok || !app->side[i].write_ok) {
+			snprintf(why, len, "database %s is not connected", app->side[i].name);
+			return false;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		int64_t lag = sync_dir_lag_ms(&app->dir[i], now);
+
+		if (lag > max_lag_ms) {
+			snprintf(why, len, "%s lag %lld ms is over %lld ms", app->dir[i].name, (long long)lag,
+				 (long long)max_lag_ms);
+			return false;
+		}
+	}
+	snprintf(why, len, "ok");
+	return true;
+}
+
 const char *sync_dir_state_name(enum dir_state s)
 {
 	switch (s) {
@@ -225,6 +279,8 @@ static void pass_start(struct snk_dir *d)
 	d->bad_result = false;
 	d->have_next = false;
 	d->pass_rows = 0;
+	d->stats.pass_committed = 0;
+	d->stats.next_taken_ms = sync_now_ms();
 	d->page = s;
 	d->units++;
 	d->fetch_outstanding = true;
@@ -308,9 +364,14 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	if (s->batch.nrows > 0) {
+		int64_t now = sync_now_ms();
+
 		d->stats.rows_copied += s->inserted;
+		d->stats.pass_committed += (uint64_t)s->batch.nrows;
 		d->stats.batches++;
-		d->stats.last_copy_ms = sync_now_ms();
+		d->stats.last_copy_ms = now;
+		rate_add(&d->stats.copied_rate, now / 1000, s->inserted);
+		hist_observe(&d->stats.apply, (double)(sync_mono_us() - s->sent_us) / 1e6);
 	}
 	if (s->final)
 		d->final_done = true;
@@ -338,6 +399,7 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	bool ok;
 
 	s->final = final;
+	s->sent_us = sync_mono_us();
 	if (!pgconn_begin(c, batch_result_cb, batch_done_cb, s)) {
 		slot_put(s);
 		dir_fail(d, NULL, "destination connection not ready");
@@ -436,6 +498,7 @@ static void dir_progress(struct snk_dir *d)
 static void pass_complete(struct snk_dir *d)
 {
 	snapshot_move(&d->prev, &d->next);
+	d->stats.prev_taken_ms = d->stats.next_taken_ms;
 	d->have_next = false;
 	d->state = DIR_IDLE;
 	d->stats.passes++;
@@ -568,6 +631,12 @@ static void cursor_done_cb(void *arg, const struct pgconn_error *err)
 	}
 	d->state = DIR_IDLE;
 	d->wake_pending = true; /* catch up at once */
+	if (!d->app->ready && d->app->dir[0].state != DIR_WAIT && d->app->dir[0].state != DIR_LOADING &&
+	    d->app->dir[1].state != DIR_WAIT && d->app->dir[1].state != DIR_LOADING) {
+		d->app->ready = true;
+		if (d->app->on_ready)
+			d->app->on_ready(d->app);
+	}
 	dir_kick(d);
 }
 

@@ -1,6 +1,6 @@
 /* snkctl.c - talks to a running snk over its control socket.
  *
- *   snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume
+ *   snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume | reconcile
  *
  * Sends one JSON request line, reads one JSON reply line. Exit 0 on an "ok" reply,
  * 1 when snk refused the request, 69 when no snk answers, 64 on bad usage.
@@ -24,7 +24,7 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume\n");
+	fprintf(out, "usage: snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume | reconcile\n");
 }
 
 static char *request(const char *path, const char *command, int *rc)
@@ -123,14 +123,14 @@ static void print_status(const cJSON *o)
 		printf("%-4s %-10s %-28s %-10.0f %s\n", name, cJSON_IsTrue(conn) ? "yes" : "no", str(db, "target"),
 		       num(db, "reconnects"), str(db, "last_error"));
 	}
-	printf("%-7s %-9s %12s %12s %9s %9s %10s %s\n", "dir", "state", "rows_read", "rows_copied", "conflicts",
-	       "in_flight", "window_ms", "cursor");
+	printf("%-7s %-9s %12s %10s %8s %9s %9s %9s %s\n", "dir", "state", "rows_copied", "rows/s",
+	       "lag_ms", "pending", "conflicts", "in_flight", "cursor");
 	for (int i = 0; i < 2; i++) {
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, dirs[i]);
 
-		printf("%-7s %-9s %12.0f %12.0f %9.0f %9.0f %10.0f %s\n", dirs[i], str(d, "state"),
-		       num(d, "rows_read"), num(d, "rows_copied"), num(d, "conflicts"), num(d, "batches_in_flight"),
-		       num(d, "window_age_ms"), str(d, "cursor"));
+		printf("%-7s %-9s %12.0f %10.0f %8.0f %9.0f %9.0f %9.0f %s\n", dirs[i], str(d, "state"),
+		       num(d, "rows_copied"), num(d, "rows_per_s"), num(d, "lag_ms"), num(d, "pending_rows"),
+		       num(d, "conflicts"), num(d, "batches_in_flight"), str(d, "cursor"));
 	}
 }
 
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },          { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const known[] = { "status", "ping", "pause", "resume" };
+	static const char *const known[] = { "status", "ping", "pause", "resume", "reconcile" };
 	char path[4096] = "";
 	const char *command = NULL;
 	bool json = false, ok_cmd = false;

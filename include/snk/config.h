@@ -18,12 +18,14 @@ struct snk_config {
 	char *notify_channel;   /* owned: LISTEN channel, "" for timer only */
 	char *control_socket;   /* owned: unix socket path */
 	char *log_level_name;   /* owned */
+	char *metrics_listen;   /* owned: "host:port" for /metrics and /healthz, "" for none */
 	enum log_level log_level;
 	int poll_interval_ms;
 	int batch_rows;
 	int batch_max_bytes;
 	int max_batches_in_flight;
 	int reconnect_max_ms;
+	int healthz_max_lag_ms;
 };
 
 enum config_status { CONFIG_OK, CONFIG_UNREADABLE, CONFIG_INVALID };

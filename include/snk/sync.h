@@ -11,6 +11,7 @@
 #include "snk/db.h"
 #include "snk/pgconn.h"
 #include "snk/snapshot.h"
+#include "snk/stats.h"
 
 struct event_base;
 struct event;
@@ -37,6 +38,11 @@ struct dir_stats {
 	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */
 	int64_t pass_started_ms; /* wall clock when the current pass began, 0: no pass */
 	int64_t last_pass_us;    /* duration of the last pass with rows */
+	int64_t prev_taken_ms;   /* wall clock when the snapshot `prev` was taken */
+	int64_t next_taken_ms;   /* the same for the window being applied */
+	uint64_t pass_committed; /* rows of the current pass committed in the destination */
+	struct rate_window copied_rate;
+	struct histogram apply;  /* seconds from sending a batch to its commit */
 };
 
 struct slot {
@@ -46,6 +52,7 @@ struct slot {
 	bool final;              /* carries the cursor */
 	uint64_t inserted;
 	int requested;           /* rows asked of the FETCH that filled it */
+	int64_t sent_us;         /* monotonic time the batch was sent */
 };
 
 struct snk_side {
@@ -108,6 +115,8 @@ struct snk_app {
 	int exit_code;
 	int64_t started_ms;
 	int64_t stop_deadline_ms;
+	bool ready;                     /* both directions have loaded their cursors once */
+	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
 };
 
 /* sync_app_init: builds connections and directions for cfg; nothing is started. */
@@ -124,5 +133,18 @@ void sync_resume(struct snk_app *app);
 
 const char *sync_dir_state_name(enum dir_state s);
 int64_t sync_now_ms(void);
+int64_t sync_mono_us(void);
+
+/* sync_dir_lag_ms: an upper bound on the age of the oldest source row not yet in the
+ * peer: 0 when caught up, else the time since the last fully applied snapshot was taken. */
+int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms);
+/* sync_dir_pending_rows: rows read from the source and not yet committed in the peer
+ * (more may be waiting in the source; this counts what snk holds). */
+uint64_t sync_dir_pending_rows(const struct snk_dir *d);
+/* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
+ * carry snk_xid 0, so no window of this direction ever reads them back. */
+uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
+/* sync_healthy: both databases connected and both lags under max_lag_ms; else why not. */
+bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);
 
 #endif

@@ -48,9 +48,10 @@ start_cluster() {
 	while :; do
 		port=$((20000 + RANDOM % 20000))
 		tries=$((tries + 1))
+		opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=128MB $speed"
 		if port_free "$port" && as_owner "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=128MB $speed" \
-			start >/dev/null 2>&1; then
+			-o "$opts" start >/dev/null 2>&1; then
+			echo "$opts" >"$dir/opts"
 			echo "$port"
 			return 0
 		fi

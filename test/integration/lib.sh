@@ -112,7 +112,7 @@ write_config() {
     "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"
   },
   "control_socket": "$SOCK",
-  "poll_interval_ms": 200,
+  "poll_interval_ms": ${POLL_MS:-200},
   "reconnect_max_ms": 1000${extra:+,
   $extra}
 }
@@ -190,6 +190,39 @@ wait_for() {
 		[ $((SECONDS - start)) -lt "$timeout" ] || fail "waited ${timeout}s on $side for [$sql] = $want, got $got"
 		sleep 0.05
 	done
+}
+
+# cluster_stop a|b [MODE] / cluster_start a|b: stop or start a whole cluster, as its
+# owner, with the options it was first started with. Tests run one at a time.
+as_pg_owner() {
+	if [ "$(id -u)" = 0 ]; then runuser -u "$SNK_IT_USER" -- "$@"; else "$@"; fi
+}
+cluster_stop() {
+	as_pg_owner "$SNK_IT_PGBIN/pg_ctl" -D "$SNK_IT_ROOT/$1/data" -m "${2:-fast}" -w stop >/dev/null
+}
+cluster_start() {
+	as_pg_owner "$SNK_IT_PGBIN/pg_ctl" -D "$SNK_IT_ROOT/$1/data" -l "$SNK_IT_ROOT/$1/server.log" -w -t 60 \
+		-o "$(cat "$SNK_IT_ROOT/$1/opts")" start >/dev/null
+}
+
+# ctl_raw BYTES...: sends raw bytes to snk's control socket, prints what comes back.
+ctl_raw() {
+	printf '%s' "$1" | timeout 5 nc -U -N "$SOCK" 2>/dev/null || true
+}
+
+# http_get PORT PATH: status line and body of GET http://127.0.0.1:PORT/PATH.
+http_get() {
+	local port=$1 path=$2
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&5
+	cat <&5
+	exec 5<&-
+}
+
+free_port() {
+	local p=$((40000 + RANDOM % 20000))
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
 }
 
 it_pass() {
