@@ -111,3 +111,70 @@ void batch_free(struct snk_batch *b)
 	free(b->datas.data);
 	memset(b, 0, sizeof(*b));
 }
+
+bool idqueue_push(struct snk_idqueue *q, const unsigned char id[16], uint64_t len)
+{
+	if (q->head > 0 && q->head + q->n == q->cap) {
+		/* compact before growing */
+		memmove(q->ids, q->ids + q->head * 16, q->n * 16);
+		memmove(q->lens, q->lens + q->head, q->n * sizeof(*q->lens));
+		q->head = 0;
+	}
+	if (q->head + q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		unsigned char *ids = realloc(q->ids, cap * 16);
+		uint64_t *lens;
+
+		if (!ids)
+			return false;
+		q->ids = ids;
+		lens = realloc(q->lens, cap * sizeof(*lens));
+		if (!lens)
+			return false;
+		q->lens = lens;
+		q->cap = cap;
+	}
+	memcpy(q->ids + (q->head + q->n) * 16, id, 16);
+	q->lens[q->head + q->n] = len;
+	q->n++;
+	return true;
+}
+
+int idqueue_take(struct snk_idqueue *q, uint64_t max_bytes, struct snk_buf *out)
+{
+	size_t k = 0;
+	uint64_t bytes = 0;
+
+	while (k < q->n && (k == 0 || bytes + q->lens[q->head + k] <= max_bytes) && k < INT32_MAX) {
+		bytes += q->lens[q->head + k];
+		k++;
+	}
+	out->len = 0;
+	if (k == 0 || !buf_reserve(out, ARRAY_HEADER + k * 20))
+		return 0;
+	write_header(out, false, UUIDOID, (uint32_t)k);
+	out->len = ARRAY_HEADER;
+	for (size_t i = 0; i < k; i++) {
+		put_u32(out->data + out->len, 16);
+		memcpy(out->data + out->len + 4, q->ids + (q->head + i) * 16, 16);
+		out->len += 20;
+	}
+	q->head += k;
+	q->n -= k;
+	if (q->n == 0)
+		q->head = 0;
+	return (int)k;
+}
+
+void idqueue_clear(struct snk_idqueue *q)
+{
+	q->head = 0;
+	q->n = 0;
+}
+
+void idqueue_free(struct snk_idqueue *q)
+{
+	free(q->ids);
+	free(q->lens);
+	memset(q, 0, sizeof(*q));
+}

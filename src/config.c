@@ -43,7 +43,7 @@ static const struct key_desc keys[] = {
 	{ "log_level", KEY_STRING, offsetof(struct snk_config, log_level_name), 1, 16, "info", 0 },
 	INT(poll_interval_ms, 1, 3600000, 250),
 	INT(batch_rows, 1, 100000, 5000),
-	INT(batch_max_bytes, 65536, 1073741824, 16777216),
+	INT(batch_max_bytes, 65536, 1073741824, 4194304),
 	INT(max_batches_in_flight, 1, 64, 4),
 	INT(reconnect_max_ms, 100, 600000, 10000),
 	STR(metrics_listen, 0, ""),

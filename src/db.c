@@ -116,9 +116,12 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	/* The window: rows visible in this transaction's snapshot but not in the previous
 	 * one, i.e. xid >= xmax(prev) or xid among prev's in-progress xids. Rows snk copied
 	 * carry xid 0 and are never in a window: that is the echo suppression. */
-	t->sql_window = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s, %s FROM %s"
-			    " WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])",
-			    t->id, t->data, t->qualified);
+	t->sql_window = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s,"
+			    " CASE WHEN octet_length(%s) > $3::int4 THEN NULL ELSE %s END, octet_length(%s)::int8"
+			    " FROM %s WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])",
+			    t->id, t->data, t->data, t->data, t->qualified);
+	t->sql_fetch_large = fmt("SELECT %s, %s FROM %s WHERE %s = ANY ($1::uuid[])", t->id, t->data,
+				 t->qualified, t->id);
 	t->sql_insert = fmt("INSERT INTO %s (%s, %s, snk_xid)"
 			    " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
 			    " ON CONFLICT (%s) DO NOTHING",
@@ -128,7 +131,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 			       t->qualified, t->id, t->data);
 	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM unnest($1::uuid[], $2::text[])",
 				t->qualified, t->id, t->data);
-	if (!t->sql_window || !t->sql_insert || !t->sql_conflicts || !t->sql_app_insert) {
+	if (!t->sql_window || !t->sql_fetch_large || !t->sql_insert || !t->sql_conflicts || !t->sql_app_insert) {
 		db_table_clear(t);
 		return false;
 	}
@@ -138,7 +141,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
-			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window,
+			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window, &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -209,16 +212,26 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
 }
 
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
-			 const struct snk_snapshot *prev, int fetch_rows)
+			 const struct snk_snapshot *prev, int fetch_rows, int inline_max)
 {
-	char xmax[24];
-	const char *params[2] = { xmax, prev->xip_array };
+	char xmax[24], limit[16];
+	const char *params[3] = { xmax, prev->xip_array, limit };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
+	snprintf(limit, sizeof(limit), "%d", inline_max);
 	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
 	       pgconn_query(c, "SELECT pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, t->sql_window, 2, params, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_window, 3, params, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
+}
+
+bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids)
+{
+	const char *values[1] = { ids->data };
+	const int lengths[1] = { (int)ids->len };
+	static const int formats[1] = { 1 };
+
+	return pgconn_query(c, t->sql_fetch_large, 1, values, lengths, formats, 1);
 }
 
 bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows)
@@ -338,6 +351,40 @@ bool db_read_rows(const PGresult *res, struct snk_batch *b)
 		if (!batch_add(b, (const unsigned char *)PQgetvalue(res, i, 0), data,
 			       (size_t)PQgetlength(res, i, 1)))
 			return false;
+	}
+	batch_finish(b);
+	return true;
+}
+
+static uint64_t be64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large)
+{
+	int n = PQntuples(res);
+
+	if (PQnfields(res) != 3 || PQfformat(res, 0) != 1 || PQfformat(res, 1) != 1 || PQfformat(res, 2) != 1)
+		return false;
+	for (int i = 0; i < n; i++) {
+		const unsigned char *id = (const unsigned char *)PQgetvalue(res, i, 0);
+		bool has_len = !PQgetisnull(res, i, 2) && PQgetlength(res, i, 2) == 8;
+
+		if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 16)
+			return false;
+		if (PQgetisnull(res, i, 1) && has_len) {
+			/* left behind by the window: too large to travel in a page */
+			if (!idqueue_push(large, id, be64(PQgetvalue(res, i, 2))))
+				return false;
+		} else if (!batch_add(b, id, PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1),
+				      (size_t)PQgetlength(res, i, 1))) {
+			return false;
+		}
 	}
 	batch_finish(b);
 	return true;

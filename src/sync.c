@@ -55,7 +55,7 @@ int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
 {
 	if (d->state == DIR_IDLE && !d->wake_pending)
 		return 0;
-	if (d->state == DIR_PASS && d->pass_rows == 0 && !d->wake_pending && !d->window_done)
+	if (d->state == DIR_PASS && d->pass_rows == 0 && !d->wake_pending && !d->cursor_done)
 		return 0; /* a poll that has found nothing yet */
 	return d->stats.prev_taken_ms ? now_ms - d->stats.prev_taken_ms : now_ms - d->app->started_ms;
 }
@@ -145,6 +145,7 @@ static struct slot *slot_get(struct snk_dir *d)
 			s->final = false;
 			s->inserted = 0;
 			s->requested = 0;
+			s->fetched = 0;
 			batch_reset(&s->batch);
 			return s;
 		}
@@ -169,6 +170,22 @@ static int fetch_size(const struct snk_dir *d)
 	return n < 1 ? 1 : (int)n;
 }
 
+/* Values up to this many bytes travel inside window pages; longer ones are fetched by
+ * id in groups of at most batch_max_bytes, so a page never holds more than about
+ * batch_rows * inline_max bytes whatever the rows hold. */
+static int inline_max(const struct snk_dir *d)
+{
+	int v = d->app->cfg->batch_max_bytes / d->app->cfg->batch_rows;
+
+	return v < 1024 ? 1024 : v;
+}
+
+/* The window is complete when its cursor is exhausted and every large row is fetched. */
+static bool window_complete(const struct snk_dir *d)
+{
+	return d->cursor_done && d->large.n == 0 && !d->large_outstanding;
+}
+
 /* ---- source side: the window ---- */
 
 static void page_arrived(struct snk_dir *d);
@@ -187,8 +204,10 @@ static void src_close_done_cb(void *arg, const struct pgconn_error *err)
 
 static void src_rows_result(struct snk_dir *d, const PGresult *res)
 {
-	if (!d->page || !db_read_rows(res, &d->page->batch))
+	if (!d->page || !db_read_window_rows(res, &d->page->batch, &d->large))
 		d->bad_result = true;
+	else
+		d->page->fetched = db_read_ntuples(res);
 }
 
 static void window_result_cb(void *arg, int stmt, const PGresult *res)
@@ -273,7 +292,9 @@ static void pass_start(struct snk_dir *d)
 	}
 	d->state = DIR_PASS;
 	d->wake_pending = false;
-	d->window_done = false;
+	d->cursor_done = false;
+	d->large_outstanding = false;
+	idqueue_clear(&d->large);
 	d->final_sent = false;
 	d->final_done = false;
 	d->bad_result = false;
@@ -286,7 +307,7 @@ static void pass_start(struct snk_dir *d)
 	d->fetch_outstanding = true;
 	d->src_tx_open = true;
 	d->stats.pass_started_ms = sync_now_ms();
-	db_send_window_open(c, &d->app->table, &d->prev, s->requested);
+	db_send_window_open(c, &d->app->table, &d->prev, s->requested, inline_max(d));
 	pgconn_end(c);
 }
 
@@ -416,12 +437,12 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	pgconn_end(c);
 }
 
-static void page_arrived(struct snk_dir *d)
+/* A batch of the window has been read: send it on, or hold it when it is the last one,
+ * to carry the cursor. Ends the read transaction once nothing more is to be read. */
+static void batch_arrived(struct snk_dir *d, struct slot *s)
 {
-	struct slot *s = d->page;
 	int n = s->batch.nrows;
 
-	d->page = NULL;
 	d->stats.rows_read += (uint64_t)n;
 	d->pass_rows += (uint64_t)n;
 	if (n > 0) {
@@ -429,10 +450,9 @@ static void page_arrived(struct snk_dir *d)
 
 		d->avg_row_bytes = d->avg_row_bytes * 0.5 + page_avg * 0.5;
 	}
-	if (n < s->requested) {
+	if (window_complete(d) && d->src_tx_open) {
 		struct snk_pgconn *c = d->src->read;
 
-		d->window_done = true;
 		if (pgconn_begin(c, NULL, src_close_done_cb, d)) {
 			d->units++;
 			d->src_tx_open = false;
@@ -442,22 +462,90 @@ static void page_arrived(struct snk_dir *d)
 	}
 	if (n == 0)
 		slot_put(s);
-	else if (!d->window_done)
+	else if (!window_complete(d))
 		send_batch(d, s, false);
 	else
-		d->held = s; /* the last page: sent by dir_progress, with the cursor */
+		d->held = s; /* the last batch: sent by dir_progress, with the cursor */
 	if (d->state == DIR_PASS)
 		dir_progress(d);
+}
+
+static void page_arrived(struct snk_dir *d)
+{
+	struct slot *s = d->page;
+
+	d->page = NULL;
+	if (s->fetched < s->requested)
+		d->cursor_done = true;
+	batch_arrived(d, s);
+}
+
+static void large_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+
+	if (stmt == 0 && (!d->large_page || !db_read_rows(res, &d->large_page->batch)))
+		d->bad_result = true;
+}
+
+static void large_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+	struct slot *s = d->large_page;
+
+	d->units--;
+	d->large_outstanding = false;
+	d->large_page = NULL;
+	if (d->state != DIR_PASS) {
+		slot_put(s);
+		dir_check_drained(d);
+		return;
+	}
+	if (err || d->bad_result || s->batch.nrows != s->requested) {
+		slot_put(s);
+		dir_fail(d, err, err ? "reading large rows by id" : "BUG: large rows missing from the window's snapshot");
+		return;
+	}
+	batch_arrived(d, s);
+}
+
+static void send_fetch_large(struct snk_dir *d)
+{
+	struct snk_pgconn *c = d->src->read;
+	struct slot *s = slot_get(d);
+
+	if (!s) {
+		dir_fail(d, NULL, "BUG: no free batch slot for large rows");
+		return;
+	}
+	s->requested = idqueue_take(&d->large, (uint64_t)d->app->cfg->batch_max_bytes, &d->large_ids);
+	if (s->requested == 0) {
+		slot_put(s);
+		dir_fail(d, NULL, "out of memory queueing large rows");
+		return;
+	}
+	if (!pgconn_begin(c, large_result_cb, large_done_cb, d)) {
+		slot_put(s);
+		dir_fail(d, NULL, "source connection not ready");
+		return;
+	}
+	d->large_page = s;
+	d->large_outstanding = true;
+	d->units++;
+	db_send_fetch_large(c, &d->app->table, &d->large_ids);
+	pgconn_end(c);
 }
 
 static void dir_progress(struct snk_dir *d)
 {
 	if (d->state != DIR_PASS)
 		return;
-	if (!d->window_done) {
+	if (!window_complete(d)) {
+		int max = d->app->cfg->max_batches_in_flight;
+
 		if (d->app->stopping) {
 			/* Abandon the window; the stored cursor still covers what committed. */
-			if (!d->fetch_outstanding && d->inflight == 0) {
+			if (!d->fetch_outstanding && !d->large_outstanding && d->inflight == 0) {
 				struct snk_pgconn *c = d->src->read;
 
 				if (d->src_tx_open && pgconn_begin(c, NULL, src_close_done_cb, d)) {
@@ -466,13 +554,20 @@ static void dir_progress(struct snk_dir *d)
 					pgconn_end(c);
 				}
 				d->src_tx_open = false;
+				slot_put(d->held);
+				d->held = NULL;
+				idqueue_clear(&d->large);
 				snapshot_clear(&d->next);
 				d->stats.pass_started_ms = 0;
 				d->state = DIR_IDLE;
 			}
 			return;
 		}
-		if (!d->fetch_outstanding && d->inflight < d->app->cfg->max_batches_in_flight)
+		if (d->large.n > 0 && !d->large_outstanding && d->inflight < max)
+			send_fetch_large(d);
+		/* More pages only while few large rows wait, so the id queue stays small. */
+		if (d->state == DIR_PASS && !d->cursor_done && !d->fetch_outstanding && d->inflight < max &&
+		    d->large.n < (size_t)d->app->cfg->batch_rows)
 			(void)send_fetch(d);
 		return;
 	}
@@ -570,9 +665,12 @@ static void dir_check_drained(struct snk_dir *d)
 	for (int i = 0; i < d->nslots; i++)
 		d->slots[i].busy = false;
 	d->page = NULL;
+	d->large_page = NULL;
 	d->held = NULL;
 	d->inflight = 0;
 	d->fetch_outstanding = false;
+	d->large_outstanding = false;
+	idqueue_clear(&d->large);
 	if (d->last_fail_conn || d->app->stopping) {
 		d->state = DIR_WAIT;
 		dir_kick(d);
@@ -943,6 +1041,8 @@ void sync_app_free(struct snk_app *app)
 			event_free(d->retry_timer);
 		snapshot_clear(&d->prev);
 		snapshot_clear(&d->next);
+		idqueue_free(&d->large);
+		free(d->large_ids.data);
 	}
 	for (int i = 0; i < 2; i++) {
 		pgconn_free(app->side[i].read);

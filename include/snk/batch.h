@@ -37,6 +37,24 @@ const unsigned char *batch_id_at(const struct snk_batch *b, int i);
 
 void batch_free(struct snk_batch *b);
 
+/* Ids of rows too large to travel inside a page, waiting to be fetched by id. */
+struct snk_idqueue {
+	unsigned char *ids; /* owned: 16 bytes each */
+	uint64_t *lens;     /* owned: octet length of each row's data */
+	size_t head;
+	size_t n;           /* waiting, from head */
+	size_t cap;
+};
+
+/* idqueue_push: false when out of memory. */
+bool idqueue_push(struct snk_idqueue *q, const unsigned char id[16], uint64_t len)
+	__attribute__((warn_unused_result));
+/* idqueue_take: moves the next ids, at least one and at most max_bytes of data in all,
+ * into out as a binary uuid[]; returns how many. 0 when empty or out of memory. */
+int idqueue_take(struct snk_idqueue *q, uint64_t max_bytes, struct snk_buf *out);
+void idqueue_clear(struct snk_idqueue *q);
+void idqueue_free(struct snk_idqueue *q);
+
 /* buf_reserve: makes room for extra more bytes. */
 bool buf_reserve(struct snk_buf *buf, size_t extra) __attribute__((warn_unused_result));
 

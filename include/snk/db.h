@@ -26,6 +26,7 @@ struct snk_table {
 	char *data_raw;     /* owned */
 	char *index_name;   /* owned: quoted name of the xid index */
 	char *sql_window;   /* owned */
+	char *sql_fetch_large; /* owned */
 	char *sql_insert;   /* owned */
 	char *sql_conflicts;/* owned */
 	char *sql_listen;   /* owned, NULL when timer only */
@@ -70,10 +71,15 @@ bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
 
 /* Four statements (0 BEGIN, 1 snapshot, 2 DECLARE, 3 FETCH): opens a REPEATABLE READ
- * read-only transaction and a cursor over the rows visible now but not in prev. */
+ * read-only transaction and a cursor over the rows visible now but not in prev. Values
+ * longer than inline_max bytes stay behind: the page holds their id and length only.
+ * Decode pages with db_read_window_rows. */
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
-			 const struct snk_snapshot *prev, int fetch_rows);
-/* One statement: the next page of the window cursor. Decode with db_read_rows. */
+			 const struct snk_snapshot *prev, int fetch_rows, int inline_max);
+/* One statement: rows by id (a binary uuid[]), in the window's transaction.
+ * Decode with db_read_rows. */
+bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids);
+/* One statement: the next page of the window cursor. */
 bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
 /* One statement: ends the read transaction. */
 bool db_send_window_close(struct snk_pgconn *c);
@@ -96,8 +102,11 @@ bool db_read_bool(const PGresult *res, bool *out);
 /* db_read_cursor: *found false when there is no cursor yet. */
 bool db_read_cursor(const PGresult *res, bool *found, struct snk_snapshot *out);
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
-/* db_read_rows: appends the binary (id, data) rows of a FETCH to b and finishes it. */
+/* db_read_rows: appends the binary (id, data) rows of a result to b and finishes it. */
 bool db_read_rows(const PGresult *res, struct snk_batch *b);
+/* db_read_window_rows: a window page: small rows into b (finished), the ids of large
+ * ones into large. */
+bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large);
 uint64_t db_read_affected(const PGresult *res);
 int db_read_ntuples(const PGresult *res);
 const char *db_read_text(const PGresult *res, int row);

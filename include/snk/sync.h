@@ -52,6 +52,7 @@ struct slot {
 	bool final;              /* carries the cursor */
 	uint64_t inserted;
 	int requested;           /* rows asked of the FETCH that filled it */
+	int fetched;             /* rows the FETCH returned, large ones included */
 	int64_t sent_us;         /* monotonic time the batch was sent */
 };
 
@@ -81,8 +82,9 @@ struct snk_dir {
 	struct snk_snapshot next;/* snapshot of the window being applied */
 	bool have_next;
 	bool wake_pending;
-	bool window_done;
+	bool cursor_done;        /* the window's cursor is exhausted */
 	bool fetch_outstanding;
+	bool large_outstanding;  /* a fetch of large rows by id is in flight */
 	bool final_sent;
 	bool final_done;
 	bool src_tx_open;
@@ -92,6 +94,9 @@ struct snk_dir {
 	struct slot *slots;      /* owned array */
 	int nslots;
 	struct slot *page;       /* borrowed: slot being filled by a FETCH */
+	struct slot *large_page; /* borrowed: slot being filled by a fetch of large rows */
+	struct snk_idqueue large;/* ids of large rows of this window still to fetch */
+	struct snk_buf large_ids;/* owned: the uuid[] parameter of the next large fetch */
 	struct slot *held;       /* borrowed: last page waiting to carry the cursor */
 	uint64_t pass_rows;
 	double avg_row_bytes;

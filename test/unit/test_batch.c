@@ -1,6 +1,7 @@
 /* Unit tests of batch.c: the binary arrays must be byte-exact array_send output. */
 #include <arpa/inet.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "snk/batch.h"
@@ -58,5 +59,31 @@ int main(void)
 	batch_free(&b);
 	CHECK(b.ids.data == NULL);
 	batch_free(NULL);
+
+	/* The queue of large rows: groups bounded by bytes, never empty, order kept. */
+	struct snk_idqueue q = { 0 };
+	struct snk_buf out = { 0 };
+	unsigned char id[16] = { 0 };
+	for (int i = 0; i < 300; i++) {
+		id[15] = (unsigned char)i;
+		CHECK(idqueue_push(&q, id, i == 5 ? 50000000 : 1000000));
+	}
+	CHECK(q.n == 300);
+	CHECK(idqueue_take(&q, 3500000, &out) == 3);       /* 3 x 1 MB fit in 3.5 MB */
+	CHECK(u32(out.data + 8) == 2950 && u32(out.data + 12) == 3);
+	CHECK((unsigned char)out.data[20 + 4 + 15] == 0 && (unsigned char)out.data[40 + 4 + 15] == 1);
+	CHECK(idqueue_take(&q, 3500000, &out) == 2);       /* ids 3, 4: id 5 is 50 MB */
+	CHECK(idqueue_take(&q, 3500000, &out) == 1);       /* a row larger than the bound goes alone */
+	CHECK((unsigned char)out.data[20 + 4 + 15] == 5);
+	int taken = 6;
+	for (int k; (k = idqueue_take(&q, 10000000, &out)) > 0;)
+		taken += k;
+	CHECK(taken == 300 && q.n == 0);
+	CHECK(idqueue_take(&q, 10000000, &out) == 0);
+	id[15] = 7;
+	CHECK(idqueue_push(&q, id, 1));                    /* reusable after draining */
+	CHECK(q.n == 1);
+	idqueue_free(&q);
+	free(out.data);
 	return check_done();
 }

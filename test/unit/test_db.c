@@ -28,7 +28,9 @@ int main(void)
 	CHECK(db_table_init(&t, cfg));
 	CHECK_STR(t.qualified, "\"s\"\"x\".\"T\"");
 	CHECK_STR(t.label, "s\"x.T");
-	CHECK_CONTAINS(t.sql_window, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])");
+	CHECK_CONTAINS(t.sql_window, "SELECT \"Id\", CASE WHEN octet_length(\"d d\") > $3::int4 THEN NULL ELSE \"d d\" END,"
+				     " octet_length(\"d d\")::int8 FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])");
+	CHECK_CONTAINS(t.sql_fetch_large, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE \"Id\" = ANY ($1::uuid[])");
 	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
 	CHECK_CONTAINS(t.sql_insert, "'0'::xid8");
 	CHECK_STR(t.sql_listen, "LISTEN \"snk_records\"");
