@@ -407,8 +407,9 @@ const char *db_read_text(const PGresult *res, int row)
 
 PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
-	const char *vals[] = { conninfo, app, "UTF8", NULL };
+	/* connect_timeout first, so that the user's conninfo may override it. */
+	const char *keys[] = { "connect_timeout", "dbname", "fallback_application_name", "client_encoding", NULL };
+	const char *vals[] = { "10", conninfo, app, "UTF8", NULL };
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 
 	if (!conn) {

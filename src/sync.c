@@ -15,6 +15,7 @@
 #include "snk/sync.h"
 
 #include <event2/event.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -435,6 +436,10 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows);
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
+	/* Fault injection for the test suite (SNK_TEST_CRASH_AFTER_COMMITS): die the hard
+	 * way with the commit of rows and cursor on the wire, its outcome unknown. */
+	if (final && d->app->crash_after_commits > 0 && --d->app->crash_after_commits == 0)
+		raise(SIGKILL);
 }
 
 /* A batch of the window has been read: send it on, or hold it when it is the last one,
@@ -951,6 +956,8 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 	app->base = base;
 	app->cfg = cfg;
 	app->started_ms = sync_now_ms();
+	if (getenv("SNK_TEST_CRASH_AFTER_COMMITS"))
+		app->crash_after_commits = strtol(getenv("SNK_TEST_CRASH_AFTER_COMMITS"), NULL, 10);
 	if (!db_table_init(&app->table, cfg))
 		return false;
 	for (int i = 0; i < 2; i++) {

@@ -5,8 +5,10 @@
  *   tst -c config.json [--seconds S] [--batches N] [--batch-size 1000] [--side a|b] [--seed N]
  *
  * Prints a progress line every second and, at the end, "tst: a=N b=M total=T": the rows
- * it knows were committed on each side. A batch whose commit reply was lost is looked up
- * after reconnecting, so the totals stay exact across database restarts.
+ * it knows were committed on each side. While one database is down tst keeps writing to
+ * the other and retries the lost one every second. A batch whose commit reply was lost is
+ * looked up after reconnecting, so the totals stay exact across database restarts
+ * (exit 75 if that could not be settled).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -90,18 +92,52 @@ static size_t gen_text(char *buf, size_t cap)
 	return len;
 }
 
-static PGconn *connect_side(const struct snk_config *cfg, int i, bool retry)
+/* One database as tst sees it. A side whose connection broke is retried once a second
+ * while tst goes on with the other side. If the broken insert's commit reply was lost,
+ * the batch is "in doubt" until its first id can be looked up. */
+struct side {
+	const char *name;
+	const char *conninfo;  /* borrowed */
+	PGconn *conn;          /* owned, NULL while down */
+	double next_try;
+	bool in_doubt;
+	unsigned char doubt_id[16];
+	int doubt_rows;
+	uint64_t rows;
+	uint64_t last_rows;
+};
+
+static bool side_up(struct side *sd, const struct snk_table *t, double now)
 {
 	char err[1024];
 
-	for (;;) {
-		PGconn *c = db_connect_blocking(cfg->conninfo[i], "tst", err, sizeof(err));
-
-		if (c || !retry || stop_requested)
-			return c;
-		fprintf(stderr, "tst: database %s: %s; retrying in 1 s\n", i ? "b" : "a", err);
-		sleep(1);
+	if (sd->conn)
+		return true;
+	if (now < sd->next_try)
+		return false;
+	sd->next_try = now + 1.0;
+	sd->conn = db_connect_blocking(sd->conninfo, "tst", err, sizeof(err));
+	if (!sd->conn) {
+		fprintf(stderr, "tst: database %s: %s; retrying every second\n", sd->name, err);
+		return false;
 	}
+	if (sd->in_doubt) {
+		int found = db_app_has_id(sd->conn, t, sd->doubt_id);
+
+		if (found < 0) {
+			PQfinish(sd->conn);
+			sd->conn = NULL;
+			return false;
+		}
+		if (found)
+			sd->rows += (uint64_t)sd->doubt_rows;
+		fprintf(stderr, "tst: database %s is back; the batch in doubt %s committed\n", sd->name,
+			found ? "had" : "had not");
+		sd->in_doubt = false;
+	} else {
+		fprintf(stderr, "tst: database %s is back\n", sd->name);
+	}
+	return true;
 }
 
 static void usage(FILE *out)
@@ -126,8 +162,9 @@ int main(int argc, char **argv)
 	struct snk_config *cfg;
 	struct snk_table t;
 	struct snk_batch batch = { 0 };
-	PGconn *conn[2];
-	uint64_t rows[2] = { 0, 0 }, last_rows[2] = { 0, 0 }, failures = 0;
+	struct side sd[2] = { 0 };
+	uint64_t failures = 0;
+	bool uncertain = false;
 	char err[1024];
 	static char text[16384];
 
@@ -204,9 +241,11 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (int i = 0; i < 2; i++) {
-		conn[i] = connect_side(cfg, i, false);
-		if (!conn[i]) {
-			fprintf(stderr, "tst: cannot connect to database %s\n", i ? "b" : "a");
+		sd[i].name = i ? "b" : "a";
+		sd[i].conninfo = cfg->conninfo[i];
+		sd[i].conn = db_connect_blocking(cfg->conninfo[i], "tst", err, sizeof(err));
+		if (!sd[i].conn) {
+			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err);
 			return SNK_EXIT_UNAVAILABLE;
 		}
 	}
@@ -214,11 +253,19 @@ int main(int argc, char **argv)
 	double start = now_s(), last_report = start;
 	long done = 0;
 	while (!stop_requested) {
-		int side = force_side >= 0 ? force_side : (int)(rng() >> 33) % 2;
 		double now = now_s();
+		bool up[2];
+		int side;
 
 		if ((seconds > 0 && now - start >= seconds) || (batches > 0 && done >= batches))
 			break;
+		for (int i = 0; i < 2; i++)
+			up[i] = (force_side < 0 || force_side == i) && side_up(&sd[i], &t, now);
+		if (!up[0] && !up[1]) {
+			usleep(100000);
+			continue;
+		}
+		side = up[0] && up[1] ? (int)((rng() >> 33) % 2) : up[0] ? 0 : 1;
 		batch_reset(&batch);
 		for (long i = 0; i < batch_size; i++) {
 			uuid_t id;
@@ -231,37 +278,21 @@ int main(int argc, char **argv)
 			}
 		}
 		batch_finish(&batch);
-		if (db_app_insert(conn[side], &t, &batch, err, sizeof(err))) {
-			rows[side] += (uint64_t)batch.nrows;
-		} else if (PQstatus(conn[side]) == CONNECTION_OK) {
+		if (db_app_insert(sd[side].conn, &t, &batch, err, sizeof(err))) {
+			sd[side].rows += (uint64_t)batch.nrows;
+		} else if (PQstatus(sd[side].conn) == CONNECTION_OK) {
 			failures++;
-			fprintf(stderr, "tst: database %s: insert failed: %s\n", side ? "b" : "a", err);
+			fprintf(stderr, "tst: database %s: insert failed: %s\n", sd[side].name, err);
 		} else {
-			/* The commit may or may not have happened: ask the database. */
-			int found = -1;
-
+			/* The commit may or may not have happened: ask once the side is back. */
 			failures++;
-			fprintf(stderr, "tst: database %s: connection lost: %s; reconnecting\n", side ? "b" : "a", err);
-			PQfinish(conn[side]);
-			conn[side] = NULL;
-			while (!stop_requested && found < 0) {
-				if (!conn[side])
-					conn[side] = connect_side(cfg, side, true);
-				if (!conn[side])
-					break;
-				found = db_app_has_id(conn[side], &t, batch_id_at(&batch, 0));
-				if (found < 0) {
-					PQfinish(conn[side]);
-					conn[side] = NULL;
-				}
-			}
-			if (found > 0)
-				rows[side] += (uint64_t)batch.nrows;
-			if (found < 0) {
-				fprintf(stderr, "tst: could not learn whether the last batch on %s committed; totals are uncertain\n",
-					side ? "b" : "a");
-				break;
-			}
+			fprintf(stderr, "tst: database %s: connection lost: %s\n", sd[side].name, err);
+			PQfinish(sd[side].conn);
+			sd[side].conn = NULL;
+			sd[side].in_doubt = true;
+			sd[side].doubt_rows = batch.nrows;
+			memcpy(sd[side].doubt_id, batch_id_at(&batch, 0), 16);
+			sd[side].next_try = now_s() + 0.2;
 		}
 		done++;
 		now = now_s();
@@ -269,21 +300,35 @@ int main(int argc, char **argv)
 			double dt = now - last_report;
 
 			printf("tst: %.0fs a=%llu b=%llu rate a=%.0f/s b=%.0f/s\n", now - start,
-			       (unsigned long long)rows[0], (unsigned long long)rows[1],
-			       (double)(rows[0] - last_rows[0]) / dt, (double)(rows[1] - last_rows[1]) / dt);
-			last_rows[0] = rows[0];
-			last_rows[1] = rows[1];
+			       (unsigned long long)sd[0].rows, (unsigned long long)sd[1].rows,
+			       (double)(sd[0].rows - sd[0].last_rows) / dt, (double)(sd[1].rows - sd[1].last_rows) / dt);
+			sd[0].last_rows = sd[0].rows;
+			sd[1].last_rows = sd[1].rows;
 			last_report = now;
 		}
 	}
-	printf("tst: a=%llu b=%llu total=%llu\n", (unsigned long long)rows[0], (unsigned long long)rows[1],
-	       (unsigned long long)(rows[0] + rows[1]));
+	/* Settle batches in doubt before reporting: totals must be exact. */
+	for (int i = 0; i < 2; i++) {
+		double deadline = now_s() + 60;
+
+		while (sd[i].in_doubt && !stop_requested && now_s() < deadline) {
+			if (!side_up(&sd[i], &t, now_s()))
+				usleep(200000);
+		}
+		if (sd[i].in_doubt) {
+			fprintf(stderr, "tst: could not learn whether the last batch on %s committed; totals are uncertain\n",
+				sd[i].name);
+			uncertain = true;
+		}
+	}
+	printf("tst: a=%llu b=%llu total=%llu\n", (unsigned long long)sd[0].rows, (unsigned long long)sd[1].rows,
+	       (unsigned long long)(sd[0].rows + sd[1].rows));
 	if (failures)
 		fprintf(stderr, "tst: %llu batches failed\n", (unsigned long long)failures);
 	for (int i = 0; i < 2; i++)
-		PQfinish(conn[i]);
+		PQfinish(sd[i].conn);
 	batch_free(&batch);
 	db_table_clear(&t);
 	config_free(cfg);
-	return 0;
+	return uncertain ? SNK_EXIT_TEMPFAIL : 0;
 }

@@ -121,6 +121,7 @@ struct snk_app {
 	int64_t started_ms;
 	int64_t stop_deadline_ms;
 	bool ready;                     /* both directions have loaded their cursors once */
+	long crash_after_commits;       /* test hook: SIGKILL self after this many cursor commits are sent */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
 };
 

@@ -140,6 +140,12 @@ snk_start() {
 }
 
 # snk_stop: SIGTERM and wait; prints and returns snk's exit code.
+# snk_start_quiet: start snk without waiting for its socket (it may die on purpose).
+snk_start_quiet() {
+	"$SNK" -c "$CFG" -v >>"$WORK/snk.log" 2>&1 &
+	SNK_PID=$!
+}
+
 snk_stop() {
 	local rc=0
 	kill -TERM "$SNK_PID"
@@ -161,9 +167,10 @@ status_field() {
 
 count() { q "$1" "SELECT count(*) FROM records"; }
 
-# digest SIDE: count and an order-independent 60-bit hash sum over (id, data).
+# digest SIDE: count and an order-independent 60-bit hash sum over (id, data), leaving
+# out the rows matching $DIGEST_SKIP (a WHERE condition; for deliberate conflicts).
 digest() {
-	q "$1" "SELECT count(*) || ':' || coalesce(sum(('x' || substr(md5(id::text || ':' || data), 1, 15))::bit(60)::bigint), 0) FROM records"
+	q "$1" "SELECT count(*) || ':' || coalesce(sum(('x' || substr(md5(id::text || ':' || data), 1, 15))::bit(60)::bigint), 0) FROM records WHERE NOT (${DIGEST_SKIP:-false})"
 }
 
 # wait_synced [TIMEOUT_S]: until both tables have the same rows; fails on timeout.

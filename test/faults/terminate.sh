@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fault: snk's server sessions are killed from the server side (pg_terminate_backend on
+# every session with application_name snk, on a random side) 15 times at random moments
+# while tst writes at full speed.
+# Checked: snk reconnects each time, both tables end identical with tst's exact count.
+. "$(dirname "$0")/../integration/lib.sh"
+it_init faults_terminate
+snk_start
+"$TST" -c "$CFG" --seconds 20 --quiet >"$WORK/tst.out" &
+TST_PID=$!
+BG_PIDS+=($TST_PID)
+killed=0
+for i in $(seq 1 15); do
+	sleep "0.$((RANDOM % 9 + 1))"
+	side=$([ $((RANDOM % 2)) = 0 ] && echo a || echo b)
+	n=$(q "$side" "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'snk' AND datname = current_database()")
+	killed=$((killed + n))
+done
+log "terminated $killed snk sessions"
+[ "$killed" -ge 15 ] || fail "only $killed sessions terminated"
+wait "$TST_PID"
+read -r ta tb tt <<<"$(sed -n 's/^tst: a=\([0-9]*\) b=\([0-9]*\) total=\([0-9]*\)$/\1 \2 \3/p' "$WORK/tst.out")"
+wait_synced 60
+[ "$(count a)" = "$tt" ] || fail "a has $(count a) rows, tst committed $tt"
+[ "$(count b)" = "$tt" ] || fail "b has $(count b) rows, tst committed $tt"
+r=$(( $(status_field .databases.a.reconnects) + $(status_field .databases.b.reconnects) ))
+[ "$r" -ge 15 ] || fail "only $r reconnects counted"
+it_pass "$killed sessions terminated server-side, $r reconnects: $tt rows identical"
