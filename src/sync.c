@@ -894,7 +894,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	if (writer) {
 		if (!db_send_writer_lock(c, &app->table) || !db_send_prepare_insert(c, &app->table))
 			goto end;
-	} else if (!db_send_listen(c, &app->table)) {
+	} else if (!db_send_read_session_setup(c) || !db_send_listen(c, &app->table)) {
 		goto end;
 	}
 end:

@@ -60,6 +60,9 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 
 /* Statement 0: the schema check. Decode with db_read_schema. */
 bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: session settings of a read connection (the window query must use the
+ * xid index whatever the statistics say). */
+bool db_send_read_session_setup(struct snk_pgconn *c);
 /* One statement: LISTEN on the table's channel (only when it has one). */
 bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: try the advisory lock that makes this process the only writer of the
