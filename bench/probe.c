@@ -1,7 +1,7 @@
 /* probe.c - end-to-end latency of snk: insert one row on one side, then poll the other
  * side until the row is readable there; repeat, alternating sides.
  *
- *   probe -c config.json [--samples N | --seconds S] [--gap-ms G] [--csv FILE] [--side a|b]
+ *   probe -c config.json [--samples N | --seconds S] [--gap-ms G] [--jitter-ms J] [--csv FILE] [--side a|b]
  *
  * The clock starts when the INSERT's commit is acknowledged and stops when a SELECT on
  * the other side finds the row (polled every 200 us). Prints p50/p90/p99/max in ms and a
@@ -51,10 +51,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },  { "samples", required_argument, NULL, 'n' },
 		{ "seconds", required_argument, NULL, 's' }, { "gap-ms", required_argument, NULL, 'g' },
 		{ "csv", required_argument, NULL, 'o' },     { "side", required_argument, NULL, 'S' },
+		{ "jitter-ms", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = "config.json", *csv_path = NULL;
-	long samples = 500, gap_ms = 20;
+	long samples = 500, gap_ms = 20, jitter_ms = 0;
 	double seconds = 0;
 	int force = -1, opt, timeouts = 0, n = 0;
 	struct snk_config *cfg;
@@ -86,6 +87,9 @@ int main(int argc, char **argv)
 		case 'S':
 			force = optarg[0] == 'b';
 			break;
+		case 'j':
+			jitter_ms = strtol(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr, "usage: probe -c CONFIG [--samples N | --seconds S] [--gap-ms G] [--csv FILE] [--side a|b]\n");
 			return SNK_EXIT_USAGE;
@@ -112,6 +116,7 @@ int main(int argc, char **argv)
 		perror(csv_path);
 		return SNK_EXIT_NOINPUT;
 	}
+	srandom((unsigned)getpid());
 	double start = mono();
 	for (long k = 0; k < samples; k++) {
 		int src = force >= 0 ? force : (int)(k % 2), dst = 1 - src;
@@ -149,8 +154,9 @@ int main(int argc, char **argv)
 			clock_gettime(CLOCK_REALTIME, &now);
 			fprintf(csv, "%.3f,%s,%.3f\n", (double)now.tv_sec + now.tv_nsec / 1e9, src ? "b->a" : "a->b", dt);
 		}
-		if (gap_ms)
-			usleep((useconds_t)gap_ms * 1000);
+		/* A random extra pause keeps samples from locking onto snk's poll timer. */
+		if (gap_ms || jitter_ms)
+			usleep((useconds_t)(gap_ms * 1000 + (jitter_ms ? random() % (jitter_ms * 1000) : 0)));
 	}
 	qsort(lat, (size_t)n, sizeof(double), cmp_double);
 	printf("probe: %d samples, %d timeouts: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms\n", n, timeouts,

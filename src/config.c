@@ -47,6 +47,7 @@ static const struct key_desc keys[] = {
 	INT(max_batches_in_flight, 1, 64, 4),
 	INT(reconnect_max_ms, 100, 600000, 10000),
 	STR(metrics_listen, 0, ""),
+	STR(insert_mode, 1, "optimistic"),
 	INT(healthz_max_lag_ms, 1, 86400000, 10000),
 };
 
@@ -245,6 +246,10 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	if (!log_parse_level(cfg->log_level_name, &cfg->log_level)) {
 		set_err(err, errlen, "%s: log_level: must be one of noise, debug, info, warn, error", name);
+		goto fail;
+	}
+	if (strcmp(cfg->insert_mode, "optimistic") != 0 && strcmp(cfg->insert_mode, "on_conflict") != 0) {
+		set_err(err, errlen, "%s: insert_mode: must be \"optimistic\" or \"on_conflict\"", name);
 		goto fail;
 	}
 	if (strlen(cfg->notify_channel) > NAME_MAX_BYTES) {

@@ -174,6 +174,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		cJSON_AddNumberToObject(j, "lag_ms", (double)sync_dir_lag_ms(d, now));
 		add_u64(j, "pending_rows", sync_dir_pending_rows(d));
 		add_u64(j, "rows_already_present", d->stats.rows_present);
+		add_u64(j, "insert_retries", d->stats.insert_retries);
 		add_u64(j, "conflicts", d->stats.conflicts);
 		add_u64(j, "echo_rows_skipped", sync_dir_echo_skipped(d));
 		add_u64(j, "batches", d->stats.batches);

@@ -46,6 +46,7 @@ static const char SQL_CURSOR_STORE[] =
 static const char SQL_WRITER_LOCK[] = "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))";
 
 static const char STMT_INSERT[] = "snk_insert";
+static const char STMT_INSERT_PLAIN[] = "snk_insert_plain";
 
 char *db_quote_ident(const char *name)
 {
@@ -126,12 +127,16 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 			    " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
 			    " ON CONFLICT (%s) DO NOTHING",
 			    t->qualified, t->id, t->data, t->id);
+	t->sql_insert_plain = fmt("INSERT INTO %s (%s, %s, snk_xid)"
+				  " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)",
+				  t->qualified, t->id, t->data);
 	t->sql_conflicts = fmt("SELECT u.id::text FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
 			       " JOIN %s AS t ON t.%s = u.id WHERE t.%s::text IS DISTINCT FROM u.data",
 			       t->qualified, t->id, t->data);
 	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM unnest($1::uuid[], $2::text[])",
 				t->qualified, t->id, t->data);
-	if (!t->sql_window || !t->sql_fetch_large || !t->sql_insert || !t->sql_conflicts || !t->sql_app_insert) {
+	if (!t->sql_window || !t->sql_fetch_large || !t->sql_insert || !t->sql_insert_plain || !t->sql_conflicts ||
+	    !t->sql_app_insert) {
 		db_table_clear(t);
 		return false;
 	}
@@ -142,7 +147,7 @@ void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
 			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window, &t->sql_fetch_large,
-			    &t->sql_insert, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
+			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
@@ -211,7 +216,8 @@ bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t)
 
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
 {
-	return pgconn_prepare(c, STMT_INSERT, t->sql_insert, 2);
+	return pgconn_prepare(c, STMT_INSERT, t->sql_insert, 2) &&
+	       pgconn_prepare(c, STMT_INSERT_PLAIN, t->sql_insert_plain, 2);
 }
 
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
@@ -270,14 +276,15 @@ static void batch_params(const struct snk_batch *b, const char *values[2], int l
 	lengths[1] = (int)b->datas.len;
 }
 
-bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b)
+bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict)
 {
 	const char *values[2];
 	int lengths[2];
 	static const int formats[2] = { 1, 1 };
 
 	batch_params(b, values, lengths);
-	return pgconn_query_prepared(c, STMT_INSERT, 2, values, lengths, formats, 0);
+	return pgconn_query_prepared(c, on_conflict ? STMT_INSERT : STMT_INSERT_PLAIN, 2, values, lengths,
+				     formats, 0);
 }
 
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows)

@@ -61,6 +61,8 @@ char *metrics_render(struct snk_app *app)
 		  offsetof(struct dir_stats, conflicts) },
 		{ "snk_batches_total", "INSERT batches committed in the peer.", offsetof(struct dir_stats, batches) },
 		{ "snk_passes_total", "Windows read from the source.", offsetof(struct dir_stats, passes) },
+		{ "snk_insert_retries_total", "Plain INSERT batches that met an existing id and were resent with ON CONFLICT.",
+		  offsetof(struct dir_stats, insert_retries) },
 		{ "snk_errors_total", "Failed passes (each is retried from the stored cursor).",
 		  offsetof(struct dir_stats, errors) },
 	};

@@ -35,6 +35,7 @@ static void dir_kick(struct snk_dir *d);
 static void dir_progress(struct snk_dir *d);
 static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why);
 static void dir_check_drained(struct snk_dir *d);
+static void send_batch(struct snk_dir *d, struct slot *s, bool final);
 
 int64_t sync_now_ms(void)
 {
@@ -147,6 +148,7 @@ static struct slot *slot_get(struct snk_dir *d)
 			s->inserted = 0;
 			s->requested = 0;
 			s->fetched = 0;
+			s->on_conflict = false;
 			batch_reset(&s->batch);
 			return s;
 		}
@@ -294,6 +296,7 @@ static void pass_start(struct snk_dir *d)
 	d->state = DIR_PASS;
 	d->wake_pending = false;
 	d->cursor_done = false;
+	d->optimistic = strcmp(d->app->cfg->insert_mode, "optimistic") == 0;
 	d->large_outstanding = false;
 	idqueue_clear(&d->large);
 	d->final_sent = false;
@@ -380,6 +383,19 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		dir_check_drained(d);
 		return;
 	}
+	if (err && !err->conn_lost && !s->on_conflict && strcmp(err->sqlstate, "23505") == 0) {
+		/* The plain INSERT met an id that is already there (a window read again after
+		 * a crash, rows written on both sides, a conflict). Its transaction rolled back
+		 * whole, cursor included; send it again with ON CONFLICT DO NOTHING, and the rest
+		 * of this window too. */
+		d->optimistic = false;
+		d->stats.insert_retries++;
+		log_debug(d->role, "a batch of %d rows met existing ids; resending with ON CONFLICT DO NOTHING",
+			  s->batch.nrows);
+		s->on_conflict = true;
+		send_batch(d, s, s->final);
+		return;
+	}
 	if (err) {
 		slot_put(s);
 		dir_fail(d, err, s->final ? "committing the last batch and the cursor" : "inserting a batch");
@@ -421,6 +437,8 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	bool ok;
 
 	s->final = final;
+	if (!s->on_conflict)
+		s->on_conflict = !d->optimistic;
 	s->sent_us = sync_mono_us();
 	if (!pgconn_begin(c, batch_result_cb, batch_done_cb, s)) {
 		slot_put(s);
@@ -431,7 +449,7 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	d->inflight++;
 	if (final)
 		d->final_sent = true;
-	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch);
+	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
 		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows);
 	(void)ok; /* on failure the loss handler fails this unit */

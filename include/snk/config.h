@@ -19,6 +19,7 @@ struct snk_config {
 	char *control_socket;   /* owned: unix socket path */
 	char *log_level_name;   /* owned */
 	char *metrics_listen;   /* owned: "host:port" for /metrics and /healthz, "" for none */
+	char *insert_mode;      /* owned: "optimistic" or "on_conflict" */
 	enum log_level log_level;
 	int poll_interval_ms;
 	int batch_rows;

@@ -27,7 +27,8 @@ struct snk_table {
 	char *index_name;   /* owned: quoted name of the xid index */
 	char *sql_window;   /* owned */
 	char *sql_fetch_large; /* owned */
-	char *sql_insert;   /* owned */
+	char *sql_insert;   /* owned: ON CONFLICT (id) DO NOTHING */
+	char *sql_insert_plain; /* owned: without ON CONFLICT */
 	char *sql_conflicts;/* owned */
 	char *sql_listen;   /* owned, NULL when timer only */
 	char *sql_app_insert;/* owned: tst's insert, as an application would write */
@@ -68,7 +69,7 @@ bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: try the advisory lock that makes this process the only writer of the
  * table on this side. Decode with db_read_bool. */
 bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
-/* One statement: prepares the insert of db_send_insert. */
+/* Two statements: prepare both inserts of db_send_insert. */
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
@@ -87,9 +88,10 @@ bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
 /* One statement: ends the read transaction. */
 bool db_send_window_close(struct snk_pgconn *c);
 
-/* One statement: INSERT ... ON CONFLICT (id) DO NOTHING of the batch, rows marked as
- * copied by snk. Decode with db_read_affected. */
-bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b);
+/* One statement: INSERT of the batch, rows marked as copied by snk; with on_conflict,
+ * ON CONFLICT (id) DO NOTHING, else a plain INSERT that fails whole (23505) when any id
+ * is already there. Decode with db_read_affected. */
+bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
 /* One statement: moves the cursor of source_key to snap. */
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap,
 			  uint64_t rows);

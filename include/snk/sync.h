@@ -30,6 +30,7 @@ struct dir_stats {
 	uint64_t rows_read;      /* rows fetched from the source */
 	uint64_t rows_copied;    /* rows inserted into the destination */
 	uint64_t rows_present;   /* rows already there with the same data */
+	uint64_t insert_retries; /* plain INSERTs that met an existing id and were resent */
 	uint64_t conflicts;      /* rows already there with different data (left alone) */
 	uint64_t batches;
 	uint64_t passes;
@@ -50,6 +51,7 @@ struct slot {
 	struct snk_batch batch;  /* owned buffers, reused */
 	bool busy;
 	bool final;              /* carries the cursor */
+	bool on_conflict;        /* sent as INSERT ... ON CONFLICT DO NOTHING */
 	uint64_t inserted;
 	int requested;           /* rows asked of the FETCH that filled it */
 	int fetched;             /* rows the FETCH returned, large ones included */
@@ -89,6 +91,7 @@ struct snk_dir {
 	bool final_done;
 	bool src_tx_open;
 	bool bad_result;
+	bool optimistic;         /* this window's batches go first as plain INSERTs */
 	int inflight;            /* destination units of this pass not finished */
 	int units;               /* all units of this direction not finished */
 	struct slot *slots;      /* owned array */
