@@ -19,10 +19,8 @@ done
 log "terminated $killed snk sessions"
 [ "$killed" -ge 15 ] || fail "only $killed sessions terminated"
 wait "$TST_PID"
-read -r ta tb tt <<<"$(sed -n 's/^tst: a=\([0-9]*\) b=\([0-9]*\) total=\([0-9]*\)$/\1 \2 \3/p' "$WORK/tst.out")"
-wait_synced 60
-[ "$(count a)" = "$tt" ] || fail "a has $(count a) rows, tst committed $tt"
-[ "$(count b)" = "$tt" ] || fail "b has $(count b) rows, tst committed $tt"
+tst_totals "$WORK/tst.out"
+assert_exact "$tt" 60
 r=$(( $(status_field .databases.a.reconnects) + $(status_field .databases.b.reconnects) ))
 [ "$r" -ge 15 ] || fail "only $r reconnects counted"
 it_pass "$killed sessions terminated server-side, $r reconnects: $tt rows identical"

@@ -19,5 +19,8 @@ snk_start
 wait_synced 60
 [ "$(count a)" = 36000 ] || fail "a has $(count a), want 36000"
 [ "$(status_field .a_to_b.rows_already_present)" = 1000 ] || fail "shared rows not seen as present"
+# The shared rows made the first plain INSERT fail whole; it was resent with ON CONFLICT.
+[ "$(status_field .a_to_b.insert_retries)" -ge 1 ] || fail "no optimistic INSERT was retried"
+[ "$(status_field .a_to_b.conflicts)" = 0 ] || fail "identical shared rows counted as conflicts"
 "$SNK" -c "$CFG" migrate | grep -q "0 migrations applied" || fail "second migrate was not a no-op"
 it_pass "pre-existing rows (20000 a-only, 15000 b-only, 1000 shared) copied both ways; 36000 on each side"

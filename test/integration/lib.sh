@@ -232,6 +232,20 @@ free_port() {
 	echo "$p"
 }
 
+# tst_totals FILE: sets ta, tb, tt from tst's final line in FILE; fails without one.
+tst_totals() {
+	read -r ta tb tt <<<"$(sed -n 's/^tst: a=\([0-9]*\) b=\([0-9]*\) total=\([0-9]*\)$/\1 \2 \3/p' "$1")"
+	[ -n "${tt:-}" ] || fail "tst printed no total: $(tail -3 "$1")"
+}
+
+# assert_exact TOTAL [TIMEOUT_S]: waits until both tables hold the same rows, then checks
+# that each holds exactly TOTAL (nothing lost, nothing duplicated).
+assert_exact() {
+	wait_synced "${2:-60}"
+	[ "$(count a)" = "$1" ] || fail "a has $(count a) rows, tst committed $1"
+	[ "$(count b)" = "$1" ] || fail "b has $(count b) rows, tst committed $1"
+}
+
 it_pass() {
 	IT_OK=1
 	echo "PASS: $*"
