@@ -468,11 +468,6 @@ static void batch_arrived(struct snk_dir *d, struct slot *s)
 
 	d->stats.rows_read += (uint64_t)n;
 	d->pass_rows += (uint64_t)n;
-	if (n > 0) {
-		double page_avg = (double)s->batch.data_bytes / n + 40;
-
-		d->avg_row_bytes = d->avg_row_bytes * 0.5 + page_avg * 0.5;
-	}
 	if (window_complete(d) && d->src_tx_open) {
 		struct snk_pgconn *c = d->src->read;
 
@@ -500,6 +495,12 @@ static void page_arrived(struct snk_dir *d)
 	d->page = NULL;
 	if (s->fetched < s->requested)
 		d->cursor_done = true;
+	/* Page sizing learns from pages only: large values never travel in one. */
+	if (s->batch.nrows > 0) {
+		double page_avg = (double)s->batch.data_bytes / s->batch.nrows + 40;
+
+		d->avg_row_bytes = d->avg_row_bytes * 0.5 + page_avg * 0.5;
+	}
 	batch_arrived(d, s);
 }
 
