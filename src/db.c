@@ -655,3 +655,97 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 	PQclear(res);
 	return found;
 }
+
+/* --- verify: range digests --- */
+
+bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi,
+		     struct snk_range_digest *out, char *err, size_t errlen)
+{
+	char sql[1024];
+	const char *params[2] = { lo, hi };
+	PGresult *res;
+	bool ok;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*), coalesce(sum(hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)), 0)::text"
+		 " FROM %s WHERE %s >= $1::uuid%s%s%s",
+		 t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $2::uuid" : "");
+	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
+	ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && PQntuples(res) == 1;
+	if (ok) {
+		out->count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		snprintf(out->sum, sizeof(out->sum), "%s", PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	return ok;
+}
+
+PGresult *db_range_rows(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, char *err,
+			size_t errlen)
+{
+	char sql[1024];
+	const char *params[2] = { lo, hi };
+	PGresult *res;
+
+	snprintf(sql, sizeof(sql), "SELECT %s::text, md5(coalesce(%s::text, '')) FROM %s WHERE %s >= $1::uuid%s%s%s ORDER BY 1",
+		 t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $2::uuid" : "");
+	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
+	if (!check_result(res, PGRES_TUPLES_OK, err, errlen)) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+bool db_row_md5(PGconn *conn, const struct snk_table *t, const char *id, bool *found, char md5[33], char *err,
+		size_t errlen)
+{
+	char sql[512];
+	const char *params[1] = { id };
+	PGresult *res;
+	bool ok;
+
+	snprintf(sql, sizeof(sql), "SELECT md5(coalesce(%s::text, '')) FROM %s WHERE %s = $1::uuid", t->data,
+		 t->qualified, t->id);
+	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
+	*found = ok && PQntuples(res) == 1;
+	if (*found)
+		snprintf(md5, 33, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ok;
+}
+
+bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, int depth,
+		       struct snk_range_digest out[256], char *err, size_t errlen)
+{
+	char sql[1024], byte[8];
+	const char *params[3] = { byte, lo, hi };
+	PGresult *res;
+	bool ok;
+
+	snprintf(byte, sizeof(byte), "%d", depth);
+	snprintf(sql, sizeof(sql),
+		 "SELECT get_byte(uuid_send(%s), $1::int), count(*),"
+		 " coalesce(sum(hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)), 0)::text"
+		 " FROM %s WHERE %s >= $2::uuid%s%s%s GROUP BY 1",
+		 t->id, t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $3::uuid" : "");
+	res = PQexecParams(conn, sql, hi ? 3 : 2, NULL, params, NULL, NULL, 0);
+	ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
+	for (int i = 0; i < 256; i++) {
+		out[i].count = 0;
+		snprintf(out[i].sum, sizeof(out[i].sum), "0");
+	}
+	for (int r = 0; ok && r < PQntuples(res); r++) {
+		int b = atoi(PQgetvalue(res, r, 0));
+
+		if (b < 0 || b > 255) {
+			ok = false;
+			break;
+		}
+		out[b].count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		snprintf(out[b].sum, sizeof(out[b].sum), "%s", PQgetvalue(res, r, 2));
+	}
+	PQclear(res);
+	return ok;
+}

@@ -21,6 +21,7 @@
 #include "snk/notify.h"
 #include "snk/stats.h"
 #include "snk/sync.h"
+#include "snk/verify.h"
 
 #define STATUS_EVERY_MS 5000
 #define SUMMARY_EVERY_MS 60000
@@ -92,6 +93,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: snk [-c CONFIG] [-v] [run]      keep the table identical in databases a and b\n"
 		"       snk [-c CONFIG] migrate         create or prepare the table and snk's schema in both\n"
+		"       snk [-c CONFIG] verify [--list N]  compare the tables, change nothing; exit 0 identical, 1 different\n"
 		"       snk [-c CONFIG] --check-config  validate CONFIG and exit\n"
 		"       snk --version\n"
 		"CONFIG defaults to ./config.json. -v logs debug lines (twice: noise).\n");
@@ -329,12 +331,13 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "list", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct runtime rt = { .config_path = "config.json" };
 	bool check_only = false;
-	int verbose = 0, opt, rc;
+	int verbose = 0, opt, rc, list = 10;
 	const char *command = "run";
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
@@ -350,6 +353,16 @@ int main(int argc, char **argv)
 		case 'C':
 			check_only = true;
 			break;
+		case 'l': {
+			char *end;
+
+			list = (int)strtol(optarg, &end, 10);
+			if (*end || list < 0) {
+				fprintf(stderr, "snk: --list: must be a whole number >= 0\n");
+				return SNK_EXIT_USAGE;
+			}
+			break;
+		}
 		case 'V':
 			printf("snk %s\n", SNK_VERSION);
 			return SNK_EXIT_OK;
@@ -363,7 +376,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		command = argv[optind++];
-	if (optind < argc || (strcmp(command, "run") != 0 && strcmp(command, "migrate") != 0)) {
+	if (optind < argc || (strcmp(command, "run") != 0 && strcmp(command, "migrate") != 0 &&
+			      strcmp(command, "verify") != 0)) {
 		fprintf(stderr, "snk: unknown command or extra argument '%s'; see snk --help\n",
 			argv[optind < argc ? optind : optind - 1]);
 		return SNK_EXIT_USAGE;
@@ -383,6 +397,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(command, "migrate") == 0)
 		rc = cmd_migrate(rt.cfg);
+	else if (strcmp(command, "verify") == 0)
+		rc = verify_run(rt.cfg, list);
 	else
 		rc = cmd_run(&rt);
 	config_free(rt.cfg);

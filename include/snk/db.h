@@ -148,3 +148,34 @@ enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *
  * reply was lost did commit). -1 on error. */
 int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char id[16]);
 #endif
+
+#ifndef SNK_DB_VERIFY_DECLARED
+#define SNK_DB_VERIFY_DECLARED
+/* The rows of one id range [lo, hi), as counted and hashed inside the database. */
+struct snk_range_digest {
+	long long count;
+	char sum[64];   /* sum of 64-bit row hashes, exact (numeric), as text */
+};
+
+/* db_range_digest: count and order-independent hash of (id, data) for lo <= id < hi
+ * (hi NULL: no upper bound). Nothing but the digest leaves the database. */
+bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi,
+		     struct snk_range_digest *out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* db_range_rows: the (id, md5(data)) of lo <= id < hi, ordered by id, as a result the
+ * caller clears with PQclear. NULL on error. */
+PGresult *db_range_rows(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, char *err,
+			size_t errlen);
+
+/* db_row_md5: md5 of the row's data, or found = false. */
+bool db_row_md5(PGconn *conn, const struct snk_table *t, const char *id, bool *found, char md5[33], char *err,
+		size_t errlen) __attribute__((warn_unused_result));
+#endif
+
+#ifndef SNK_DB_VERIFY2_DECLARED
+#define SNK_DB_VERIFY2_DECLARED
+/* db_range_children: the digests of the 256 sub-ranges of [lo, hi) that share the first
+ * `depth` bytes of lo and differ in byte `depth`, in one query. */
+bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, int depth,
+		       struct snk_range_digest out[256], char *err, size_t errlen) __attribute__((warn_unused_result));
+#endif
