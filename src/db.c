@@ -658,18 +658,29 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 
 /* --- verify: range digests --- */
 
+/* The hash of one row, and "lo <= id < hi" with lo as parameter $first (hi as the next
+ * one, when there is a hi), for the verify statements. */
+#define ROW_HASH "hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)"
+
+static void range_cond(char *buf, size_t len, const struct snk_table *t, int first, bool has_hi)
+{
+	if (has_hi)
+		snprintf(buf, len, "%s >= $%d::uuid AND %s < $%d::uuid", t->id, first, t->id, first + 1);
+	else
+		snprintf(buf, len, "%s >= $%d::uuid", t->id, first);
+}
+
 bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi,
 		     struct snk_range_digest *out, char *err, size_t errlen)
 {
-	char sql[1024];
+	char sql[1024], cond[256];
 	const char *params[2] = { lo, hi };
 	PGresult *res;
 	bool ok;
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT count(*), coalesce(sum(hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)), 0)::text"
-		 " FROM %s WHERE %s >= $1::uuid%s%s%s",
-		 t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $2::uuid" : "");
+	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
+	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(" ROW_HASH "), 0)::text FROM %s WHERE %s", t->id,
+		 t->data, t->qualified, cond);
 	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
 	ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && PQntuples(res) == 1;
 	if (ok) {
@@ -683,12 +694,13 @@ bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, co
 PGresult *db_range_rows(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, char *err,
 			size_t errlen)
 {
-	char sql[1024];
+	char sql[1024], cond[256];
 	const char *params[2] = { lo, hi };
 	PGresult *res;
 
-	snprintf(sql, sizeof(sql), "SELECT %s::text, md5(coalesce(%s::text, '')) FROM %s WHERE %s >= $1::uuid%s%s%s ORDER BY 1",
-		 t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $2::uuid" : "");
+	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
+	snprintf(sql, sizeof(sql), "SELECT %s::text, md5(coalesce(%s::text, '')) FROM %s WHERE %s ORDER BY 1", t->id,
+		 t->data, t->qualified, cond);
 	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
 	if (!check_result(res, PGRES_TUPLES_OK, err, errlen)) {
 		PQclear(res);
@@ -719,17 +731,17 @@ bool db_row_md5(PGconn *conn, const struct snk_table *t, const char *id, bool *f
 bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, int depth,
 		       struct snk_range_digest out[256], char *err, size_t errlen)
 {
-	char sql[1024], byte[8];
+	char sql[1024], cond[256], byte[8];
 	const char *params[3] = { byte, lo, hi };
 	PGresult *res;
 	bool ok;
 
 	snprintf(byte, sizeof(byte), "%d", depth);
+	range_cond(cond, sizeof(cond), t, 2, hi != NULL);
 	snprintf(sql, sizeof(sql),
-		 "SELECT get_byte(uuid_send(%s), $1::int), count(*),"
-		 " coalesce(sum(hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)), 0)::text"
-		 " FROM %s WHERE %s >= $2::uuid%s%s%s GROUP BY 1",
-		 t->id, t->id, t->data, t->qualified, t->id, hi ? " AND " : "", hi ? t->id : "", hi ? " < $3::uuid" : "");
+		 "SELECT get_byte(uuid_send(%s), $1::int), count(*), coalesce(sum(" ROW_HASH "), 0)::text"
+		 " FROM %s WHERE %s GROUP BY 1",
+		 t->id, t->id, t->data, t->qualified, cond);
 	res = PQexecParams(conn, sql, hi ? 3 : 2, NULL, params, NULL, NULL, 0);
 	ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
 	for (int i = 0; i < 256; i++) {

@@ -562,11 +562,6 @@ int pgconn_backend_pid(const struct snk_pgconn *c)
 	return c->backend_pid;
 }
 
-int pgconn_pending_units(const struct snk_pgconn *c)
-{
-	return c->nunits;
-}
-
 const char *pgconn_last_error(const struct snk_pgconn *c)
 {
 	return c->last_error;

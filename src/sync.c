@@ -219,8 +219,7 @@ static void window_result_cb(void *arg, int stmt, const PGresult *res)
 
 	if (stmt == 1) {
 		snapshot_clear(&d->next);
-		d->have_next = db_read_snapshot(res, &d->next);
-		if (!d->have_next)
+		if (!db_read_snapshot(res, &d->next))
 			d->bad_result = true;
 	} else if (stmt == 3) {
 		src_rows_result(d, res);
@@ -302,7 +301,6 @@ static void pass_start(struct snk_dir *d)
 	d->final_sent = false;
 	d->final_done = false;
 	d->bad_result = false;
-	d->have_next = false;
 	d->pass_rows = 0;
 	d->stats.pass_committed = 0;
 	d->stats.next_taken_ms = sync_now_ms();
@@ -618,12 +616,10 @@ static void pass_complete(struct snk_dir *d)
 {
 	snapshot_move(&d->prev, &d->next);
 	d->stats.prev_taken_ms = d->stats.next_taken_ms;
-	d->have_next = false;
 	d->state = DIR_IDLE;
 	d->stats.passes++;
 	d->failures = 0;
 	if (d->pass_rows > 0) {
-		d->stats.passes_with_rows++;
 		d->stats.last_pass_us = (sync_now_ms() - d->stats.pass_started_ms) * 1000;
 		log_debug(d->role, "copied a window of %llu rows in %lld ms, cursor %s",
 			  (unsigned long long)d->pass_rows,
@@ -662,7 +658,6 @@ static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const ch
 		log_error(d->role, "%s; will retry from the stored cursor", d->last_error);
 	d->state = DIR_FAILED;
 	snapshot_clear(&d->next);
-	d->have_next = false;
 	slot_put(d->held);
 	d->held = NULL;
 	d->stats.pass_started_ms = 0;

@@ -68,7 +68,6 @@ enum pgconn_state pgconn_state(const struct snk_pgconn *c);
 bool pgconn_ready(const struct snk_pgconn *c);
 const char *pgconn_name(const struct snk_pgconn *c);
 int pgconn_backend_pid(const struct snk_pgconn *c);
-int pgconn_pending_units(const struct snk_pgconn *c);
 const char *pgconn_last_error(const struct snk_pgconn *c);
 /* pgconn_target: "host:port/dbname" of the current or last session, never a password. */
 const char *pgconn_target(const struct snk_pgconn *c);

@@ -34,7 +34,6 @@ struct dir_stats {
 	uint64_t conflicts;      /* rows already there with different data (left alone) */
 	uint64_t batches;
 	uint64_t passes;
-	uint64_t passes_with_rows;
 	uint64_t errors;
 	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */
 	int64_t pass_started_ms; /* wall clock when the current pass began, 0: no pass */
@@ -82,7 +81,6 @@ struct snk_dir {
 	enum dir_state state;
 	struct snk_snapshot prev;/* every source row visible here is in the destination */
 	struct snk_snapshot next;/* snapshot of the window being applied */
-	bool have_next;
 	bool wake_pending;
 	bool cursor_done;        /* the window's cursor is exhausted */
 	bool fetch_outstanding;
