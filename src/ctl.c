@@ -104,6 +104,8 @@ static const struct {
 	{ "reconcile", cmd_reconcile },
 };
 
+static const char UNKNOWN_COMMAND[] = "unknown command; known: status, ping, pause, resume, reconcile";
+
 static char *error_reply(const char *msg)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -250,7 +252,7 @@ char *ctl_handle_line(struct snk_app *app, const char *line, size_t len)
 		name = cmd->valuestring;
 	} else {
 		if (len >= sizeof(word))
-			return error_reply("unknown command; known: status, ping, pause, resume, reconcile");
+			return error_reply(UNKNOWN_COMMAND);
 		memcpy(word, line, len);
 		word[len] = '\0';
 		name = word;
@@ -266,7 +268,7 @@ char *ctl_handle_line(struct snk_app *app, const char *line, size_t len)
 		}
 	}
 	cJSON_Delete(req);
-	return error_reply("unknown command; known: status, ping, pause, resume, reconcile");
+	return error_reply(UNKNOWN_COMMAND);
 bad_json:
 	cJSON_Delete(req);
 	return error_reply("malformed request; send {\"command\":\"<name>\"} followed by a newline");

@@ -805,19 +805,9 @@ static struct snk_dir *dir_into(struct snk_app *app, const struct snk_side *dst)
 	return &app->dir[dst->index == SNK_DB_B ? 0 : 1];
 }
 
-struct check_ctx {
-	struct snk_side *side;
-	bool writer;
-	struct snk_schema_info info;
-	bool info_ok;
-	bool locked;
-};
-
-static struct check_ctx check_ctx[2][2]; /* [side][writer]: one check per connection at a time */
-
 static void check_result_cb(void *arg, int stmt, const PGresult *res)
 {
-	struct check_ctx *cc = arg;
+	struct side_check *cc = arg;
 
 	if (stmt == 0)
 		cc->info_ok = db_read_schema(res, &cc->info);
@@ -827,7 +817,7 @@ static void check_result_cb(void *arg, int stmt, const PGresult *res)
 
 static void check_done_cb(void *arg, const struct pgconn_error *err)
 {
-	struct check_ctx *cc = arg;
+	struct side_check *cc = arg;
 	struct snk_side *side = cc->side;
 	struct snk_app *app = side->app;
 	struct snk_pgconn *c = cc->writer ? side->write : side->read;
@@ -886,7 +876,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	struct snk_side *side = arg;
 	struct snk_app *app = side->app;
 	bool writer = c == side->write;
-	struct check_ctx *cc = &check_ctx[side->index][writer];
+	struct side_check *cc = &side->check[writer];
 	struct snk_dir *d = writer ? dir_into(app, side) : dir_from(app, side);
 
 	if (!pgconn_ready(c)) {

@@ -57,6 +57,15 @@ struct slot {
 	int64_t sent_us;         /* monotonic time the batch was sent */
 };
 
+/* The catalog check (and, for the writer, lock and prepare) run on every (re)connect. */
+struct side_check {
+	struct snk_side *side;   /* borrowed */
+	bool writer;
+	struct snk_schema_info info;
+	bool info_ok;
+	bool locked;
+};
+
 struct snk_side {
 	struct snk_app *app;     /* borrowed */
 	int index;               /* SNK_DB_A or SNK_DB_B */
@@ -67,6 +76,7 @@ struct snk_side {
 	bool write_ok;           /* connected, checked, locked and prepared */
 	bool ever_locked;
 	int64_t lock_wait_since_ms; /* first refusal of the writer lock at start-up, 0: none */
+	struct side_check check[2]; /* [0] read, [1] write connection: one check at a time each */
 	uint64_t notifies;
 	uint64_t own_notifies;   /* notifications caused by snk's own inserts (ignored) */
 };
