@@ -49,6 +49,7 @@ static const struct key_desc keys[] = {
 	STR(metrics_listen, 0, ""),
 	STR(insert_mode, 1, "optimistic"),
 	INT(healthz_max_lag_ms, 1, 86400000, 10000),
+	INT(reconcile_interval_s, 0, 31536000, 0), /* 0: only when owed or asked for */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -85,12 +85,81 @@ static cJSON *cmd_resume(struct snk_app *app)
 static cJSON *cmd_reconcile(struct snk_app *app)
 {
 	cJSON *o = cJSON_CreateObject();
+	char msg[256];
+	bool ok = sync_reconcile_request(app, "requested by snkctl", msg, sizeof(msg));
 
-	/* Honest until issue 5 lands: the tail copies every new row, and a first start copies
-	 * every existing one, but there is no comparison pass yet. */
-	cJSON_AddBoolToObject(o, "ok", 0);
-	cJSON_AddStringToObject(o, "error", "reconcile is not available in this version of snk");
+	cJSON_AddBoolToObject(o, "ok", ok);
+	cJSON_AddStringToObject(o, ok ? "message" : "error", msg);
+	if (ok)
+		log_info(NULL, "snkctl reconcile: %s", msg);
 	return o;
+}
+
+/* A wall-clock time in ms as UTC ISO 8601 with milliseconds, or null for 0. */
+static void add_stamp(cJSON *o, const char *name, int64_t ms)
+{
+	char stamp[40];
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		cJSON_AddNullToObject(o, name);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03dZ", (int)(ms % 1000));
+	cJSON_AddStringToObject(o, name, stamp);
+}
+
+static void add_run(cJSON *r, const struct rc_stats *st, int64_t now)
+{
+	int64_t end = st->finished_ms ? st->finished_ms : now;
+	double secs = (double)(end - st->started_ms) / 1000.0;
+
+	add_stamp(r, "started_at", st->started_ms);
+	add_stamp(r, "finished_at", st->finished_ms);
+	cJSON_AddNumberToObject(r, "seconds", secs);
+	cJSON_AddNumberToObject(r, "keyspace_done_pct", st->keyspace_done * 100);
+	cJSON_AddNumberToObject(r, "ranges_done", (double)st->ranges_done);
+	cJSON_AddNumberToObject(r, "ranges_pending", (double)st->ranges_pending);
+	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)st->repaired[0]);
+	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)st->repaired[1]);
+	cJSON_AddNumberToObject(r, "conflicts", (double)st->conflicts);
+	cJSON_AddNumberToObject(r, "rows_left_to_tail", (double)st->left_to_tail);
+	cJSON_AddNumberToObject(r, "queries", (double)st->queries);
+	cJSON_AddNumberToObject(r, "bytes_received", (double)st->bytes_received);
+	cJSON_AddNumberToObject(r, "ranges_per_s", secs > 0 ? (double)st->ranges_done / secs : 0);
+	if (!st->finished_ms && st->keyspace_done > 0)
+		cJSON_AddNumberToObject(r, "eta_s", secs * (1 - st->keyspace_done) / st->keyspace_done);
+	else
+		cJSON_AddNullToObject(r, "eta_s");
+	if (st->finished_ms)
+		cJSON_AddStringToObject(r, "result", st->ok ? "complete" : st->error);
+}
+
+static void add_reconcile(cJSON *o, struct snk_app *app, int64_t now)
+{
+	cJSON *r = cJSON_AddObjectToObject(o, "reconcile");
+
+	cJSON_AddStringToObject(r, "state", sync_reconcile_state(app));
+	if (app->reconcile_wanted || rc_running(app->rc))
+		cJSON_AddStringToObject(r, "reason", app->reconcile_reason);
+	else
+		cJSON_AddNullToObject(r, "reason");
+	cJSON_AddBoolToObject(r, "owed_a_to_b", app->dir[0].reconcile_pending);
+	cJSON_AddBoolToObject(r, "owed_b_to_a", app->dir[1].reconcile_pending);
+	cJSON_AddNumberToObject(r, "runs", (double)app->reconcile_runs);
+	cJSON_AddNumberToObject(r, "interval_s", app->cfg->reconcile_interval_s);
+	add_stamp(r, "next_at", app->reconcile_next_ms);
+	if (rc_running(app->rc))
+		add_run(cJSON_AddObjectToObject(r, "current"), rc_stats(app->rc), now);
+	else
+		cJSON_AddNullToObject(r, "current");
+	if (app->reconcile_runs)
+		add_run(cJSON_AddObjectToObject(r, "last"), &app->reconcile_last, now);
+	else
+		cJSON_AddNullToObject(r, "last");
 }
 
 static const struct {
@@ -186,19 +255,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		cJSON_AddNumberToObject(j, "window_age_ms",
 					d->stats.pass_started_ms ? (double)(now - d->stats.pass_started_ms) : 0);
 		cJSON_AddNumberToObject(j, "last_window_ms", (double)(d->stats.last_pass_us / 1000));
-		if (d->stats.last_copy_ms) {
-			char stamp[40];
-			time_t t = (time_t)(d->stats.last_copy_ms / 1000);
-			struct tm tm;
-
-			gmtime_r(&t, &tm);
-			strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-			snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03dZ",
-				 (int)(d->stats.last_copy_ms % 1000));
-			cJSON_AddStringToObject(j, "last_commit_at", stamp);
-		} else {
-			cJSON_AddNullToObject(j, "last_commit_at");
-		}
+		add_stamp(j, "last_commit_at", d->stats.last_copy_ms);
 		if (d->prev.text)
 			cJSON_AddStringToObject(j, "cursor", d->prev.text);
 		else
@@ -210,6 +267,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		if (d->state == DIR_FAILED || d->state == DIR_RETRY || d->state == DIR_WAIT)
 			degraded = true;
 	}
+	add_reconcile(o, app, now);
 	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
 					    degraded ? "degraded" : "running");
 	return o;

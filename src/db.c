@@ -33,15 +33,36 @@ static const char SQL_SCHEMA_CHECK[] =
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND a.attname = 'snk_xid'),"
-	" pg_catalog.to_regclass('snk.cursor') IS NOT NULL";
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('snk.cursor')"
+	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)";
 
-static const char SQL_CURSOR_LOAD[] = "SELECT snapshot::text FROM snk.cursor WHERE source = $1";
+/* Which database this is: "system identifier/timeline/database oid". A restore from a
+ * backup or a new cluster changes the first, a promotion or point-in-time recovery the
+ * second, a dropped and re-created database the third. */
+static const char SQL_IDENTITY[] =
+	"SELECT s.system_identifier::text || '/' || k.timeline_id::text || '/' || d.oid::text,"
+	" pg_catalog.pg_current_snapshot()::text"
+	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_control_checkpoint() k, pg_catalog.pg_database d"
+	" WHERE d.datname = pg_catalog.current_database()";
 
+static const char SQL_CURSOR_LOAD[] =
+	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending FROM snk.cursor WHERE source = $1";
+
+/* A new cursor row starts with reconcile_pending (the column default): a first start. */
 static const char SQL_CURSOR_STORE[] =
-	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at)"
-	" VALUES ($1, $2::pg_snapshot, $3::bigint, now())"
+	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at, source_identity, target_identity)"
+	" VALUES ($1, $2::pg_snapshot, $3::bigint, now(), $4, $5)"
 	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot,"
-	" rows_copied = c.rows_copied + EXCLUDED.rows_copied, updated_at = EXCLUDED.updated_at";
+	" rows_copied = c.rows_copied + EXCLUDED.rows_copied, updated_at = EXCLUDED.updated_at,"
+	" source_identity = EXCLUDED.source_identity, target_identity = EXCLUDED.target_identity";
+
+static const char SQL_CURSOR_MARK[] =
+	"INSERT INTO snk.cursor AS c (source, snapshot, source_identity, target_identity, reconcile_pending)"
+	" VALUES ($1, $2::pg_snapshot, $3, $4, true)"
+	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot, source_identity = EXCLUDED.source_identity,"
+	" target_identity = EXCLUDED.target_identity, reconcile_pending = true, updated_at = now()";
+
+static const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false WHERE source = $1";
 
 static const char SQL_WRITER_LOCK[] = "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))";
 
@@ -287,13 +308,34 @@ bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_con
 				     formats, 0);
 }
 
-bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows)
+bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
+			  const char *src_ident, const char *dst_ident)
 {
 	char nrows[24];
-	const char *params[3] = { source_key, snap, nrows };
+	const char *params[5] = { source_key, snap, nrows, src_ident, dst_ident };
 
 	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
-	return pgconn_query(c, SQL_CURSOR_STORE, 3, params, NULL, NULL, 0);
+	return pgconn_query(c, SQL_CURSOR_STORE, 5, params, NULL, NULL, 0);
+}
+
+bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
+			 const char *dst_ident)
+{
+	const char *params[4] = { source_key, snap, src_ident, dst_ident };
+
+	return pgconn_query(c, SQL_CURSOR_MARK, 4, params, NULL, NULL, 0);
+}
+
+bool db_send_reconciled(struct snk_pgconn *c, const char *source_key)
+{
+	const char *params[1] = { source_key };
+
+	return pgconn_query(c, SQL_RECONCILED, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_identity(struct snk_pgconn *c)
+{
+	return pgconn_query(c, SQL_IDENTITY, 0, NULL, NULL, NULL, 0);
 }
 
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b)
@@ -336,15 +378,32 @@ bool db_read_bool(const PGresult *res, bool *out)
 	return true;
 }
 
-bool db_read_cursor(const PGresult *res, bool *found, struct snk_snapshot *out)
+bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 {
-	*found = false;
+	snapshot_clear(&out->snapshot);
+	memset(out, 0, sizeof(*out));
 	if (PQntuples(res) == 0)
 		return true;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+	if (PQntuples(res) != 1 || PQnfields(res) != 4 || PQgetisnull(res, 0, 0))
 		return false;
-	*found = true;
-	return snapshot_parse(PQgetvalue(res, 0, 0), out);
+	out->found = true;
+	if (!PQgetisnull(res, 0, 1))
+		snprintf(out->src_ident, sizeof(out->src_ident), "%s", PQgetvalue(res, 0, 1));
+	if (!PQgetisnull(res, 0, 2))
+		snprintf(out->dst_ident, sizeof(out->dst_ident), "%s", PQgetvalue(res, 0, 2));
+	out->reconcile_pending = text_bool(res, 3);
+	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
+}
+
+bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+		return false;
+	snprintf(ident, len, "%s", PQgetvalue(res, 0, 0));
+	if (!now)
+		return true;
+	snapshot_clear(now);
+	return snapshot_parse(PQgetvalue(res, 0, 1), now);
 }
 
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out)
@@ -656,10 +715,10 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 	return found;
 }
 
-/* --- verify: range digests --- */
+/* --- comparing the two tables: range digests and row sums (verify, reconcile) --- */
 
 /* The hash of one row, and "lo <= id < hi" with lo as parameter $first (hi as the next
- * one, when there is a hi), for the verify statements. */
+ * one, when there is a hi). */
 #define ROW_HASH "hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)"
 
 static void range_cond(char *buf, size_t len, const struct snk_table *t, int first, bool has_hi)
@@ -670,71 +729,22 @@ static void range_cond(char *buf, size_t len, const struct snk_table *t, int fir
 		snprintf(buf, len, "%s >= $%d::uuid", t->id, first);
 }
 
-bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi,
-		     struct snk_range_digest *out, char *err, size_t errlen)
+bool db_send_range_digest(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi)
 {
 	char sql[1024], cond[256];
 	const char *params[2] = { lo, hi };
-	PGresult *res;
-	bool ok;
 
 	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
-	snprintf(sql, sizeof(sql), "SELECT count(*), coalesce(sum(" ROW_HASH "), 0)::text FROM %s WHERE %s", t->id,
-		 t->data, t->qualified, cond);
-	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
-	ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && PQntuples(res) == 1;
-	if (ok) {
-		out->count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		snprintf(out->sum, sizeof(out->sum), "%s", PQgetvalue(res, 0, 1));
-	}
-	PQclear(res);
-	return ok;
+	snprintf(sql, sizeof(sql), "SELECT 0, count(*), coalesce(sum(" ROW_HASH "), 0)::text FROM %s WHERE %s",
+		 t->id, t->data, t->qualified, cond);
+	return pgconn_query(c, sql, hi ? 2 : 1, params, NULL, NULL, 0);
 }
 
-PGresult *db_range_rows(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, char *err,
-			size_t errlen)
-{
-	char sql[1024], cond[256];
-	const char *params[2] = { lo, hi };
-	PGresult *res;
-
-	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
-	snprintf(sql, sizeof(sql), "SELECT %s::text, md5(coalesce(%s::text, '')) FROM %s WHERE %s ORDER BY 1", t->id,
-		 t->data, t->qualified, cond);
-	res = PQexecParams(conn, sql, hi ? 2 : 1, NULL, params, NULL, NULL, 0);
-	if (!check_result(res, PGRES_TUPLES_OK, err, errlen)) {
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
-bool db_row_md5(PGconn *conn, const struct snk_table *t, const char *id, bool *found, char md5[33], char *err,
-		size_t errlen)
-{
-	char sql[512];
-	const char *params[1] = { id };
-	PGresult *res;
-	bool ok;
-
-	snprintf(sql, sizeof(sql), "SELECT md5(coalesce(%s::text, '')) FROM %s WHERE %s = $1::uuid", t->data,
-		 t->qualified, t->id);
-	res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
-	ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
-	*found = ok && PQntuples(res) == 1;
-	if (*found)
-		snprintf(md5, 33, "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return ok;
-}
-
-bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, int depth,
-		       struct snk_range_digest out[256], char *err, size_t errlen)
+bool db_send_range_children(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
+			    int depth)
 {
 	char sql[1024], cond[256], byte[8];
 	const char *params[3] = { byte, lo, hi };
-	PGresult *res;
-	bool ok;
 
 	snprintf(byte, sizeof(byte), "%d", depth);
 	range_cond(cond, sizeof(cond), t, 2, hi != NULL);
@@ -742,22 +752,81 @@ bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, 
 		 "SELECT get_byte(uuid_send(%s), $1::int), count(*), coalesce(sum(" ROW_HASH "), 0)::text"
 		 " FROM %s WHERE %s GROUP BY 1",
 		 t->id, t->id, t->data, t->qualified, cond);
-	res = PQexecParams(conn, sql, hi ? 3 : 2, NULL, params, NULL, NULL, 0);
-	ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
+	return pgconn_query(c, sql, hi ? 3 : 2, params, NULL, NULL, 0);
+}
+
+bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256])
+{
 	for (int i = 0; i < 256; i++) {
 		out[i].count = 0;
 		snprintf(out[i].sum, sizeof(out[i].sum), "0");
 	}
-	for (int r = 0; ok && r < PQntuples(res); r++) {
+	if (PQnfields(res) != 3)
+		return false;
+	for (int r = 0; r < PQntuples(res); r++) {
 		int b = atoi(PQgetvalue(res, r, 0));
 
-		if (b < 0 || b > 255) {
-			ok = false;
-			break;
-		}
+		if (b < 0 || b > 255 || PQgetlength(res, r, 2) >= (int)sizeof(out[b].sum))
+			return false;
 		out[b].count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-		snprintf(out[b].sum, sizeof(out[b].sum), "%s", PQgetvalue(res, r, 2));
+		memcpy(out[b].sum, PQgetvalue(res, r, 2), (size_t)PQgetlength(res, r, 2) + 1);
 	}
-	PQclear(res);
-	return ok;
+	return true;
+}
+
+/* Row sums: id, hash, snk_xid (0 when the table has none, for verify), data length. */
+static void row_sums_sql(char *sql, size_t len, const struct snk_table *t, bool with_xid, const char *where)
+{
+	snprintf(sql, len, "SELECT %s, " ROW_HASH ", %s, octet_length(%s)::int8 FROM %s WHERE %s ORDER BY %s", t->id,
+		 t->id, t->data, with_xid ? "snk_xid::text::int8" : "0::int8", t->data, t->qualified, where, t->id);
+}
+
+bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
+			bool with_xid)
+{
+	char sql[1024], cond[256];
+	const char *params[2] = { lo, hi };
+
+	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
+	row_sums_sql(sql, sizeof(sql), t, with_xid, cond);
+	return pgconn_query(c, sql, hi ? 2 : 1, params, NULL, NULL, 1);
+}
+
+bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids, bool with_xid)
+{
+	char sql[1024], cond[256];
+	const char *values[1] = { ids->data };
+	const int lengths[1] = { (int)ids->len };
+	static const int formats[1] = { 1 };
+
+	snprintf(cond, sizeof(cond), "%s = ANY ($1::uuid[])", t->id);
+	row_sums_sql(sql, sizeof(sql), t, with_xid, cond);
+	return pgconn_query(c, sql, 1, values, lengths, formats, 1);
+}
+
+bool db_read_row_sums(const PGresult *res, struct snk_row_sum **out, int *n)
+{
+	int rows = PQntuples(res);
+	struct snk_row_sum *v;
+
+	*out = NULL;
+	*n = 0;
+	if (PQnfields(res) != 4)
+		return false;
+	v = rows ? malloc(sizeof(*v) * (size_t)rows) : NULL;
+	if (rows && !v)
+		return false;
+	for (int i = 0; i < rows; i++) {
+		if (PQgetlength(res, i, 0) != 16 || PQgetlength(res, i, 1) != 8 || PQgetlength(res, i, 2) != 8) {
+			free(v);
+			return false;
+		}
+		memcpy(v[i].id, PQgetvalue(res, i, 0), 16);
+		v[i].hash = be64(PQgetvalue(res, i, 1));
+		v[i].xid = be64(PQgetvalue(res, i, 2));
+		v[i].bytes = PQgetisnull(res, i, 3) ? 0 : be64(PQgetvalue(res, i, 3));
+	}
+	*out = v;
+	*n = rows;
+	return true;
 }

@@ -226,6 +226,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			pgconn_drop(s->write, "reconnecting with the reloaded config");
 		}
 	}
+	if ((strcmp(rt->cfg->conninfo[0], fresh->conninfo[0]) != 0 ||
+	     strcmp(rt->cfg->conninfo[1], fresh->conninfo[1]) != 0) &&
+	    !rc_set_conninfo(rt->app.rc, fresh->conninfo))
+		log_error(NULL, "SIGHUP: out of memory; the reconcile keeps the old databases until a restart");
+	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
+		rt->app.reconcile_next_ms =
+			fresh->reconcile_interval_s ? sync_now_ms() + (int64_t)fresh->reconcile_interval_s * 1000 : 0;
 	for (int i = 0; i < 2; i++) {
 		pgconn_set_reconnect_max(rt->app.side[i].read, fresh->reconnect_max_ms);
 		pgconn_set_reconnect_max(rt->app.side[i].write, fresh->reconnect_max_ms);

@@ -125,6 +125,24 @@ char *metrics_render(struct snk_app *app)
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_notifications_total{database=\"%s\"} %llu\n", app->side[i].name,
 		    (unsigned long long)app->side[i].notifies);
+	family(&b, "snk_reconcile_running", "gauge", "1 while a reconcile run compares the tables.");
+	put(&b, "snk_reconcile_running %d\n", rc_running(app->rc) ? 1 : 0);
+	family(&b, "snk_reconcile_keyspace_done_ratio", "gauge",
+	       "Share of the id key space compared by the running (else the last) reconcile run.");
+	put(&b, "snk_reconcile_keyspace_done_ratio %.6f\n",
+	    rc_running(app->rc) ? rc_stats(app->rc)->keyspace_done : app->reconcile_last.keyspace_done);
+	family(&b, "snk_reconcile_runs_total", "counter", "Reconcile runs ended, complete or not.");
+	put(&b, "snk_reconcile_runs_total %llu\n", (unsigned long long)app->reconcile_runs);
+	family(&b, "snk_reconcile_failures_total", "counter", "Reconcile runs that did not finish.");
+	put(&b, "snk_reconcile_failures_total %llu\n", (unsigned long long)app->reconcile_failures);
+	family(&b, "snk_reconcile_rows_repaired_total", "counter",
+	       "Rows a reconcile inserted into a database that lacked them (ended runs).");
+	for (int i = 0; i < 2; i++)
+		put(&b, "snk_reconcile_rows_repaired_total{database=\"%s\"} %llu\n", app->side[i].name,
+		    (unsigned long long)app->reconcile_repaired_total[i]);
+	family(&b, "snk_reconcile_conflicts_total", "counter",
+	       "Ids a reconcile found with different data on the two sides (ended runs; left alone).");
+	put(&b, "snk_reconcile_conflicts_total %llu\n", (unsigned long long)app->reconcile_conflicts_total);
 	if (!buf_reserve(&b, 1)) {
 		free(b.data);
 		return NULL;

@@ -165,6 +165,8 @@ static void schedule_reconnect(struct snk_pgconn *c)
 			 c->last_error);
 	else
 		log_debug(c->name, "will reconnect in %ld ms (attempt %d)", delay, c->attempts);
+	if (c->on_state)
+		c->on_state(c, c->arg);
 }
 
 /* Fails every queued unit; the owner learns of the loss through on_state. */
@@ -199,8 +201,6 @@ static void handle_loss(struct snk_pgconn *c)
 	}
 	c->building = false;
 	schedule_reconnect(c);
-	if (was_ready && c->on_state)
-		c->on_state(c, c->arg);
 }
 
 static void mark_broken(struct snk_pgconn *c, const char *why)

@@ -97,3 +97,24 @@ void snapshot_clear(struct snk_snapshot *s)
 	free(s->xip_array);
 	memset(s, 0, sizeof(*s));
 }
+
+bool snapshot_sees(const struct snk_snapshot *s, uint64_t xid)
+{
+	const char *p;
+
+	if (xid < s->xmin)
+		return true;
+	if (xid >= s->xmax)
+		return false;
+	for (p = s->xip_array + 1; *p && *p != '}';) {
+		uint64_t x;
+
+		if (!parse_u64(&p, &x))
+			return false;
+		if (x == xid)
+			return false;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}

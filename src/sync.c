@@ -449,7 +449,7 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 		d->final_sent = true;
 	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
-		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows);
+		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows, d->src_ident, d->dst_ident);
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
 	/* Fault injection for the test suite (SNK_TEST_CRASH_AFTER_COMMITS): die the hard
@@ -617,6 +617,7 @@ static void pass_complete(struct snk_dir *d)
 	snapshot_move(&d->prev, &d->next);
 	d->stats.prev_taken_ms = d->stats.next_taken_ms;
 	d->state = DIR_IDLE;
+	d->caught_up = true;
 	d->stats.passes++;
 	d->failures = 0;
 	if (d->pass_rows > 0) {
@@ -708,44 +709,78 @@ static void dir_check_drained(struct snk_dir *d)
 	evtimer_add(d->retry_timer, &tv);
 }
 
-/* ---- cursor load and the direction's idle states ---- */
+/* ---- cursor load and the direction's idle states ----
+ *
+ * Loading reads, in parallel, the stored cursor (with the destination's identity) and the
+ * source's identity and current snapshot, taken after every earlier commit of this
+ * direction. A cursor is a snapshot of the source's xids: if the source is now another
+ * database, or the same one restored or promoted (xids reused, seen as a cursor ahead of
+ * the source's current xids), the cursor would skip rows. It is then replaced by the
+ * source's current snapshot, and a reconcile brings over every row before it. If only the
+ * destination changed, the cursor is still exact for the source, but rows the destination
+ * lost need a reconcile. Either way the debt is stored with the cursor before any window,
+ * so that a crash cannot forget it. */
 
-static void cursor_result_cb(void *arg, int stmt, const PGresult *res)
+static void load_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
-	bool found = false;
-	struct snk_snapshot snap = { 0 };
+	bool ok;
 
-	if (!db_read_cursor(res, &found, &snap)) {
+	if (stmt == 0)
+		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), NULL);
+	else
+		ok = db_read_cursor(res, &d->stored);
+	if (!ok)
 		d->bad_result = true;
-		return;
-	}
-	if (!found) {
-		if (!snapshot_parse(SNAPSHOT_INITIAL, &snap)) {
-			d->bad_result = true;
-			return;
-		}
-		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s", d->dst->name,
-			 d->app->table.label, d->src->name);
-	} else {
-		log_info(d->role, "resuming from cursor %s", snap.text);
-	}
-	snapshot_move(&d->prev, &snap);
 }
 
-static void cursor_done_cb(void *arg, const struct pgconn_error *err)
+static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
 
-	d->units--;
-	if (d->state != DIR_LOADING) {
-		dir_check_drained(d);
-		return;
+	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now))
+		d->bad_result = true;
+}
+
+/* Sets prev from the stored cursor; false when the result made no sense. */
+static bool judge_cursor(struct snk_dir *d)
+{
+	struct snk_cursor *cur = &d->stored;
+
+	d->mark_needed = false;
+	if (!cur->found) {
+		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s; a reconcile follows",
+			 d->dst->name, d->app->table.label, d->src->name);
+		sync_reconcile_owed(d, "first start");
+		snapshot_clear(&d->prev);
+		return snapshot_parse(SNAPSHOT_INITIAL, &d->prev);
 	}
-	if (err || d->bad_result) {
-		dir_fail(d, err, err ? "loading the cursor" : "the stored cursor is not a valid snapshot");
-		return;
+	if ((cur->src_ident[0] && strcmp(cur->src_ident, d->src_ident) != 0) ||
+	    cur->snapshot.xmax > d->src_now.xmax) {
+		log_warn(d->role, "database %s is not the one the cursor %s was taken in (then %s, now %s, with xids"
+			 " below %llu): discarding the cursor, copying from now on, reconciling the rest",
+			 d->src->name, cur->snapshot.text, cur->src_ident[0] ? cur->src_ident : "unknown", d->src_ident,
+			 (unsigned long long)d->src_now.xmax);
+		d->mark_needed = true;
+		sync_reconcile_owed(d, "a database was replaced or restored");
+		snapshot_clear(&d->prev);
+		return snapshot_parse(d->src_now.text, &d->prev);
 	}
+	log_info(d->role, "resuming from cursor %s", cur->snapshot.text);
+	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
+		log_warn(d->role, "database %s is not the one the cursor was stored in (then %s, now %s):"
+			 " a reconcile brings back the rows it lost", d->dst->name, cur->dst_ident, d->dst_ident);
+		d->mark_needed = true;
+		sync_reconcile_owed(d, "a database was replaced or restored");
+	} else if (cur->reconcile_pending) {
+		sync_reconcile_owed(d, "a reconcile was owed and had not finished");
+	}
+	snapshot_move(&d->prev, &cur->snapshot);
+	return true;
+}
+
+static void cursor_loaded(struct snk_dir *d)
+{
 	d->state = DIR_IDLE;
 	d->wake_pending = true; /* catch up at once */
 	if (!d->app->ready && d->app->dir[0].state != DIR_WAIT && d->app->dir[0].state != DIR_LOADING &&
@@ -757,6 +792,89 @@ static void cursor_done_cb(void *arg, const struct pgconn_error *err)
 	dir_kick(d);
 }
 
+static void mark_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (err) {
+		dir_fail(d, err, "recording that the cursor owes a reconcile");
+		return;
+	}
+	d->mark_needed = false;
+	cursor_loaded(d);
+}
+
+static void load_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+	struct snk_pgconn *c = d->dst->write;
+
+	d->units--;
+	if (err && !d->load_error.sqlstate[0])
+		d->load_error = *err;
+	if (--d->load_pending > 0)
+		return;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (d->load_error.sqlstate[0] || d->bad_result) {
+		dir_fail(d, d->load_error.sqlstate[0] ? &d->load_error : NULL,
+			 d->load_error.sqlstate[0] ? "loading the cursor" : "the stored cursor is not a valid snapshot");
+		return;
+	}
+	if (!judge_cursor(d)) {
+		dir_fail(d, NULL, "out of memory loading the cursor");
+		return;
+	}
+	if (!d->mark_needed) {
+		cursor_loaded(d);
+		return;
+	}
+	if (!pgconn_begin(c, NULL, mark_done_cb, d)) {
+		dir_fail(d, NULL, "destination connection not ready");
+		return;
+	}
+	d->units++;
+	db_send_cursor_mark(c, d->source_key, d->prev.text, d->src_ident, d->dst_ident);
+	pgconn_end(c);
+}
+
+static void load_cursor(struct snk_dir *d)
+{
+	d->bad_result = false;
+	memset(&d->load_error, 0, sizeof(d->load_error));
+	d->load_pending = 0;
+	if (pgconn_begin(d->dst->write, load_result_cb, load_done_cb, d)) {
+		d->units++;
+		d->load_pending++;
+		db_send_identity(d->dst->write);
+		db_send_cursor_load(d->dst->write, d->source_key);
+		pgconn_end(d->dst->write);
+	}
+	if (pgconn_begin(d->src->read, src_identity_cb, load_done_cb, d)) {
+		d->units++;
+		d->load_pending++;
+		db_send_identity(d->src->read);
+		pgconn_end(d->src->read);
+	}
+	if (d->load_pending < 2) {
+		/* A connection went away just now: its state callback brings the direction
+		 * back to WAIT; an answer still coming is ignored. */
+		snprintf(d->load_error.sqlstate, sizeof(d->load_error.sqlstate), "08006");
+		snprintf(d->load_error.message, sizeof(d->load_error.message), "connection not ready");
+		d->load_error.conn_lost = true;
+		if (d->load_pending == 0)
+			return;
+	}
+	d->state = DIR_LOADING;
+}
+
 static void dir_kick(struct snk_dir *d)
 {
 	struct snk_app *app = d->app;
@@ -765,13 +883,7 @@ static void dir_kick(struct snk_dir *d)
 	case DIR_WAIT:
 		if (app->stopping || !d->src->read_ok || !d->dst->write_ok)
 			return;
-		if (!pgconn_begin(d->dst->write, cursor_result_cb, cursor_done_cb, d))
-			return;
-		d->units++;
-		d->bad_result = false;
-		d->state = DIR_LOADING;
-		db_send_cursor_load(d->dst->write, d->source_key);
-		pgconn_end(d->dst->write);
+		load_cursor(d);
 		return;
 	case DIR_IDLE:
 		if (!d->src->read_ok || !d->dst->write_ok) {
@@ -924,12 +1036,13 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 
 	wake(&app->dir[0]);
 	wake(&app->dir[1]);
+	sync_reconcile_tick(app);
 }
 
 static void stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snk_app *app = arg;
-	bool quiet = true;
+	bool quiet = !rc_busy(app->rc);
 
 	for (int i = 0; i < 2; i++) {
 		struct snk_dir *d = &app->dir[i];
@@ -1000,7 +1113,7 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 	}
 	app->poll_timer = event_new(base, -1, EV_PERSIST, poll_cb, app);
 	app->stop_timer = event_new(base, -1, EV_PERSIST, stop_cb, app);
-	return app->poll_timer && app->stop_timer;
+	return app->poll_timer && app->stop_timer && sync_reconcile_init(app);
 }
 
 void sync_app_start(struct snk_app *app)
@@ -1022,6 +1135,7 @@ void sync_app_stop(struct snk_app *app)
 		return;
 	app->stopping = true;
 	app->stop_deadline_ms = sync_now_ms() + STOP_GRACE_MS;
+	rc_abort(app->rc, "snk is stopping");
 	for (int i = 0; i < 2; i++)
 		dir_progress(&app->dir[i]);
 	event_add(app->stop_timer, &tv);
@@ -1052,9 +1166,12 @@ void sync_app_free(struct snk_app *app)
 			event_free(d->retry_timer);
 		snapshot_clear(&d->prev);
 		snapshot_clear(&d->next);
+		snapshot_clear(&d->stored.snapshot);
+		snapshot_clear(&d->src_now);
 		idqueue_free(&d->large);
 		free(d->large_ids.data);
 	}
+	rc_free(app->rc);
 	for (int i = 0; i < 2; i++) {
 		pgconn_free(app->side[i].read);
 		pgconn_free(app->side[i].write);

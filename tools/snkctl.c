@@ -107,6 +107,33 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
+static void print_reconcile(const cJSON *r)
+{
+	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(r, "current");
+	const cJSON *last = cJSON_GetObjectItemCaseSensitive(r, "last");
+
+	printf("reconcile %s", str(r, "state"));
+	if (cJSON_IsObject(cur)) {
+		const cJSON *eta = cJSON_GetObjectItemCaseSensitive(cur, "eta_s");
+
+		printf(" (%s): %.1f%% of the key space, %.0f ranges compared, %.0f to go, repaired %.0f into a and %.0f"
+		       " into b, %.0f conflicts, ETA ", str(r, "reason"), num(cur, "keyspace_done_pct"),
+		       num(cur, "ranges_done"), num(cur, "ranges_pending"), num(cur, "rows_repaired_into_a"),
+		       num(cur, "rows_repaired_into_b"), num(cur, "conflicts"));
+		if (cJSON_IsNumber(eta))
+			printf("%.0f s", eta->valuedouble);
+		else
+			printf("unknown");
+	} else if (strcmp(str(r, "state"), "waiting") == 0) {
+		printf(" (%s)", str(r, "reason"));
+	}
+	printf("\n");
+	if (cJSON_IsObject(last))
+		printf("last reconcile %s at %s in %.1f s: repaired %.0f into a and %.0f into b, %.0f conflicts\n",
+		       str(last, "result"), str(last, "finished_at"), num(last, "seconds"),
+		       num(last, "rows_repaired_into_a"), num(last, "rows_repaired_into_b"), num(last, "conflicts"));
+}
+
 static void print_status(const cJSON *o)
 {
 	const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
@@ -132,6 +159,7 @@ static void print_status(const cJSON *o)
 		       num(d, "rows_copied"), num(d, "rows_per_s"), num(d, "lag_ms"), num(d, "pending_rows"),
 		       num(d, "conflicts"), num(d, "batches_in_flight"), str(d, "cursor"));
 	}
+	print_reconcile(cJSON_GetObjectItemCaseSensitive(o, "reconcile"));
 }
 
 int main(int argc, char **argv)

@@ -27,6 +27,7 @@ struct snk_config {
 	int max_batches_in_flight;
 	int reconnect_max_ms;
 	int healthz_max_lag_ms;
+	int reconcile_interval_s; /* a full reconcile this often; 0: only when owed or asked for */
 };
 
 enum config_status { CONFIG_OK, CONFIG_UNREADABLE, CONFIG_INVALID };

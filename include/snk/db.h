@@ -42,7 +42,30 @@ struct snk_schema_info {
 	bool has_xid_column;
 	bool has_unique_id;
 	bool has_xid_index;
-	bool has_snk_schema;  /* snk.cursor exists */
+	bool has_snk_schema;  /* snk.cursor exists, with the newest columns */
+};
+
+/* A stored cursor (snk.cursor) and what it was taken between. */
+struct snk_cursor {
+	bool found;
+	struct snk_snapshot snapshot;
+	char src_ident[96];      /* "" when unknown (written by an older snk) */
+	char dst_ident[96];
+	bool reconcile_pending;  /* a full reconcile has not finished since a first start or a change */
+};
+
+/* The rows of one id range, as counted and hashed inside the database. */
+struct snk_range_digest {
+	long long count;
+	char sum[64];   /* sum of 64-bit row hashes, exact (numeric), as text */
+};
+
+/* One row as compared by verify and reconcile: never its data, only a hash of it. */
+struct snk_row_sum {
+	unsigned char id[16];
+	uint64_t hash;   /* 64-bit hash of (id, data) */
+	uint64_t xid;    /* snk_xid: 0 for rows snk copied in */
+	uint64_t bytes;  /* octet length of data */
 };
 
 /* db_quote_ident: "name" with embedded quotes doubled, into a new string. */
@@ -73,6 +96,9 @@ bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
+/* One statement: which database this is, and its current snapshot. Decode with
+ * db_read_identity. */
+bool db_send_identity(struct snk_pgconn *c);
 
 /* Four statements (0 BEGIN, 1 snapshot, 2 DECLARE, 3 FETCH): opens a REPEATABLE READ
  * read-only transaction and a cursor over the rows visible now but not in prev. Values
@@ -80,8 +106,8 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
  * Decode pages with db_read_window_rows. */
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
 			 const struct snk_snapshot *prev, int fetch_rows, int inline_max);
-/* One statement: rows by id (a binary uuid[]), in the window's transaction.
- * Decode with db_read_rows. */
+/* One statement: the rows (id, data) of the ids of a binary uuid[]: a window's large
+ * rows, or the rows a reconcile repairs. Decode with db_read_rows. */
 bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids);
 /* One statement: the next page of the window cursor. */
 bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
@@ -92,9 +118,26 @@ bool db_send_window_close(struct snk_pgconn *c);
  * ON CONFLICT (id) DO NOTHING, else a plain INSERT that fails whole (23505) when any id
  * is already there. Decode with db_read_affected. */
 bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
-/* One statement: moves the cursor of source_key to snap. */
-bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap,
-			  uint64_t rows);
+/* One statement: moves the cursor of source_key to snap, between these two databases. */
+bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
+			  const char *src_ident, const char *dst_ident);
+/* One statement: sets the cursor of source_key to snap and marks it as owing a reconcile. */
+bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
+			 const char *dst_ident);
+/* One statement: a full reconcile has finished; the cursor of source_key owes none. */
+bool db_send_reconciled(struct snk_pgconn *c, const char *source_key);
+
+/* Comparing the tables by id range [lo, hi) (hi NULL: no upper bound); ids as uuid text.
+ * One statement each: the digest of the range (decode with db_read_range_digests, into
+ * out[0]); the digests of its 256 sub-ranges by byte `depth` of the id (which the range
+ * fixes before that byte); the row sums of the range, ordered by id (db_read_row_sums);
+ * the row sums of the ids of a binary uuid[] (the same). with_xid: the table has snk_xid. */
+bool db_send_range_digest(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi);
+bool db_send_range_children(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
+			    int depth);
+bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
+			bool with_xid);
+bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids, bool with_xid);
 /* One statement: ids of the batch present on this side with different data.
  * Decode with db_read_text_column. */
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b);
@@ -104,8 +147,16 @@ bool db_send_rollback(struct snk_pgconn *c);
 /* --- Decoding results into structs. --- */
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out);
 bool db_read_bool(const PGresult *res, bool *out);
-/* db_read_cursor: *found false when there is no cursor yet. */
-bool db_read_cursor(const PGresult *res, bool *found, struct snk_snapshot *out);
+/* db_read_cursor: out->found false when there is no cursor yet. *out must be zeroed or
+ * hold an earlier cursor (its snapshot is cleared). */
+bool db_read_cursor(const PGresult *res, struct snk_cursor *out);
+/* db_read_identity: "system identifier/timeline/database oid" into ident, and the
+ * current snapshot into *now (cleared first) unless now is NULL. */
+bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now);
+/* db_read_range_digests: out[b] for each sub-range b in the result, count 0 elsewhere. */
+bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]);
+/* db_read_row_sums: a new array (*out, free()) of *n rows. False on a malformed result. */
+bool db_read_row_sums(const PGresult *res, struct snk_row_sum **out, int *n);
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
 /* db_read_rows: appends the binary (id, data) rows of a result to b and finishes it. */
 bool db_read_rows(const PGresult *res, struct snk_batch *b);
@@ -130,52 +181,15 @@ bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_sche
 /* db_uuid_text: 16 bytes as the canonical 36-character text (buf >= 37). */
 void db_uuid_text(const unsigned char id[16], char *buf);
 
-#endif
-
-#ifndef SNK_DB_MIGRATE_DECLARED
-#define SNK_DB_MIGRATE_DECLARED
 enum db_migrate_status { MIGRATE_OK, MIGRATE_SCHEMA, MIGRATE_ERROR };
 /* db_migrate: applies the embedded migrations not yet applied to t on conn, all in one
  * transaction (nothing is half-applied). *applied counts the new ones. MIGRATE_SCHEMA:
  * the existing table cannot be synced (err says why; nothing was changed). */
 enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *applied, char *err,
 				  size_t errlen) __attribute__((warn_unused_result));
-#endif
 
-#ifndef SNK_DB_TOOLS_DECLARED
-#define SNK_DB_TOOLS_DECLARED
 /* db_app_has_id: whether id is in the table (tst, to learn if a batch whose commit
  * reply was lost did commit). -1 on error. */
 int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char id[16]);
-#endif
 
-#ifndef SNK_DB_VERIFY_DECLARED
-#define SNK_DB_VERIFY_DECLARED
-/* The rows of one id range [lo, hi), as counted and hashed inside the database. */
-struct snk_range_digest {
-	long long count;
-	char sum[64];   /* sum of 64-bit row hashes, exact (numeric), as text */
-};
-
-/* db_range_digest: count and order-independent hash of (id, data) for lo <= id < hi
- * (hi NULL: no upper bound). Nothing but the digest leaves the database. */
-bool db_range_digest(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi,
-		     struct snk_range_digest *out, char *err, size_t errlen) __attribute__((warn_unused_result));
-
-/* db_range_rows: the (id, md5(data)) of lo <= id < hi, ordered by id, as a result the
- * caller clears with PQclear. NULL on error. */
-PGresult *db_range_rows(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, char *err,
-			size_t errlen);
-
-/* db_row_md5: md5 of the row's data, or found = false. */
-bool db_row_md5(PGconn *conn, const struct snk_table *t, const char *id, bool *found, char md5[33], char *err,
-		size_t errlen) __attribute__((warn_unused_result));
-#endif
-
-#ifndef SNK_DB_VERIFY2_DECLARED
-#define SNK_DB_VERIFY2_DECLARED
-/* db_range_children: the digests of the 256 sub-ranges of [lo, hi) that share the first
- * `depth` bytes of lo and differ in byte `depth`, in one query. */
-bool db_range_children(PGconn *conn, const struct snk_table *t, const char *lo, const char *hi, int depth,
-		       struct snk_range_digest out[256], char *err, size_t errlen) __attribute__((warn_unused_result));
 #endif

@@ -30,7 +30,8 @@ struct pgconn_error {
 
 typedef void (*pgconn_result_cb)(void *arg, int stmt, const PGresult *res);
 typedef void (*pgconn_done_cb)(void *arg, const struct pgconn_error *err);
-/* Called when the connection becomes READY or is lost (state no longer READY). */
+/* Called when the connection becomes READY, is lost, or an attempt to connect fails
+ * (the state is then BACKOFF and pgconn_last_error says why). */
 typedef void (*pgconn_state_cb)(struct snk_pgconn *c, void *arg);
 typedef void (*pgconn_notify_cb)(struct snk_pgconn *c, void *arg, int be_pid);
 

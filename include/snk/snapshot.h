@@ -28,6 +28,10 @@ void snapshot_xmax_text(const struct snk_snapshot *s, char *buf, size_t len);
 /* snapshot_move: *dst takes src's contents (dst cleared first); src becomes empty. */
 void snapshot_move(struct snk_snapshot *dst, struct snk_snapshot *src);
 
+/* snapshot_sees: whether a transaction with this xid had committed or aborted when s was
+ * taken (xid < xmax and not in progress): then its rows, if any, were visible in s. */
+bool snapshot_sees(const struct snk_snapshot *s, uint64_t xid);
+
 void snapshot_clear(struct snk_snapshot *s);
 
 #endif

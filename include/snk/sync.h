@@ -10,6 +10,7 @@
 #include "snk/config.h"
 #include "snk/db.h"
 #include "snk/pgconn.h"
+#include "snk/reconcile.h"
 #include "snk/snapshot.h"
 #include "snk/stats.h"
 
@@ -113,6 +114,16 @@ struct snk_dir {
 	double avg_row_bytes;
 	int failures;
 	bool last_fail_conn;
+	/* loading the cursor */
+	int load_pending;        /* units of the load not finished */
+	struct pgconn_error load_error;
+	struct snk_cursor stored;/* as read from the destination */
+	struct snk_snapshot src_now; /* the source's snapshot when the cursor was loaded */
+	char src_ident[96];      /* identities of both ends, stored with every cursor */
+	char dst_ident[96];
+	bool mark_needed;        /* the debt of a reconcile must be stored before any window */
+	bool reconcile_pending;  /* this direction owes a full reconcile */
+	bool caught_up;          /* a pass has completed since start */
 	char last_error[512];
 	struct event *retry_timer; /* owned */
 	struct dir_stats stats;
@@ -133,6 +144,21 @@ struct snk_app {
 	int64_t stop_deadline_ms;
 	bool ready;                     /* both directions have loaded their cursors once */
 	long crash_after_commits;       /* test hook: SIGKILL self after this many cursor commits are sent */
+	/* the reconcile (sync_reconcile.c) */
+	struct snk_reconcile *rc;       /* owned */
+	bool reconcile_wanted;
+	char reconcile_reason[128];
+	uint64_t reconcile_epoch;       /* bumped whenever a direction starts owing a reconcile */
+	uint64_t reconcile_run_epoch;   /* the epoch when the running reconcile began */
+	int64_t reconcile_next_ms;      /* reconcile_interval_s: when the next run is due, 0: none */
+	int64_t reconcile_retry_ms;     /* after a failed run: not before this */
+	int64_t reconcile_logged_ms;
+	uint64_t reconcile_runs;
+	uint64_t reconcile_failures;
+	uint64_t reconcile_conflicts_logged; /* in the current run */
+	uint64_t reconcile_repaired_total[2];
+	uint64_t reconcile_conflicts_total;
+	struct rc_stats reconcile_last; /* of the last finished run */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
 };
 
@@ -161,6 +187,20 @@ uint64_t sync_dir_pending_rows(const struct snk_dir *d);
 /* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
  * carry snk_xid 0, so no window of this direction ever reads them back. */
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
+/* --- the reconcile, in the daemon (sync_reconcile.c) --- */
+
+/* sync_reconcile_init: the engine, on connections of its own (not yet connected). */
+bool sync_reconcile_init(struct snk_app *app) __attribute__((warn_unused_result));
+/* sync_reconcile_owed: direction d owes a full reconcile (stored with its cursor). */
+void sync_reconcile_owed(struct snk_dir *d, const char *reason);
+/* sync_reconcile_request: asks for a run as soon as the tail allows; false with msg when
+ * one is running already or snk is stopping. */
+bool sync_reconcile_request(struct snk_app *app, const char *reason, char *msg, size_t len);
+/* sync_reconcile_tick: from the poll timer: starts a run that is due, logs progress. */
+void sync_reconcile_tick(struct snk_app *app);
+/* sync_reconcile_state: "idle", "waiting" (wanted, tail catching up), "running". */
+const char *sync_reconcile_state(const struct snk_app *app);
+
 /* sync_healthy: both databases connected and both lags under max_lag_ms; else why not. */
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);
 

@@ -167,6 +167,17 @@ status_field() {
 
 count() { q "$1" "SELECT count(*) FROM records"; }
 
+# wait_reconciled RUNS_BEFORE [TIMEOUT_S]: until a reconcile run after the first
+# RUNS_BEFORE has ended; fails unless it compared everything.
+wait_reconciled() {
+	local before=$1 timeout=${2:-60} start=$SECONDS
+	until [ "$(status_field .reconcile.runs)" -gt "$before" ] && [ "$(status_field .reconcile.state)" != running ]; do
+		[ $((SECONDS - start)) -lt "$timeout" ] || fail "no reconcile ended within ${timeout}s: $(status_field .reconcile)"
+		sleep 0.1
+	done
+	[ "$(status_field .reconcile.last.result)" = complete ] || fail "reconcile did not complete: $(status_field .reconcile.last)"
+}
+
 # digest SIDE: count and an order-independent 60-bit hash sum over (id, data), leaving
 # out the rows matching $DIGEST_SKIP (a WHERE condition; for deliberate conflicts).
 digest() {

@@ -72,7 +72,10 @@ out=$(ctl_raw $'{"command":"nope"}\n')
 grep -q "unknown command" <<<"$out" || fail "unknown command got [$out]"
 out=$(ctl_raw $'ping\nstatus\n')
 [ "$(wc -l <<<"$out")" = 2 ] || fail "two requests on one connection got [$out]"
-"$SNKCTL" -s "$SOCK" reconcile >/dev/null 2>&1 && fail "reconcile claims success but does not exist"
+for _ in $(seq 1 100); do [ "$(status_field .reconcile.state)" = idle ] && break; sleep 0.1; done
+runs=$(status_field .reconcile.runs)
+"$SNKCTL" -s "$SOCK" reconcile >"$WORK/rec.out" 2>&1 || fail "snkctl reconcile: $(cat "$WORK/rec.out")"
+wait_reconciled "$runs" 20
 kill -0 "$SNK_PID" || fail "snk died on bad requests"
 "$SNKCTL" -s "$SOCK" ping >/dev/null || fail "no answer after bad requests"
 

@@ -46,5 +46,22 @@ int main(void)
 	snapshot_move(&b, &a);
 	CHECK(a.text == NULL && b.xmax == 7);
 	snapshot_clear(&b);
+
+	/* What a reconcile may repair: rows of transactions that had ended by the snapshot. */
+	CHECK(snapshot_parse("10:20:12,15", &a));
+	CHECK(snapshot_sees(&a, 0));
+	CHECK(snapshot_sees(&a, 9));
+	CHECK(snapshot_sees(&a, 10));
+	CHECK(snapshot_sees(&a, 11));
+	CHECK(!snapshot_sees(&a, 12));
+	CHECK(snapshot_sees(&a, 13));
+	CHECK(!snapshot_sees(&a, 15));
+	CHECK(snapshot_sees(&a, 19));
+	CHECK(!snapshot_sees(&a, 20));
+	CHECK(!snapshot_sees(&a, 1000));
+	snapshot_clear(&a);
+	CHECK(snapshot_parse(SNAPSHOT_INITIAL, &a));
+	CHECK(snapshot_sees(&a, 0) && !snapshot_sees(&a, 1));
+	snapshot_clear(&a);
 	return check_done();
 }
