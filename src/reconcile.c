@@ -14,8 +14,10 @@
  * INSERT ... ON CONFLICT DO NOTHING and snk_xid 0 (so the tail never echoes it), but only
  * when the tail copying that side has already passed the row (hooks.passed); a newer row is
  * in flight and is the tail's job. Data that differs is a conflict: counted, reported,
- * never overwritten. Every repair is an idempotent insert of a row the other side holds,
- * so any step may be repeated: after a lost connection the step is simply sent again.
+ * never overwritten. Missing rows are gathered across ranges and copied REPAIR_ROWS at a
+ * time. Every repair is an idempotent insert of a row the other side holds, so any step
+ * may be repeated: after a lost connection a comparison is sent again, and a cut repair
+ * ends the run as failed, to be started over.
  *
  * The pace. One pair of queries is in flight at a time, on two connections of the
  * engine's own; while the tail has work (hooks.busy) each step is followed by a pause as
@@ -38,6 +40,7 @@
 
 #define LEAF_ROWS 2000
 #define CONFIRM_IDS 1000
+#define REPAIR_ROWS 1000 /* missing rows gathered across ranges before they are copied */
 #define PAUSE_MAX_US 1000000
 
 enum item_kind { ITEM_DIGEST, ITEM_CHILDREN, ITEM_ROWS };
@@ -81,7 +84,6 @@ struct snk_reconcile {
 	size_t capstack;
 	struct item cur;
 	bool have_cur;
-	bool cur_compared;             /* cur's rows are compared; its repairs may remain */
 	enum step step;
 	int pending;                   /* units of the step in flight */
 	bool step_lost;
@@ -277,54 +279,60 @@ static long long biggest(const struct snk_range_digest *x, const struct snk_rang
 	return x->count > y->count ? x->count : y->count;
 }
 
-/* The differing sub-ranges of cur: big ones are split again, runs of small neighbours
- * are compared row by row together. */
+/* The sub-ranges of cur, after a children query. Equal ones are done. A differing one
+ * with more than LEAF_ROWS rows is split again. Small differing ones are compared row by
+ * row, adjacent ones together while they stay within LEAF_ROWS rows. (Taking in the equal
+ * sub-ranges between them too was measured slower: with 1% of 1M rows differing it cut
+ * the queries tenfold but hashed every row, 8.4 s instead of 6.8 s.) */
+static bool child_differs(const struct snk_reconcile *rc, int b)
+{
+	return !same(&rc->dig[0][b], &rc->dig[1][b]);
+}
+
+static long long child_rows(const struct snk_reconcile *rc, int b)
+{
+	return biggest(&rc->dig[0][b], &rc->dig[1][b]);
+}
+
 static void expand_children(struct snk_reconcile *rc)
 {
 	const struct rc_range *r = &rc->cur.r;
-	struct item run = { .kind = ITEM_ROWS };
-	long long run_rows = 0;
-	bool in_run = false;
+	bool deepest = r->depth + 1 >= 16;
+	int b = r->lo;
 
-	for (int b = r->lo; b <= r->hi + 1; b++) {
-		bool differs = b <= r->hi && !same(&rc->dig[0][b], &rc->dig[1][b]);
-		long long rows = differs ? biggest(&rc->dig[0][b], &rc->dig[1][b]) : 0;
-		bool small = rows <= LEAF_ROWS || r->depth + 1 >= 16;
+	while (b <= r->hi) {
+		struct item it = { .r = *r };
+		long long total;
+		int end = b;
 
-		if (in_run && (!differs || !small || run_rows + rows > LEAF_ROWS)) {
-			if (!push(rc, &run))
-				fail_oom(rc);
-			in_run = false;
-		}
-		if (b > r->hi)
-			break;
-		if (!differs) {
-			struct rc_range one = *r;
-
-			one.lo = one.hi = b;
-			rc->stats.keyspace_done += rc_range_share(&one);
+		if (!child_differs(rc, b)) {
+			it.r.lo = it.r.hi = b++;
+			rc->stats.keyspace_done += rc_range_share(&it.r);
 			continue;
 		}
-		if (!small) {
-			struct item child = { .kind = ITEM_CHILDREN };
-
-			memcpy(child.r.prefix, r->prefix, (size_t)r->depth);
-			child.r.prefix[r->depth] = (unsigned char)b;
-			child.r.depth = r->depth + 1;
-			child.r.lo = 0;
-			child.r.hi = 255;
-			if (!push(rc, &child))
+		if (child_rows(rc, b) > LEAF_ROWS && !deepest) {
+			it.kind = ITEM_CHILDREN;
+			it.r.prefix[r->depth] = (unsigned char)b++;
+			it.r.depth = r->depth + 1;
+			it.r.lo = 0;
+			it.r.hi = 255;
+			if (!push(rc, &it))
 				fail_oom(rc);
 			continue;
 		}
-		if (!in_run) {
-			run.r = *r;
-			run.r.lo = b;
-			run_rows = 0;
-			in_run = true;
+		total = child_rows(rc, b);
+		for (int e = b + 1; e <= r->hi && child_differs(rc, e); e++) {
+			total += child_rows(rc, e);
+			if (total > LEAF_ROWS || (child_rows(rc, e) > LEAF_ROWS && !deepest))
+				break;
+			end = e;
 		}
-		run.r.hi = b;
-		run_rows += rows;
+		it.kind = ITEM_ROWS;
+		it.r.lo = b;
+		it.r.hi = end;
+		if (!push(rc, &it))
+			fail_oom(rc);
+		b = end + 1;
 	}
 }
 
@@ -333,7 +341,6 @@ static void item_done(struct snk_reconcile *rc, double share)
 	rc->stats.keyspace_done += share;
 	rc->stats.ranges_done++;
 	rc->have_cur = false;
-	rc->cur_compared = false;
 }
 
 /* A step's results are all in: act on them. */
@@ -360,7 +367,7 @@ static void process_item(struct snk_reconcile *rc)
 		return;
 	case ITEM_ROWS:
 		merge(rc);
-		rc->cur_compared = true; /* done once its repairs are */
+		item_done(rc, rc_range_share(&it->r));
 		return;
 	}
 }
@@ -549,12 +556,12 @@ static void step_complete(struct snk_reconcile *rc)
 			finish(rc, false, rc->step_error[0] ? rc->step_error : "unexpected result from the database");
 			return;
 		}
-		/* Lost: the step is sent again once both connections are back. An interrupted
-		 * repair compares its range again. */
+		/* Lost: a comparison is sent again once both connections are back. Repairs gather
+		 * rows of ranges already compared: an interrupted one ends the run, which then
+		 * starts over (every repair is idempotent). */
 		if (step == STEP_FETCH || step == STEP_INSERT) {
-			idqueue_clear(&rc->queue[0]);
-			idqueue_clear(&rc->queue[1]);
-			rc->cur_compared = false;
+			finish(rc, false, "a connection was lost during a repair");
+			return;
 		}
 		schedule(rc, 0);
 		return;
@@ -614,16 +621,15 @@ static void next_step(struct snk_reconcile *rc)
 			finish(rc, true, NULL);
 		return;
 	}
-	if (rc->queue[SNK_DB_B].n > 0) {
-		send_fetch(rc, SNK_DB_B);
-		return;
+	/* Missing rows are copied in groups, gathered across ranges, and at the end. */
+	for (int into = SNK_DB_B; into >= SNK_DB_A; into--) {
+		size_t n = rc->queue[into].n;
+
+		if (n >= REPAIR_ROWS || (n > 0 && !rc->have_cur && rc->nstack == 0)) {
+			send_fetch(rc, into);
+			return;
+		}
 	}
-	if (rc->queue[SNK_DB_A].n > 0) {
-		send_fetch(rc, SNK_DB_A);
-		return;
-	}
-	if (rc->have_cur && rc->cur_compared)
-		item_done(rc, rc_range_share(&rc->cur.r));
 	if (!rc->have_cur) {
 		if (rc->nstack == 0) {
 			if (rc->mode == RC_VERIFY) {
@@ -637,7 +643,6 @@ static void next_step(struct snk_reconcile *rc)
 		rc->cur = rc->stack[--rc->nstack];
 		rc->stats.ranges_pending = rc->nstack;
 		rc->have_cur = true;
-		rc->cur_compared = false;
 	}
 	send_item(rc);
 }

@@ -13,6 +13,7 @@
 
 #include "snk/db.h"
 #include "snk/exitcodes.h"
+#include "snk/log.h"
 #include "snk/reconcile.h"
 
 struct verify {
@@ -75,6 +76,9 @@ int verify_run(const struct snk_config *cfg, int list)
 		fprintf(stderr, "snk: verify: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
+	/* The report is the output; connection chatter only when asked for (-v). */
+	if (log_get_level() == LOG_INFO)
+		log_set_level(LOG_WARN);
 	v.base = event_base_new();
 	if (v.base)
 		rc = rc_new(v.base, &t, cfg->conninfo, cfg->reconnect_max_ms, RC_VERIFY, (size_t)cfg->batch_max_bytes,
