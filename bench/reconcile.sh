@@ -13,24 +13,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 SIZES=${SIZES:-"1000000 10000000"}
-build=${SNK_BUILD_DIR:-build-release}
 res=$top/bench/results
 mkdir -p "$res"
-. scripts/deps.sh
-snk_install_deps
-export PGBIN=$(snk_pgbin)
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" >/dev/null
-envf=$(mktemp /tmp/snk-bench-env.XXXXXX)
-SNK_CLUSTER_DURABLE=1 test/integration/clusters.sh start "$envf" >/dev/null
 SNK_PID=
-cleanup() {
+bench_cleanup() {
 	[ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null; }
 	cp "$SNK_IT_ROOT"/rbench/snk-*.log "$res/" 2>/dev/null || true
-	test/integration/clusters.sh stop "$envf" >/dev/null
-	rm -f "$envf"
 }
-trap cleanup EXIT
-. "$envf"
+. bench/lib.sh
+bench_setup
 work=$SNK_IT_ROOT/rbench
 mkdir -p "$work"
 P() { local port=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }

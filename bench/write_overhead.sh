@@ -12,15 +12,9 @@ top=$PWD
 ROWS=${ROWS:-500000}
 RUNS=${RUNS:-5}
 BATCHES=${BATCHES:-300}
-build=${SNK_BUILD_DIR:-build-release}
-. scripts/deps.sh
-snk_install_deps
-export PGBIN=$(snk_pgbin)
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" >/dev/null
-envf=$(mktemp /tmp/snk-bench-env.XXXXXX)
-SNK_CLUSTER_DURABLE=1 test/integration/clusters.sh start "$envf" >/dev/null
-trap 'test/integration/clusters.sh stop "$envf" >/dev/null; rm -f "$envf"' EXIT
-. "$envf"
+. bench/lib.sh
+bench_setup
+
 P() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SNK_IT_PORT_A" -U postgres "$@"; }
 for db in plain migrated other; do P -d postgres -c "CREATE DATABASE $db"; done
 P -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
@@ -31,9 +25,9 @@ cfg() {
  "control_socket": "/tmp/snk-bench.sock"}
 EOT
 }
-cfg plain >"$envf.plain.json"
-cfg migrated >"$envf.migrated.json"
-"$build/snk" -c "$envf.migrated.json" migrate >/dev/null
+cfg plain >"$BENCH_ENV.plain.json"
+cfg migrated >"$BENCH_ENV.migrated.json"
+"$build/snk" -c "$BENCH_ENV.migrated.json" migrate >/dev/null
 data=$SNK_IT_ROOT/rows.copy
 P -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO STDOUT" >"$data"
 
@@ -50,7 +44,7 @@ insert_run() { # db -> seconds
 	local t0 t1
 	P -d "$1" -c "TRUNCATE records" -c "CHECKPOINT"
 	t0=$(now)
-	"$build/tst" -c "$envf.$1.json" --side a --batches "$BATCHES" --quiet >/dev/null
+	"$build/tst" -c "$BENCH_ENV.$1.json" --side a --batches "$BATCHES" --quiet >/dev/null
 	t1=$(now)
 	echo "$t1 - $t0" | bc
 }
