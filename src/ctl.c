@@ -114,8 +114,7 @@ static void add_stamp(cJSON *o, const char *name, int64_t ms)
 
 static void add_run(cJSON *r, const struct rc_stats *st, int64_t now)
 {
-	int64_t end = st->finished_ms ? st->finished_ms : now;
-	double secs = (double)(end - st->started_ms) / 1000.0;
+	double secs = rc_seconds(st, now), eta = rc_eta_s(st, now);
 
 	add_stamp(r, "started_at", st->started_ms);
 	add_stamp(r, "finished_at", st->finished_ms);
@@ -130,8 +129,8 @@ static void add_run(cJSON *r, const struct rc_stats *st, int64_t now)
 	cJSON_AddNumberToObject(r, "queries", (double)st->queries);
 	cJSON_AddNumberToObject(r, "bytes_received", (double)st->bytes_received);
 	cJSON_AddNumberToObject(r, "ranges_per_s", secs > 0 ? (double)st->ranges_done / secs : 0);
-	if (!st->finished_ms && st->keyspace_done > 0)
-		cJSON_AddNumberToObject(r, "eta_s", secs * (1 - st->keyspace_done) / st->keyspace_done);
+	if (eta >= 0)
+		cJSON_AddNumberToObject(r, "eta_s", eta);
 	else
 		cJSON_AddNullToObject(r, "eta_s");
 	if (st->finished_ms)

@@ -798,6 +798,18 @@ const struct rc_stats *rc_stats(const struct snk_reconcile *rc)
 	return &rc->stats;
 }
 
+double rc_seconds(const struct rc_stats *st, int64_t now_ms)
+{
+	return (double)((st->finished_ms ? st->finished_ms : now_ms) - st->started_ms) / 1000.0;
+}
+
+double rc_eta_s(const struct rc_stats *st, int64_t now_ms)
+{
+	if (st->finished_ms || st->keyspace_done <= 0)
+		return -1;
+	return rc_seconds(st, now_ms) * (1 - st->keyspace_done) / st->keyspace_done;
+}
+
 bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2])
 {
 	for (int s = 0; s < 2; s++) {

@@ -60,11 +60,6 @@ static void hook_conflict(void *arg, const char *id)
 		log_warn("reconcile", "more conflicts in this run; only their count is reported from now on");
 }
 
-static void hook_conn_error(void *arg, int side, const char *message)
-{
-	/* pgconn logs the failure and reconnects; the run waits for it. */
-}
-
 static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
@@ -94,7 +89,7 @@ static void settle_debts(struct snk_app *app)
 static void hook_finish(void *arg, const struct rc_stats *st)
 {
 	struct snk_app *app = arg;
-	double secs = (double)(st->finished_ms - st->started_ms) / 1000.0;
+	double secs = rc_seconds(st, st->finished_ms);
 
 	app->reconcile_last = *st;
 	app->reconcile_runs++;
@@ -131,8 +126,7 @@ bool sync_reconcile_init(struct snk_app *app)
 				  .passed = hook_passed,
 				  .busy = hook_busy,
 				  .on_conflict = hook_conflict,
-				  .on_conn_error = hook_conn_error,
-				  .on_finish = hook_finish };
+				  .on_finish = hook_finish }; /* no on_conn_error: pgconn logs and reconnects */
 
 	app->rc = rc_new(app->base, &app->table, app->cfg->conninfo, app->cfg->reconnect_max_ms, RC_REPAIR,
 			 (size_t)app->cfg->batch_max_bytes, &hooks);
@@ -146,12 +140,11 @@ bool sync_reconcile_init(struct snk_app *app)
 static void log_progress(struct snk_app *app, int64_t now)
 {
 	const struct rc_stats *st = rc_stats(app->rc);
-	double secs = (double)(now - st->started_ms) / 1000.0;
-	double done = st->keyspace_done;
+	double eta = rc_eta_s(st, now);
 
 	log_info("reconcile", "%.1f%% of the key space in %.0f s (ETA %s%.0f s): %llu ranges compared, %llu to go;"
 		 " repaired %llu rows into a, %llu into b; %llu conflicts",
-		 done * 100, secs, done > 0 ? "" : "unknown, ", done > 0 ? secs * (1 - done) / done : 0.0,
+		 st->keyspace_done * 100, rc_seconds(st, now), eta < 0 ? "unknown, " : "", eta < 0 ? 0.0 : eta,
 		 (unsigned long long)st->ranges_done, (unsigned long long)st->ranges_pending,
 		 (unsigned long long)st->repaired[0], (unsigned long long)st->repaired[1],
 		 (unsigned long long)st->conflicts);

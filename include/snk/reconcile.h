@@ -68,6 +68,11 @@ bool rc_running(const struct snk_reconcile *rc);
 /* rc_busy: a query of the engine is in flight. */
 bool rc_busy(const struct snk_reconcile *rc);
 const struct rc_stats *rc_stats(const struct snk_reconcile *rc);
+/* rc_seconds: how long the run took, or has taken by now_ms while it runs. */
+double rc_seconds(const struct rc_stats *st, int64_t now_ms);
+/* rc_eta_s: seconds left for a running run, from its share of the key space done so far;
+ * -1 when unknown (nothing done yet, or not running). */
+double rc_eta_s(const struct rc_stats *st, int64_t now_ms);
 /* rc_set_conninfo: used from the next connection on; the current ones are dropped. */
 bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2]) __attribute__((warn_unused_result));
 

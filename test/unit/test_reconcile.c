@@ -70,5 +70,18 @@ int main(void)
 		}
 		CHECK(fabs(sum - rc_range_share(&parent)) < 1e-15);
 	}
+	/* progress: a quarter done in 10 s leaves 30 s; nothing done or finished: unknown */
+	{
+		struct rc_stats st = { .started_ms = 1000000, .keyspace_done = 0.25 };
+
+		CHECK(fabs(rc_seconds(&st, 1010000) - 10.0) < 1e-9);
+		CHECK(fabs(rc_eta_s(&st, 1010000) - 30.0) < 1e-9);
+		st.keyspace_done = 0;
+		CHECK(rc_eta_s(&st, 1010000) < 0);
+		st.keyspace_done = 1;
+		st.finished_ms = 1004000;
+		CHECK(fabs(rc_seconds(&st, 1010000) - 4.0) < 1e-9);
+		CHECK(rc_eta_s(&st, 1010000) < 0);
+	}
 	return check_done();
 }
