@@ -742,12 +742,13 @@ static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 		d->bad_result = true;
 }
 
-/* Sets prev from the stored cursor; false when the result made no sense. */
-static bool judge_cursor(struct snk_dir *d)
+/* Sets prev from the stored cursor (false: out of memory); *mark: a new debt of a
+ * reconcile must be stored before any window. */
+static bool judge_cursor(struct snk_dir *d, bool *mark)
 {
 	struct snk_cursor *cur = &d->stored;
 
-	d->mark_needed = false;
+	*mark = false;
 	if (!cur->found) {
 		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s; a reconcile follows",
 			 d->dst->name, d->app->table.label, d->src->name);
@@ -761,7 +762,7 @@ static bool judge_cursor(struct snk_dir *d)
 			 " below %llu): discarding the cursor, copying from now on, reconciling the rest",
 			 d->src->name, cur->snapshot.text, cur->src_ident[0] ? cur->src_ident : "unknown", d->src_ident,
 			 (unsigned long long)d->src_now.xmax);
-		d->mark_needed = true;
+		*mark = true;
 		sync_reconcile_owed(d, "a database was replaced or restored");
 		snapshot_clear(&d->prev);
 		return snapshot_parse(d->src_now.text, &d->prev);
@@ -770,7 +771,7 @@ static bool judge_cursor(struct snk_dir *d)
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
 		log_warn(d->role, "database %s is not the one the cursor was stored in (then %s, now %s):"
 			 " a reconcile brings back the rows it lost", d->dst->name, cur->dst_ident, d->dst_ident);
-		d->mark_needed = true;
+		*mark = true;
 		sync_reconcile_owed(d, "a database was replaced or restored");
 	} else if (cur->reconcile_pending) {
 		sync_reconcile_owed(d, "a reconcile was owed and had not finished");
@@ -805,7 +806,6 @@ static void mark_done_cb(void *arg, const struct pgconn_error *err)
 		dir_fail(d, err, "recording that the cursor owes a reconcile");
 		return;
 	}
-	d->mark_needed = false;
 	cursor_loaded(d);
 }
 
@@ -813,6 +813,7 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
 	struct snk_pgconn *c = d->dst->write;
+	bool mark;
 
 	d->units--;
 	if (err && !d->load_error.sqlstate[0])
@@ -828,11 +829,11 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 			 d->load_error.sqlstate[0] ? "loading the cursor" : "the stored cursor is not a valid snapshot");
 		return;
 	}
-	if (!judge_cursor(d)) {
+	if (!judge_cursor(d, &mark)) {
 		dir_fail(d, NULL, "out of memory loading the cursor");
 		return;
 	}
-	if (!d->mark_needed) {
+	if (!mark) {
 		cursor_loaded(d);
 		return;
 	}

@@ -121,7 +121,6 @@ struct snk_dir {
 	struct snk_snapshot src_now; /* the source's snapshot when the cursor was loaded */
 	char src_ident[96];      /* identities of both ends, stored with every cursor */
 	char dst_ident[96];
-	bool mark_needed;        /* the debt of a reconcile must be stored before any window */
 	bool reconcile_pending;  /* this direction owes a full reconcile */
 	bool caught_up;          /* a pass has completed since start */
 	char last_error[512];
