@@ -76,9 +76,10 @@ int verify_run(const struct snk_config *cfg, int list)
 		fprintf(stderr, "snk: verify: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
-	/* The report is the output; connection chatter only when asked for (-v). */
+	/* The report, or one line saying why there is none, is the output: no connection
+	 * chatter (it would speak of reconnecting, which verify does not do) unless -v. */
 	if (log_get_level() == LOG_INFO)
-		log_set_level(LOG_WARN);
+		log_set_level(LOG_ERROR);
 	v.base = event_base_new();
 	if (v.base)
 		rc = rc_new(v.base, &t, cfg->conninfo, cfg->reconnect_max_ms, RC_VERIFY, (size_t)cfg->batch_max_bytes,
@@ -89,7 +90,10 @@ int verify_run(const struct snk_config *cfg, int list)
 		goto out;
 	}
 	(void)rc_start(rc);
-	event_base_dispatch(v.base);
+	/* A connection can fail inside rc_start already; a loopbreak before the loop runs
+	 * would be forgotten by it. */
+	if (!v.conn_failed && !v.finished)
+		event_base_dispatch(v.base);
 	st = rc_stats(rc);
 	if (v.conn_failed) {
 		fprintf(stderr, "snk: verify: cannot use database %s: %s\n", v.conn_failed == 1 ? "a" : "b",

@@ -82,4 +82,8 @@ status_field .databases.b.last_error | grep -q "Connection refused" || fail "las
 grep -q "b.read.*will reconnect in" "$WORK/snk.log" || fail "no backoff message in the log"
 ! grep -qi "password" "$WORK/snk.log" || fail "log mentions a password"
 snk_stop || fail "SIGTERM while disconnected did not exit 0"
+# verify does not retry: one line and 69 for an unreachable database, 65 for a missing table.
+expect 69 "cannot use database b" -- "$SNK" -c "$CFG" verify
+write_config '"table": "no_such_table"'
+expect 65 "no_such_table" -- "$SNK" -c "$CFG" verify
 it_pass "config, usage and schema errors: one line and a distinct code each; nothing written; unreachable b retried"
