@@ -90,6 +90,8 @@ m=$(awk '/^snk_rows_copied_total\{direction="a_to_b"\}/ {print $2}' "$WORK/metri
 grep -q '^snk_batch_apply_seconds_bucket{direction="b_to_a",le="+Inf"} [1-9]' "$WORK/metrics.body" || fail "no histogram"
 grep -q '^snk_database_connected{database="b"} 1$' "$WORK/metrics.body" || fail "b not connected in metrics"
 grep -q "^# TYPE snk_lag_seconds gauge$" "$WORK/metrics.body" || fail "no lag gauge"
+m=$(awk '/^snk_reconcile_runs_total / {print $2}' "$WORK/metrics.body")
+[ "$m" = "$(status_field .reconcile.runs)" ] && [ "$m" -ge 2 ] || fail "metrics reconcile runs $m, status $(status_field .reconcile.runs)"
 http_get "$MPORT" /nope | head -1 | grep -q 404 || fail "unknown path not 404"
 
 # --- /healthz through an outage of b

@@ -53,4 +53,13 @@ wait_reconciled "$runs"
 [ "$(count a)" = 100000 ] && [ "$(count b)" = 100000 ] || fail "after repair a=$(count a) b=$(count b)"
 "$SNKCTL" -s "$SOCK" status | grep -q "^last reconcile complete" || fail "snkctl status does not show the last reconcile"
 snk_stop || fail "snk exit $?"
+# Nothing is owed now: a restart does not reconcile, but reconcile_interval_s does.
+write_config '"reconcile_interval_s": 1'
+snk_start
+sleep 0.5
+[ "$(status_field .reconcile.runs)" = 0 ] || fail "a restart with nothing owed reconciled"
+wait_reconciled 1 20
+[ "$(status_field .reconcile.last.rows_repaired_into_a)" = 0 ] || fail "interval run repaired rows: $(status_field .reconcile.last)"
+grep -q "starting (reconcile_interval_s)" "$WORK/snk.log" || fail "interval runs not logged with their reason"
+snk_stop || fail "snk exit $?"
 it_pass "first start: tail 15000+15000, reconcile 15000+15000 (snk_xid 0), 50 conflicts left alone; deleted 500+300 re-created"
