@@ -715,6 +715,63 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 	return found;
 }
 
+/* --- the naive poller (bench/naive.c) --- */
+
+int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int limit, struct snk_batch *b,
+		  char *err, size_t errlen)
+{
+	char sql[512], after_s[24], limit_s[16];
+	const char *values[2] = { after_s, limit_s };
+	PGresult *res;
+	int n;
+
+	snprintf(sql, sizeof(sql), "SELECT %s, %s, naive_seq FROM %s WHERE naive_seq > $1 ORDER BY naive_seq LIMIT $2",
+		 t->id, t->data, t->qualified);
+	snprintf(after_s, sizeof(after_s), "%lld", (long long)*after);
+	snprintf(limit_s, sizeof(limit_s), "%d", limit);
+	res = PQexecParams(conn, sql, 2, NULL, values, NULL, NULL, 1);
+	batch_reset(b);
+	if (!check_result(res, PGRES_TUPLES_OK, err, errlen)) {
+		PQclear(res);
+		return -1;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		const char *data = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+
+		if (PQgetlength(res, i, 0) != 16 || PQgetlength(res, i, 2) != 8 ||
+		    !batch_add(b, (const unsigned char *)PQgetvalue(res, i, 0), data, (size_t)PQgetlength(res, i, 1))) {
+			snprintf(err, errlen, "unexpected row or out of memory");
+			PQclear(res);
+			return -1;
+		}
+		*after = (int64_t)be64(PQgetvalue(res, i, 2));
+	}
+	batch_finish(b);
+	PQclear(res);
+	return n;
+}
+
+bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err, size_t errlen)
+{
+	char sql[512];
+	const char *values[2];
+	int lengths[2];
+	static const int formats[2] = { 1, 1 };
+	PGresult *res;
+	bool ok;
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM unnest($1::uuid[], $2::text[]) u"
+		 " ON CONFLICT (%s) DO NOTHING",
+		 t->qualified, t->id, t->data, t->id);
+	batch_params(b, values, lengths);
+	res = PQexecParams(conn, sql, 2, NULL, values, lengths, formats, 0);
+	ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
+	PQclear(res);
+	return ok;
+}
+
 /* --- comparing the two tables: range digests and row sums (verify, reconcile) --- */
 
 /* The hash of one row, and "lo <= id < hi" with lo as parameter $first (hi as the next

@@ -192,4 +192,17 @@ enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *
  * reply was lost did commit). -1 on error. */
 int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char id[16]);
 
+/* --- The naive poller (bench/naive.c): the design snk is compared with, not used by snk. ---
+ * The table gains a bigserial column naive_seq (bench/naive.sh adds it). A page is the rows
+ * with naive_seq > after, in naive_seq order; copies are written with naive_seq = 0, so
+ * they are never read back. */
+
+/* db_naive_page: reads up to limit rows after *after into b (reset first) and moves *after
+ * to the last row's naive_seq. -1 on error (err filled), else the number of rows. */
+int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int limit, struct snk_batch *b,
+		  char *err, size_t errlen);
+/* db_naive_copy: inserts b with naive_seq = 0, ON CONFLICT DO NOTHING. */
+bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
+		   size_t errlen) __attribute__((warn_unused_result));
+
 #endif
