@@ -5,12 +5,12 @@
 # `snk migrate` (snk_xid column + btree index). Same machine, same run, interleaved:
 #   COPY of the same ROWS rows into the empty table (RUNS runs each), and
 #   tst-style 1000-row INSERT statements, BATCHES of them (RUNS runs each).
-# Prints the medians and the overhead in percent; writes bench/results/write_overhead.json.
+# Prints the medians, the overhead in percent, and the median of each round's paired overhead; writes bench/results/write_overhead.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
 ROWS=${ROWS:-500000}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-9}
 BATCHES=${BATCHES:-300}
 . bench/lib.sh
 bench_setup
@@ -32,43 +32,88 @@ data=$SNK_IT_ROOT/rows.copy
 P -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO STDOUT" >"$data"
 
 now() { date +%s.%N; }
-copy_run() { # db -> seconds
-	local t0 t1
-	P -d "$1" -c "TRUNCATE records" -c "CHECKPOINT"
-	t0=$(now)
-	P -d "$1" -c "COPY records (id, data) FROM STDIN" <"$data"
-	t1=$(now)
-	echo "$t1 - $t0" | bc
+# The server's CPU seconds so far: the postmaster and its live children, plus what the
+# postmaster has reaped from exited ones (a psql session's backend, tst's). The run's own
+# backend, the WAL writer, the checkpointer: all of it is the cost of the write path.
+pm=$(head -1 "$SNK_IT_ROOT/a/data/postmaster.pid")
+tck=$(getconf CLK_TCK)
+server_cpu() {
+	local t=0 pid f
+	read -r -a f <"/proc/$pm/stat"
+	t=$((f[13] + f[14] + f[15] + f[16]))
+	for pid in /proc/[0-9]*; do
+		read -r -a f 2>/dev/null <"$pid/stat" || continue
+		[ "${f[3]}" = "$pm" ] && t=$((t + f[13] + f[14]))
+	done
+	echo "$t"
 }
-insert_run() { # db -> seconds
-	local t0 t1
+lsn() { P -d postgres -Atc "SELECT pg_current_wal_lsn()"; }
+# measure DB KIND: one run of COPY or of tst-style INSERTs into the empty table; prints
+# "wall_seconds server_cpu_seconds wal_bytes".
+measure() {
+	local t0 t1 c0 c1 l0 l1
 	P -d "$1" -c "TRUNCATE records" -c "CHECKPOINT"
-	t0=$(now)
-	"$build/tst" -c "$BENCH_ENV.$1.json" --side a --batches "$BATCHES" --quiet >/dev/null
+	sleep 0.2
+	l0=$(lsn) c0=$(server_cpu) t0=$(now)
+	if [ "$2" = copy ]; then
+		P -d "$1" -c "COPY records (id, data) FROM STDIN" <"$data"
+	else
+		"$build/tst" -c "$BENCH_ENV.$1.json" --side a --batches "$BATCHES" --quiet >/dev/null
+	fi
 	t1=$(now)
-	echo "$t1 - $t0" | bc
+	sleep 0.2
+	c1=$(server_cpu) l1=$(lsn)
+	echo "$(echo "$t1 - $t0" | bc) $(echo "scale=2; ($c1 - $c0) / $tck" | bc) $(P -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-declare -A copy insert
+pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bc; }
+# Rounds alternate which table goes first. Each round's pair, measured a few seconds
+# apart, gives one overhead figure; the median of those is the paired overhead, which
+# slow drifts of the machine (other VMs, the page cache) cancel out of.
+declare -A wall cpu wal pair
 for r in $(seq 1 "$RUNS"); do
-	for db in plain migrated; do
-		copy[$db]+="$(copy_run $db) "
-		insert[$db]+="$(insert_run $db) "
+	order="plain migrated"
+	[ $((r % 2)) = 0 ] && order="migrated plain"
+	for kind in copy insert; do
+		declare -A one=()
+		for db in $order; do
+			read -r w c b <<<"$(measure $db $kind)"
+			wall[$kind.$db]+="$w " cpu[$kind.$db]+="$c " wal[$kind.$db]+="$b "
+			one[wall.$db]=$w one[cpu.$db]=$c one[wal.$db]=$b
+		done
+		for m in wall cpu wal; do pair[$kind.$m]+="$(pct "${one[$m.plain]}" "${one[$m.migrated]}") "; done
 	done
 done
-cp_plain=$(tr ' ' '\n' <<<"${copy[plain]}" | grep . | median)
-cp_mig=$(tr ' ' '\n' <<<"${copy[migrated]}" | grep . | median)
-in_plain=$(tr ' ' '\n' <<<"${insert[plain]}" | grep . | median)
-in_mig=$(tr ' ' '\n' <<<"${insert[migrated]}" | grep . | median)
-pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bc; }
-printf '%-34s %10s %10s %9s\n' "write path ($RUNS runs, median)" "plain s" "snk s" "overhead"
-printf '%-34s %10.3f %10.3f %8s%%\n' "COPY $ROWS rows" "$cp_plain" "$cp_mig" "$(pct "$cp_plain" "$cp_mig")"
-printf '%-34s %10.3f %10.3f %8s%%\n' "$BATCHES x INSERT of 1000 rows (tst)" "$in_plain" "$in_mig" "$(pct "$in_plain" "$in_mig")"
-echo "all runs: copy plain [${copy[plain]}] snk [${copy[migrated]}]; insert plain [${insert[plain]}] snk [${insert[migrated]}]"
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+declare -A M
+printf '%-28s %-13s %9s %9s %9s %9s\n' "write path ($RUNS runs)" "median of" "plain" "snk" "overhead" "paired"
+for kind in copy insert; do
+	[ "$kind" = copy ] && what="COPY $ROWS rows" || what="$BATCHES x INSERT 1000 (tst)"
+	for m in wall cpu wal; do
+		declare -n arr=$m
+		p=$(med "${arr[$kind.plain]}") q=$(med "${arr[$kind.migrated]}")
+		M[$kind.$m.plain]=$p M[$kind.$m.snk]=$q M[$kind.$m.pct]=$(pct "$p" "$q") M[$kind.$m.paired]=$(med "${pair[$kind.$m]}")
+		case $m in wall) unit="wall s" ;; cpu) unit="server CPU s" ;; wal) unit="WAL MB" p=$(echo "scale=1; $p / 1048576" | bc) q=$(echo "scale=1; $q / 1048576" | bc) ;; esac
+		printf '%-28s %-13s %9.2f %9.2f %8s%% %8s%%\n' "$what" "$unit" "$p" "$q" "${M[$kind.$m.pct]}" "${M[$kind.$m.paired]}"
+		what=
+	done
+done
+for kind in copy insert; do
+	for db in plain migrated; do echo "all $kind $db: wall [${wall[$kind.$db]}] cpu [${cpu[$kind.$db]}]"; done
+	echo "all $kind paired wall overheads %: [${pair[$kind.wall]}]"
+done
 mkdir -p "$top/bench/results"
+js() { # KIND
+	local m sep=
+	for m in wall cpu wal; do
+		printf '%s"%s": {"plain": %s, "snk": %s, "overhead_pct": %s, "paired_overhead_pct": %s}' "$sep" "$m" \
+			"${M[$1.$m.plain]}" "${M[$1.$m.snk]}" "${M[$1.$m.pct]}" "${M[$1.$m.paired]}"
+		sep=", "
+	done
+}
 cat >"$top/bench/results/write_overhead.json" <<EOT
-{"rows": $ROWS, "runs": $RUNS, "batches": $BATCHES,
- "copy_plain_s": $cp_plain, "copy_snk_s": $cp_mig, "copy_overhead_pct": $(pct "$cp_plain" "$cp_mig"),
- "insert_plain_s": $in_plain, "insert_snk_s": $in_mig, "insert_overhead_pct": $(pct "$in_plain" "$in_mig")}
+{"date": "$(date -u +%FT%TZ)", "rows": $ROWS, "runs": $RUNS, "batches": $BATCHES,
+ "copy": {$(js copy)},
+ "insert": {$(js insert)}}
 EOT
