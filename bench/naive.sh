@@ -92,11 +92,11 @@ settle() {
 	done
 }
 
-# missing DB: ids in a not in b plus ids in b not in a.
+# missing DB: rows in a not in b plus rows in b not in a, as "N (S from the slow sessions)".
 missing() {
-	P "$SNK_IT_PORT_A" -d "$1" -Atc "SELECT id FROM records ORDER BY id" >"$work/ids.a"
-	P "$SNK_IT_PORT_B" -d "$1" -Atc "SELECT id FROM records ORDER BY id" >"$work/ids.b"
-	comm -3 "$work/ids.a" "$work/ids.b" | wc -l
+	P "$SNK_IT_PORT_A" -d "$1" -F' ' -Atc "SELECT id, data = 'slow' FROM records ORDER BY id" >"$work/ids.a"
+	P "$SNK_IT_PORT_B" -d "$1" -F' ' -Atc "SELECT id, data = 'slow' FROM records ORDER BY id" >"$work/ids.b"
+	comm -3 "$work/ids.a" "$work/ids.b" | awk '{n++; if ($NF == "t") s++} END {printf "%d (%d from the slow sessions)\n", n, s}'
 }
 
 # slow PORT DB: for LOAD_SECONDS, transactions of 100 rows that stay open SLOW_MS each.
@@ -132,7 +132,7 @@ for sys in naive snk; do
 	miss=$(missing "$db")
 	probe=$(tail -1 "$work/probe.out")
 	R[$sys.written]=$written R[$sys.union]=$union R[$sys.settle]=$settle_s R[$sys.settle_how]=$settle_how
-	R[$sys.missing]=$miss R[$sys.probe]=$probe
+	R[$sys.missing]=${miss%% *} R[$sys.missing_text]=$miss R[$sys.probe]=$probe
 	echo "written $written; $settle_how ${settle_s}s after the writers stopped; rows on one side only: $miss of $union"
 	echo "probe: $probe"
 done
@@ -158,7 +158,7 @@ echo
 printf '%-46s %16s %16s\n' "figure" "naive poller" "snk"
 row() { printf '%-46s %16s %16s\n' "$1" "$2" "$3"; }
 row "rows written by tst in ${LOAD_SECONDS}s" "${R[naive.written]}" "${R[snk.written]}"
-row "rows never copied (on one side only)" "${R[naive.missing]}" "${R[snk.missing]}"
+row "rows never copied (on one side only)" "${R[naive.missing_text]}" "${R[snk.missing_text]}"
 row "latency under load p50 / p99 (ms)" "$(jf "${R[naive.probe]}" p50_ms) / $(jf "${R[naive.probe]}" p99_ms)" \
 	"$(jf "${R[snk.probe]}" p50_ms) / $(jf "${R[snk.probe]}" p99_ms)"
 row "probe rows not seen within 30 s" "$(jf "${R[naive.probe]}" timeouts)" "$(jf "${R[snk.probe]}" timeouts)"
