@@ -22,3 +22,23 @@ bench_exit() {
 	test/integration/clusters.sh stop "$BENCH_ENV" >/dev/null
 	rm -f "$BENCH_ENV" "$BENCH_ENV".*
 }
+
+# P PORT psql-args...: psql as postgres on one of the clusters, stopping at the first error.
+P() {
+	local port=$1
+	shift
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
+}
+
+now() { date +%s.%N; }
+
+# jsonfield JSON FIELD: the number FIELD holds in a one-line JSON object (the probe's).
+jsonfield() { sed -n 's/^{.*"'"$2"'": \([0-9.]*\).*/\1/p' <<<"$1"; }
+
+# bench_wait_snk SOCKET: returns once snk answers on its control socket; ends the
+# benchmark with a message when it has not within 5 s.
+bench_wait_snk() {
+	for _ in $(seq 1 250); do "$build/snkctl" -s "$1" ping >/dev/null 2>&1 && return 0; sleep 0.02; done
+	echo "snk did not start (no answer on $1 within 5 s)" >&2
+	exit 1
+}

@@ -28,8 +28,6 @@ bench_cleanup() {
 bench_setup
 work=$SNK_IT_ROOT/naive
 mkdir -p "$work"
-P() { local port=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-now() { date +%s.%N; }
 
 # new_db NAME SYSTEM: database NAME on both clusters, migrated by snk; for the naive
 # poller the table also gets its serial column; for snk, the NOTIFY trigger.
@@ -53,17 +51,10 @@ EOT
 	done
 }
 
-start_sys() { # SYSTEM DB
-	if [ "$1" = naive ]; then
-		"$build/naive" -c "$work/$2.json" >"$work/$2.log" 2>&1 &
-		SYS_PID=$!
-	else
-		"$build/snk" -c "$work/$2.json" >"$work/$2.log" 2>&1 &
-		SYS_PID=$!
-		for _ in $(seq 1 100); do "$build/snkctl" -s "$work/$2.sock" ping >/dev/null 2>&1 && return 0; sleep 0.05; done
-		echo "snk did not start" >&2
-		exit 1
-	fi
+start_sys() { # SYSTEM DB: the system's program is build/naive or build/snk
+	"$build/$1" -c "$work/$2.json" >"$work/$2.log" 2>&1 &
+	SYS_PID=$!
+	[ "$1" = naive ] || bench_wait_snk "$work/$2.sock"
 }
 stop_sys() { kill -TERM "$SYS_PID"; wait "$SYS_PID" || true; SYS_PID=; }
 count() { P "$1" -d "$2" -Atc "SELECT count(*) FROM records"; }
@@ -153,15 +144,14 @@ for sys in naive snk; do
 	echo "$drain_how after ${drain_s}s: $got rows in b, $rate rows/s"
 done
 
-jf() { sed -n 's/^{.*"'"$2"'": \([0-9.]*\).*/\1/p' <<<"$1"; }
 echo
 printf '%-46s %16s %16s\n' "figure" "naive poller" "snk"
 row() { printf '%-46s %16s %16s\n' "$1" "$2" "$3"; }
 row "rows written by tst in ${LOAD_SECONDS}s" "${R[naive.written]}" "${R[snk.written]}"
 row "rows never copied (on one side only)" "${R[naive.missing_text]}" "${R[snk.missing_text]}"
-row "latency under load p50 / p99 (ms)" "$(jf "${R[naive.probe]}" p50_ms) / $(jf "${R[naive.probe]}" p99_ms)" \
-	"$(jf "${R[snk.probe]}" p50_ms) / $(jf "${R[snk.probe]}" p99_ms)"
-row "probe rows not seen within 30 s" "$(jf "${R[naive.probe]}" timeouts)" "$(jf "${R[snk.probe]}" timeouts)"
+row "latency under load p50 / p99 (ms)" "$(jsonfield "${R[naive.probe]}" p50_ms) / $(jsonfield "${R[naive.probe]}" p99_ms)" \
+	"$(jsonfield "${R[snk.probe]}" p50_ms) / $(jsonfield "${R[snk.probe]}" p99_ms)"
+row "probe rows not seen within 30 s" "$(jsonfield "${R[naive.probe]}" timeouts)" "$(jsonfield "${R[snk.probe]}" timeouts)"
 row "after the writers stop (s)" "${R[naive.settle]} ${R[naive.settle_how]}" "${R[snk.settle]} ${R[snk.settle_how]}"
 row "drain of $DRAIN_ROWS rows (rows/s)" "${R[naive.drain_rate]}" "${R[snk.drain_rate]}"
 cat >"$res/naive.json" <<EOT

@@ -24,8 +24,6 @@ bench_cleanup() {
 bench_setup
 work=$SNK_IT_ROOT/rbench
 mkdir -p "$work"
-P() { local port=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"; }
-now() { date +%s.%N; }
 json="["
 printf '%-10s %-22s %9s %12s %9s %s\n' rows step seconds "kB received" queries repaired
 for n in $SIZES; do
@@ -66,7 +64,7 @@ EOT
 	printf '%-10s %-22s %9.2f %12d %9s %s\n' "$n" "verify, 1% differ" "$v2_s" $((v2_b / 1024)) "$v2_q" "($missing differ)"
 	"$build/snk" -c "$cfg" >"$work/snk-$n.log" 2>&1 &
 	SNK_PID=$!
-	for _ in $(seq 1 100); do "$build/snkctl" -s "$work/snk.sock" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	bench_wait_snk "$work/snk.sock"
 	until [ "$("$build/snkctl" -s "$work/snk.sock" status --json | jq -r '.reconcile.last.result // empty')" != "" ]; do sleep 0.5; done
 	"$build/snkctl" -s "$work/snk.sock" status --json | jq '.reconcile.last' >"$work/last.json"
 	kill -TERM "$SNK_PID"

@@ -15,9 +15,9 @@ BATCHES=${BATCHES:-300}
 . bench/lib.sh
 bench_setup
 
-P() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SNK_IT_PORT_A" -U postgres "$@"; }
-for db in plain migrated other; do P -d postgres -c "CREATE DATABASE $db"; done
-P -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
+PA() { P "$SNK_IT_PORT_A" "$@"; }
+for db in plain migrated other; do PA -d postgres -c "CREATE DATABASE $db"; done
+PA -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
 cfg() {
 	cat <<EOT
 {"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$1",
@@ -29,9 +29,8 @@ cfg plain >"$BENCH_ENV.plain.json"
 cfg migrated >"$BENCH_ENV.migrated.json"
 "$build/snk" -c "$BENCH_ENV.migrated.json" migrate >/dev/null
 data=$SNK_IT_ROOT/rows.copy
-P -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO STDOUT" >"$data"
+PA -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO STDOUT" >"$data"
 
-now() { date +%s.%N; }
 # The server's CPU seconds so far: the postmaster and its live children, plus what the
 # postmaster has reaped from exited ones (a psql session's backend, tst's). The run's own
 # backend, the WAL writer, the checkpointer: all of it is the cost of the write path.
@@ -47,23 +46,23 @@ server_cpu() {
 	done
 	echo "$t"
 }
-lsn() { P -d postgres -Atc "SELECT pg_current_wal_lsn()"; }
+lsn() { PA -d postgres -Atc "SELECT pg_current_wal_lsn()"; }
 # measure DB KIND: one run of COPY or of tst-style INSERTs into the empty table; prints
 # "wall_seconds server_cpu_seconds wal_bytes".
 measure() {
 	local t0 t1 c0 c1 l0 l1
-	P -d "$1" -c "TRUNCATE records" -c "CHECKPOINT"
+	PA -d "$1" -c "TRUNCATE records" -c "CHECKPOINT"
 	sleep 0.2
 	l0=$(lsn) c0=$(server_cpu) t0=$(now)
 	if [ "$2" = copy ]; then
-		P -d "$1" -c "COPY records (id, data) FROM STDIN" <"$data"
+		PA -d "$1" -c "COPY records (id, data) FROM STDIN" <"$data"
 	else
 		"$build/tst" -c "$BENCH_ENV.$1.json" --side a --batches "$BATCHES" --quiet >/dev/null
 	fi
 	t1=$(now)
 	sleep 0.2
 	c1=$(server_cpu) l1=$(lsn)
-	echo "$(echo "$t1 - $t0" | bc) $(echo "scale=2; ($c1 - $c0) / $tck" | bc) $(P -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
+	echo "$(echo "$t1 - $t0" | bc) $(echo "scale=2; ($c1 - $c0) / $tck" | bc) $(PA -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 

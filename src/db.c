@@ -510,8 +510,8 @@ static bool check_result(PGresult *res, ExecStatusType want, char *err, size_t e
 	return false;
 }
 
-bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
-		   size_t errlen)
+/* exec_batch: runs sql with the batch as its two binary parameters, $1 uuid[] and $2 text[]. */
+static bool exec_batch(PGconn *conn, const char *sql, const struct snk_batch *b, char *err, size_t errlen)
 {
 	const char *values[2];
 	int lengths[2];
@@ -520,10 +520,16 @@ bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_bat
 	bool ok;
 
 	batch_params(b, values, lengths);
-	res = PQexecParams(conn, t->sql_app_insert, 2, NULL, values, lengths, formats, 0);
+	res = PQexecParams(conn, sql, 2, NULL, values, lengths, formats, 0);
 	ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
 	PQclear(res);
 	return ok;
+}
+
+bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
+		   size_t errlen)
+{
+	return exec_batch(conn, t->sql_app_insert, b, err, errlen);
 }
 
 bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
@@ -755,21 +761,12 @@ int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int l
 bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err, size_t errlen)
 {
 	char sql[512];
-	const char *values[2];
-	int lengths[2];
-	static const int formats[2] = { 1, 1 };
-	PGresult *res;
-	bool ok;
 
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM unnest($1::uuid[], $2::text[]) u"
 		 " ON CONFLICT (%s) DO NOTHING",
 		 t->qualified, t->id, t->data, t->id);
-	batch_params(b, values, lengths);
-	res = PQexecParams(conn, sql, 2, NULL, values, lengths, formats, 0);
-	ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
-	PQclear(res);
-	return ok;
+	return exec_batch(conn, sql, b, err, errlen);
 }
 
 /* --- comparing the two tables: range digests and row sums (verify, reconcile) --- */
