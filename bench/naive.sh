@@ -115,7 +115,7 @@ for sys in naive snk; do
 	for p in "${pids[@]}"; do wait "$p"; done
 	written=$(sed -n 's/^tst: .*total=\([0-9]*\)$/\1/p' "$work/tst.out")
 	# The union: rows inserted on either side by tst or the probe, never copies.
-	if [ "$sys" = naive ]; then own="naive_seq <> 0"; else own="snk_xid <> '0'"; fi
+	if [ "$sys" = naive ]; then own="naive_seq <> 0"; else own="snk_xid IS NOT NULL"; fi
 	union=$(($(P "$SNK_IT_PORT_A" -d "$db" -Atc "SELECT count(*) FROM records WHERE $own") +
 		$(P "$SNK_IT_PORT_B" -d "$db" -Atc "SELECT count(*) FROM records WHERE $own")))
 	read -r settle_s settle_how <<<"$(settle "$db" "$union")"

@@ -2,7 +2,7 @@
 # bench/reconcile.sh - what verify and reconcile cost on large tables (issue 5). Not a test.
 # Two PostgreSQL 15 clusters with durable settings, a Release build. For each size in SIZES
 # (default "1000000 10000000"):
-#   1. both tables filled with the same SIZE rows, all marked as copied by snk (snk_xid 0),
+#   1. both tables filled with the same SIZE rows, all marked as copied by snk (snk_xid NULL),
 #      so the tail has nothing to do and every repair below is the reconcile's;
 #   2. `snk verify` on the identical tables: seconds and bytes received;
 #   3. 1% of the rows deleted behind snk's back (half from a, half from b), `snk verify`
@@ -37,7 +37,7 @@ for n in $SIZES; do
 EOT
 	"$build/snk" -c "$cfg" migrate >/dev/null
 	P "$SNK_IT_PORT_A" -d "$db" -c "INSERT INTO records (id, data, snk_xid)
-		SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64), '0' FROM generate_series(1, $n) i"
+		SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64), NULL FROM generate_series(1, $n) i"
 	P "$SNK_IT_PORT_A" -d "$db" -c "COPY records (id, data, snk_xid) TO STDOUT" |
 		P "$SNK_IT_PORT_B" -d "$db" -c "COPY records (id, data, snk_xid) FROM STDIN"
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d "$db" -c "VACUUM ANALYZE records" -c CHECKPOINT; done

@@ -48,6 +48,7 @@ static const struct key_desc keys[] = {
 	INT(reconnect_max_ms, 100, 600000, 10000),
 	STR(metrics_listen, 0, ""),
 	STR(insert_mode, 1, "optimistic"),
+	STR(xid_index, 1, "brin"),
 	INT(healthz_max_lag_ms, 1, 86400000, 10000),
 	INT(reconcile_interval_s, 0, 31536000, 0), /* 0: only when owed or asked for */
 };
@@ -251,6 +252,10 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	if (strcmp(cfg->insert_mode, "optimistic") != 0 && strcmp(cfg->insert_mode, "on_conflict") != 0) {
 		set_err(err, errlen, "%s: insert_mode: must be \"optimistic\" or \"on_conflict\"", name);
+		goto fail;
+	}
+	if (strcmp(cfg->xid_index, "brin") != 0 && strcmp(cfg->xid_index, "btree") != 0) {
+		set_err(err, errlen, "%s: xid_index: must be \"brin\" or \"btree\"", name);
 		goto fail;
 	}
 	if (strlen(cfg->notify_channel) > NAME_MAX_BYTES) {

@@ -25,7 +25,8 @@ static const char SQL_SCHEMA_CHECK[] =
 	" (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a, rel"
 	"   WHERE a.attrelid = rel.oid AND a.attname = $4 AND a.attnum > 0 AND NOT a.attisdropped),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, rel WHERE a.attrelid = rel.oid"
-	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped AND a.atttypid = 'pg_catalog.xid8'::pg_catalog.regtype),"
+	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped"
+	"   AND a.atttypid IN ('pg_catalog.xid8'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype)),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisunique AND i.indisvalid AND i.indnkeyatts = 1 AND i.indpred IS NULL"
@@ -34,7 +35,15 @@ static const char SQL_SCHEMA_CHECK[] =
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND a.attname = 'snk_xid'),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('snk.cursor')"
-	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)";
+	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)"
+	"   AND pg_catalog.to_regprocedure('snk.summarize(oid,bigint)') IS NOT NULL,"
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, rel WHERE a.attrelid = rel.oid"
+	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped AND a.atttypid = 'pg_catalog.int8'::pg_catalog.regtype),"
+	" (SELECT i.indexrelid::text FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
+	"   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
+	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
+	"   WHERE i.indisvalid AND i.indpred IS NULL AND am.amname = 'brin' AND a.attname = 'snk_xid'"
+	"   ORDER BY i.indexrelid LIMIT 1)";
 
 /* Which database this is: "system identifier/timeline/database oid". A restore from a
  * backup or a new cluster changes the first, a promotion or point-in-time recovery the
@@ -124,6 +133,8 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	t->id = db_quote_ident(cfg->id_column);
 	t->data = db_quote_ident(cfg->data_column);
 	t->index_name = db_quote_ident(index_raw);
+	/* BRIN's range size: docs/DESIGN.md weighs a window's re-read tail against the index's length. */
+	t->index_spec = strcmp(cfg->xid_index, "btree") == 0 ? "(snk_xid)" : "USING brin (snk_xid) WITH (pages_per_range = 32)";
 	if (cfg->notify_channel[0]) {
 		t->channel = db_quote_ident(cfg->notify_channel);
 		if (t->channel)
@@ -136,27 +147,40 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 		return false;
 	}
 	/* The window: rows visible in this transaction's snapshot but not in the previous
-	 * one, i.e. xid >= xmax(prev) or xid among prev's in-progress xids. Rows snk copied
-	 * carry xid 0 and are never in a window: that is the echo suppression. */
-	t->sql_window = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s,"
-			    " CASE WHEN octet_length(%s) > $3::int4 THEN NULL ELSE %s END, octet_length(%s)::int8"
-			    " FROM %s WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])",
-			    t->id, t->data, t->data, t->data, t->qualified);
+	 * one, i.e. xid >= xmax(prev) or xid among prev's in-progress xids that have ended
+	 * since (one still running has no visible rows yet, and need not be looked up: with
+	 * BRIN each lookup reads every range the xid falls within). Rows snk copied carry a
+	 * NULL xid (0 in tables of an older snk) and are never in a window: that is the echo
+	 * suppression. One text per type of snk_xid, so that both use its index. */
+	for (int k = 0; k < 2; k++) {
+		const char *type = k == SNK_XID_INT8 ? "int8" : "xid8";
+
+		t->sql_window[k] = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s,"
+				       " CASE WHEN octet_length(%s) > $3::int4 THEN NULL ELSE %s END, octet_length(%s)::int8"
+				       " FROM %s WHERE snk_xid >= $1::%s OR snk_xid = ANY (ARRAY(SELECT x::text::%s"
+				       " FROM pg_catalog.unnest($2::xid8[]) AS x"
+				       " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())))",
+				       t->id, t->data, t->data, t->data, t->qualified, type, type);
+		if (!t->sql_window[k]) {
+			db_table_clear(t);
+			return false;
+		}
+	}
 	t->sql_fetch_large = fmt("SELECT %s, %s FROM %s WHERE %s = ANY ($1::uuid[])", t->id, t->data,
 				 t->qualified, t->id);
 	t->sql_insert = fmt("INSERT INTO %s (%s, %s, snk_xid)"
-			    " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
+			    " SELECT u.id, u.data, NULL FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
 			    " ON CONFLICT (%s) DO NOTHING",
 			    t->qualified, t->id, t->data, t->id);
 	t->sql_insert_plain = fmt("INSERT INTO %s (%s, %s, snk_xid)"
-				  " SELECT u.id, u.data, '0'::xid8 FROM unnest($1::uuid[], $2::text[]) AS u(id, data)",
+				  " SELECT u.id, u.data, NULL FROM unnest($1::uuid[], $2::text[]) AS u(id, data)",
 				  t->qualified, t->id, t->data);
 	t->sql_conflicts = fmt("SELECT u.id::text FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
 			       " JOIN %s AS t ON t.%s = u.id WHERE t.%s::text IS DISTINCT FROM u.data",
 			       t->qualified, t->id, t->data);
 	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM unnest($1::uuid[], $2::text[])",
 				t->qualified, t->id, t->data);
-	if (!t->sql_window || !t->sql_fetch_large || !t->sql_insert || !t->sql_insert_plain || !t->sql_conflicts ||
+	if (!t->sql_fetch_large || !t->sql_insert || !t->sql_insert_plain || !t->sql_conflicts ||
 	    !t->sql_app_insert) {
 		db_table_clear(t);
 		return false;
@@ -167,7 +191,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
-			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window, &t->sql_fetch_large,
+			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -200,7 +224,7 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c CONFIG migrate'",
 			 t->label,
 			 !info->has_xid_column ? "column snk_xid" :
-			 !info->has_xid_index  ? "index on snk_xid" : "schema snk");
+			 !info->has_xid_index  ? "index on snk_xid" : "schema snk or its newest objects");
 	else
 		return NULL;
 	return buf;
@@ -248,7 +272,7 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
 	return pgconn_query(c, SQL_CURSOR_LOAD, 1, params, NULL, NULL, 0);
 }
 
-bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
+bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 			 const struct snk_snapshot *prev, int fetch_rows, int inline_max)
 {
 	char xmax[24], limit[16];
@@ -258,7 +282,7 @@ bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
 	snprintf(limit, sizeof(limit), "%d", inline_max);
 	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
 	       pgconn_query(c, "SELECT pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, t->sql_window, 3, params, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_window[xid_type], 3, params, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
 }
 
@@ -282,6 +306,25 @@ bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows)
 bool db_send_window_close(struct snk_pgconn *c)
 {
 	return pgconn_query(c, "COMMIT", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_summarize(struct snk_pgconn *c, const char *index_oid, uint64_t from_block)
+{
+	char from[24];
+	const char *params[2] = { index_oid, from };
+
+	snprintf(from, sizeof(from), "%llu", (unsigned long long)from_block);
+	return pgconn_query(c, "SELECT snk.summarize($1::oid, $2::bigint)", 2, params, NULL, NULL, 0);
+}
+
+bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 1)
+		return false;
+	*done = !PQgetisnull(res, 0, 0);
+	if (*done)
+		*next_block = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	return true;
 }
 
 bool db_send_rollback(struct snk_pgconn *c)
@@ -356,7 +399,7 @@ static bool text_bool(const PGresult *res, int col)
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(res) != 1 || PQnfields(res) != 7)
+	if (PQntuples(res) != 1 || PQnfields(res) != 9)
 		return false;
 	out->table_exists = text_bool(res, 0);
 	if (!PQgetisnull(res, 0, 1))
@@ -367,6 +410,9 @@ bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 	out->has_unique_id = text_bool(res, 4);
 	out->has_xid_index = text_bool(res, 5);
 	out->has_snk_schema = text_bool(res, 6);
+	out->xid_type = text_bool(res, 7) ? SNK_XID_INT8 : SNK_XID_XID8;
+	if (!PQgetisnull(res, 0, 8))
+		snprintf(out->brin_index, sizeof(out->brin_index), "%s", PQgetvalue(res, 0, 8));
 	return true;
 }
 
@@ -570,8 +616,8 @@ static const char SQL_MIGRATE_BOOTSTRAP[] =
 /* Replaces each placeholder of sql by the matching quoted identifier. */
 static char *expand(const char *sql, const struct snk_table *t, const char *schema_q)
 {
-	const char *names[] = { "@SCHEMA@", "@TABLE@", "@ID@", "@DATA@", "@INDEX@" };
-	const char *values[] = { schema_q, t->qualified, t->id, t->data, t->index_name };
+	const char *names[] = { "@SCHEMA@", "@TABLE@", "@ID@", "@DATA@", "@INDEX@", "@XID_INDEX@" };
+	const char *values[] = { schema_q, t->qualified, t->id, t->data, t->index_name, t->index_spec };
 	struct snk_buf out = { 0 };
 	const char *p = sql;
 
@@ -832,7 +878,7 @@ bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]
 static void row_sums_sql(char *sql, size_t len, const struct snk_table *t, bool with_xid, const char *where)
 {
 	snprintf(sql, len, "SELECT %s, " ROW_HASH ", %s, octet_length(%s)::int8 FROM %s WHERE %s ORDER BY %s", t->id,
-		 t->id, t->data, with_xid ? "snk_xid::text::int8" : "0::int8", t->data, t->qualified, where, t->id);
+		 t->id, t->data, with_xid ? "coalesce(snk_xid::text::int8, 0)" : "0::int8", t->data, t->qualified, where, t->id);
 }
 
 bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,

@@ -11,7 +11,7 @@
  * the network therefore grows with the difference, not with the table.
  *
  * The repair (RC_REPAIR). A row found on one side only is copied to the other with
- * INSERT ... ON CONFLICT DO NOTHING and snk_xid 0 (so the tail never echoes it), but only
+ * INSERT ... ON CONFLICT DO NOTHING and snk_xid NULL (so the tail never echoes it), but only
  * when the tail copying that side has already passed the row (hooks.passed); a newer row is
  * in flight and is the tail's job. Data that differs is a conflict: counted, reported,
  * never overwritten. Missing rows are gathered across ranges and copied REPAIR_ROWS at a

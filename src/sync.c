@@ -30,6 +30,9 @@
  * was killed hold it until their backends notice the dead socket. */
 #define LOCK_WAIT_MS 15000
 #define RETRY_MAX_MS 30000
+/* How often a direction summarizes the source's BRIN index: at most one range's worth of
+ * rows written in that time is read again by each window (docs/DESIGN.md). */
+#define SUMMARIZE_EVERY_MS 200
 
 static void dir_kick(struct snk_dir *d);
 static void dir_progress(struct snk_dir *d);
@@ -193,6 +196,21 @@ static bool window_complete(const struct snk_dir *d)
 
 static void page_arrived(struct snk_dir *d);
 
+static void src_close_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+	bool done;
+	uint64_t next;
+
+	if (stmt != 1 || !db_read_summarize(res, &done, &next))
+		return;
+	if (done && next > d->brin_next_block) {
+		log_debug(d->role, "BRIN ranges of %s summarized up to block %llu", d->app->table.label,
+			  (unsigned long long)next);
+		d->brin_next_block = next;
+	}
+}
+
 static void src_close_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
@@ -200,9 +218,40 @@ static void src_close_done_cb(void *arg, const struct pgconn_error *err)
 	d->units--;
 	/* The read transaction is read-only: how it ends changes nothing. A lost
 	 * connection is noticed by the next unit sent on it. */
-	if (err)
+	if (err && d->summarize_sent && !err->conn_lost && !d->summarize_off) {
+		d->summarize_off = true;
+		log_warn(d->role, "cannot summarize the BRIN index on %s.snk_xid in database %s: %s; each read"
+			 " now scans the table's unsummarized end until a VACUUM summarizes it (run 'snk migrate'"
+			 " as the table's owner to fix)", d->app->table.label, d->src->name, err->message);
+	} else if (err) {
 		log_debug(d->role, "ending the read transaction: %s", err->message);
+	}
+	d->summarize_sent = false;
 	dir_check_drained(d);
+}
+
+/* Ends the read transaction; every SUMMARIZE_EVERY_MS, also summarizes the BRIN ranges the
+ * application has filled since (outside the transaction, never waiting for a lock). */
+static void src_close(struct snk_dir *d, bool commit)
+{
+	struct snk_pgconn *c = d->src->read;
+	const char *brin = d->src->check[0].info.brin_index;
+	int64_t now = sync_now_ms();
+
+	if (!pgconn_begin(c, src_close_result_cb, src_close_done_cb, d))
+		return;
+	d->units++;
+	d->src_tx_open = false;
+	if (commit)
+		db_send_window_close(c);
+	else
+		db_send_rollback(c);
+	d->summarize_sent = commit && brin[0] && !d->summarize_off && now - d->summarized_ms >= SUMMARIZE_EVERY_MS;
+	if (d->summarize_sent) {
+		d->summarized_ms = now;
+		db_send_summarize(c, brin, d->brin_next_block);
+	}
+	pgconn_end(c);
 }
 
 static void src_rows_result(struct snk_dir *d, const PGresult *res)
@@ -309,7 +358,8 @@ static void pass_start(struct snk_dir *d)
 	d->fetch_outstanding = true;
 	d->src_tx_open = true;
 	d->stats.pass_started_ms = sync_now_ms();
-	db_send_window_open(c, &d->app->table, &d->prev, s->requested, inline_max(d));
+	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, s->requested,
+			    inline_max(d));
 	pgconn_end(c);
 }
 
@@ -466,16 +516,8 @@ static void batch_arrived(struct snk_dir *d, struct slot *s)
 
 	d->stats.rows_read += (uint64_t)n;
 	d->pass_rows += (uint64_t)n;
-	if (window_complete(d) && d->src_tx_open) {
-		struct snk_pgconn *c = d->src->read;
-
-		if (pgconn_begin(c, NULL, src_close_done_cb, d)) {
-			d->units++;
-			d->src_tx_open = false;
-			db_send_window_close(c);
-			pgconn_end(c);
-		}
-	}
+	if (window_complete(d) && d->src_tx_open)
+		src_close(d, true);
 	if (n == 0)
 		slot_put(s);
 	else if (!window_complete(d))
@@ -568,13 +610,8 @@ static void dir_progress(struct snk_dir *d)
 		if (d->app->stopping) {
 			/* Abandon the window; the stored cursor still covers what committed. */
 			if (!d->fetch_outstanding && !d->large_outstanding && d->inflight == 0) {
-				struct snk_pgconn *c = d->src->read;
-
-				if (d->src_tx_open && pgconn_begin(c, NULL, src_close_done_cb, d)) {
-					d->units++;
-					db_send_rollback(c);
-					pgconn_end(c);
-				}
+				if (d->src_tx_open)
+					src_close(d, false);
 				d->src_tx_open = false;
 				slot_put(d->held);
 				d->held = NULL;
@@ -663,14 +700,8 @@ static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const ch
 	d->held = NULL;
 	d->stats.pass_started_ms = 0;
 	if (d->src_tx_open) {
-		struct snk_pgconn *c = d->src->read;
-
 		d->src_tx_open = false;
-		if (pgconn_begin(c, NULL, src_close_done_cb, d)) {
-			d->units++;
-			db_send_rollback(c);
-			pgconn_end(c);
-		}
+		src_close(d, false);
 	}
 	dir_check_drained(d);
 }
@@ -959,8 +990,12 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	if (!cc->writer) {
+		struct snk_dir *d = dir_from(app, side);
+
 		side->read_ok = true;
-		dir_kick(dir_from(app, side));
+		d->summarize_off = false;
+		d->brin_next_block = 0; /* re-walked once: already summarized ranges cost little */
+		dir_kick(d);
 		return;
 	}
 	if (!cc->locked) {

@@ -20,6 +20,7 @@ struct snk_config {
 	char *log_level_name;   /* owned */
 	char *metrics_listen;   /* owned: "host:port" for /metrics and /healthz, "" for none */
 	char *insert_mode;      /* owned: "optimistic" or "on_conflict" */
+	char *xid_index;        /* owned: index `snk migrate` creates on snk_xid: "brin" or "btree" */
 	enum log_level log_level;
 	int poll_interval_ms;
 	int batch_rows;

@@ -25,7 +25,8 @@ struct snk_table {
 	char *id_raw;       /* owned */
 	char *data_raw;     /* owned */
 	char *index_name;   /* owned: quoted name of the xid index */
-	char *sql_window;   /* owned */
+	const char *index_spec; /* static: what `snk migrate` indexes snk_xid with (config xid_index) */
+	char *sql_window[2];/* owned: [enum snk_xid_type] */
 	char *sql_fetch_large; /* owned */
 	char *sql_insert;   /* owned: ON CONFLICT (id) DO NOTHING */
 	char *sql_insert_plain; /* owned: without ON CONFLICT */
@@ -33,6 +34,10 @@ struct snk_table {
 	char *sql_listen;   /* owned, NULL when timer only */
 	char *sql_app_insert;/* owned: tst's insert, as an application would write */
 };
+
+/* The type of snk_xid: bigint (with BRIN, since snk 0.x) or xid8 (btree, tables migrated
+ * by an older snk). Indexes struct snk_table's sql_window. */
+enum snk_xid_type { SNK_XID_XID8 = 0, SNK_XID_INT8 = 1 };
 
 /* What the catalog says about the table on one side. */
 struct snk_schema_info {
@@ -42,7 +47,9 @@ struct snk_schema_info {
 	bool has_xid_column;
 	bool has_unique_id;
 	bool has_xid_index;
-	bool has_snk_schema;  /* snk.cursor exists, with the newest columns */
+	bool has_snk_schema;  /* snk.cursor exists, with the newest columns, and snk.summarize */
+	enum snk_xid_type xid_type;
+	char brin_index[16];  /* oid of a BRIN index on snk_xid, "" when none */
 };
 
 /* A stored cursor (snk.cursor) and what it was taken between. */
@@ -64,7 +71,7 @@ struct snk_range_digest {
 struct snk_row_sum {
 	unsigned char id[16];
 	uint64_t hash;   /* 64-bit hash of (id, data) */
-	uint64_t xid;    /* snk_xid: 0 for rows snk copied in */
+	uint64_t xid;    /* snk_xid: 0 for rows snk copied in (NULL in the table) */
 	uint64_t bytes;  /* octet length of data */
 };
 
@@ -104,7 +111,7 @@ bool db_send_identity(struct snk_pgconn *c);
  * read-only transaction and a cursor over the rows visible now but not in prev. Values
  * longer than inline_max bytes stay behind: the page holds their id and length only.
  * Decode pages with db_read_window_rows. */
-bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t,
+bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 			 const struct snk_snapshot *prev, int fetch_rows, int inline_max);
 /* One statement: the rows (id, data) of the ids of a binary uuid[]: a window's large
  * rows, or the rows a reconcile repairs. Decode with db_read_rows. */
@@ -143,9 +150,15 @@ bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const s
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b);
 /* One statement: ROLLBACK (after a failed unit inside a transaction). */
 bool db_send_rollback(struct snk_pgconn *c);
+/* One statement, outside any transaction: snk.summarize of the BRIN index index_oid from
+ * from_block on. Decode with db_read_summarize. */
+bool db_send_summarize(struct snk_pgconn *c, const char *index_oid, uint64_t from_block);
 
 /* --- Decoding results into structs. --- */
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out);
+/* done: false when the table's maintenance lock was busy (try later); else next_block is
+ * the from_block of the next call. */
+bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block);
 bool db_read_bool(const PGresult *res, bool *out);
 /* db_read_cursor: out->found false when there is no cursor yet. *out must be zeroed or
  * hold an earlier cursor (its snapshot is cleared). */

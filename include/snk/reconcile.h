@@ -41,8 +41,8 @@ struct rc_stats {
 struct rc_hooks {
 	void *arg;
 	/* RC_REPAIR: whether the tail copying side src to the other has passed a row of src
-	 * with this snk_xid (0 for rows snk copied in): only then is its absence on the other
-	 * side a loss to repair, not a row in flight. */
+	 * with this snk_xid (0 for rows snk copied in: NULL, or 0 in an older snk's table):
+	 * only then is its absence on the other side a loss to repair, not a row in flight. */
 	bool (*passed)(void *arg, int src, uint64_t xid);
 	/* Whether the tail has work now: the next step then waits as long as the last took. */
 	bool (*busy)(void *arg);

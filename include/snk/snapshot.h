@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 /* The snapshot before any row: every xid >= 1 is outside it, so the first window is the
- * whole table. (xid 0 marks rows that snk itself copied, which no window ever holds.) */
+ * whole table. (Rows that snk itself copied carry NULL, or 0 in tables of an older snk, which no
+ * window ever holds.) */
 #define SNAPSHOT_INITIAL "1:1:"
 
 struct snk_snapshot {

@@ -101,6 +101,10 @@ struct snk_dir {
 	bool src_tx_open;
 	bool bad_result;
 	bool optimistic;         /* this window's batches go first as plain INSERTs */
+	bool summarize_sent;     /* the unit ending the read transaction also summarizes */
+	bool summarize_off;      /* summarizing failed on this connection (logged once) */
+	int64_t summarized_ms;   /* monotonic time of the last summarize sent */
+	uint64_t brin_next_block;/* the source's BRIN ranges before this block are summarized */
 	int inflight;            /* destination units of this pass not finished */
 	int units;               /* all units of this direction not finished */
 	struct slot *slots;      /* owned array */
@@ -184,7 +188,7 @@ int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms);
  * (more may be waiting in the source; this counts what snk holds). */
 uint64_t sync_dir_pending_rows(const struct snk_dir *d);
 /* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
- * carry snk_xid 0, so no window of this direction ever reads them back. */
+ * carry snk_xid NULL, so no window of this direction ever reads them back. */
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
 /* --- the reconcile, in the daemon (sync_reconcile.c) --- */
 

@@ -3,7 +3,7 @@
 # copied more rows both ways; then, before snk starts again, the application writes 1000
 # new rows into b. Restored, b hands out again the transaction ids it had already used, so
 # the b -> a cursor (stored in a) claims to have seen the xids of those new rows; and the
-# rows b had written since the backup survive only in a, as copies (snk_xid 0), which no
+# rows b had written since the backup survive only in a, as copies (snk_xid NULL), which no
 # tail window ever reads.
 # Checked: snk sees that b's xids went back, says so, discards that cursor (copying from
 # b's current snapshot) and reconciles: the rows b lost come back from a, the 1000 new

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Injects: two migrated tables pre-filled behind snk's back with overlapping sets of
 # 100,000 ids: 40,000 on both sides (50 of them with different data), 30,000 only in a,
-# 30,000 only in b. Half of the one-sided rows carry snk_xid 0, as rows copied by an
+# 30,000 only in b. Half of the one-sided rows carry snk_xid NULL, as rows copied by an
 # earlier sync do: no tail window ever reads them, only a reconcile can find them. Then,
 # with snk running and synced, 500 rows are deleted from b and 300 from a behind its back.
 # Checks: snk's first start reconciles on its own after the tail's first copy; the tail
@@ -18,13 +18,13 @@ q a "CREATE TABLE seed AS SELECT gen_random_uuid() AS id, i FROM generate_series
 q a "COPY seed TO STDOUT" | psql_side "$SNK_IT_PORT_B" -d "$DB" -c "CREATE TABLE seed (id uuid, i int); COPY seed FROM STDIN"
 for s in a b; do
 	# i 1..40000 on both (the first 50 differ), 40001..70000 only in a, 70001..100000 only in b;
-	# the even ones among the one-sided rows are "copied earlier" (snk_xid 0).
-	fill $s "SELECT id, CASE WHEN i <= 50 THEN 'conflict $s ' || i ELSE 'row ' || i END, pg_current_xact_id()
+	# the even ones among the one-sided rows are "copied earlier" (snk_xid NULL).
+	fill $s "SELECT id, CASE WHEN i <= 50 THEN 'conflict $s ' || i ELSE 'row ' || i END, txid_current()
 		FROM seed WHERE i <= 40000"
 done
-fill a "SELECT id, 'row ' || i, CASE WHEN i % 2 = 0 THEN '0'::xid8 ELSE pg_current_xact_id() END
+fill a "SELECT id, 'row ' || i, CASE WHEN i % 2 = 0 THEN NULL ELSE txid_current() END
 	FROM seed WHERE i BETWEEN 40001 AND 70000"
-fill b "SELECT id, 'row ' || i, CASE WHEN i % 2 = 0 THEN '0'::xid8 ELSE pg_current_xact_id() END
+fill b "SELECT id, 'row ' || i, CASE WHEN i % 2 = 0 THEN NULL ELSE txid_current() END
 	FROM seed WHERE i > 70000"
 snk_start
 wait_reconciled 0
@@ -62,4 +62,4 @@ wait_reconciled 1 20
 [ "$(status_field .reconcile.last.rows_repaired_into_a)" = 0 ] || fail "interval run repaired rows: $(status_field .reconcile.last)"
 grep -q "starting (reconcile_interval_s)" "$WORK/snk.log" || fail "interval runs not logged with their reason"
 snk_stop || fail "snk exit $?"
-it_pass "first start: tail 15000+15000, reconcile 15000+15000 (snk_xid 0), 50 conflicts left alone; deleted 500+300 re-created"
+it_pass "first start: tail 15000+15000, reconcile 15000+15000 (snk_xid NULL), 50 conflicts left alone; deleted 500+300 re-created"

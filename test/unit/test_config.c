@@ -37,6 +37,7 @@ int main(void)
 	CHECK(cfg->max_batches_in_flight == 4);
 	CHECK(cfg->log_level == LOG_INFO);
 	CHECK_STR(cfg->insert_mode, "optimistic");
+	CHECK_STR(cfg->xid_index, "brin");
 	CHECK(cfg->batch_max_bytes == 4194304);
 	CHECK(cfg->control_socket && cfg->control_socket[0]);
 	config_free(cfg);
@@ -72,6 +73,7 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{" DBS ", \"poll_interval_ms\": true}"), "poll_interval_ms: must be a whole number");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_level\": \"loud\"}"), "log_level: must be one of");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"insert_mode\": \"fast\"}"), "insert_mode: must be \"optimistic\" or \"on_conflict\"");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"xid_index\": \"hash\"}"), "xid_index: must be \"brin\" or \"btree\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"id_column\": \"x\", \"data_column\": \"x\"}"), "data_column: must differ");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"data_column\": \"snk_xid\"}"), "snk_xid is the column snk adds");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": \"a\", \"table\": \"b\"}"), "table: given twice");

@@ -28,12 +28,16 @@ int main(void)
 	CHECK(db_table_init(&t, cfg));
 	CHECK_STR(t.qualified, "\"s\"\"x\".\"T\"");
 	CHECK_STR(t.label, "s\"x.T");
-	CHECK_CONTAINS(t.sql_window, "SELECT \"Id\", CASE WHEN octet_length(\"d d\") > $3::int4 THEN NULL ELSE \"d d\" END,"
-				     " octet_length(\"d d\")::int8 FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::xid8 OR snk_xid = ANY ($2::xid8[])");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "SELECT \"Id\", CASE WHEN octet_length(\"d d\") > $3::int4 THEN NULL ELSE \"d d\" END,"
+						   " octet_length(\"d d\")::int8 FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::int8"
+						   " OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE snk_xid >= $1::xid8 OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
 	CHECK_CONTAINS(t.sql_fetch_large, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE \"Id\" = ANY ($1::uuid[])");
 	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
-	CHECK_CONTAINS(t.sql_insert, "'0'::xid8");
+	CHECK_CONTAINS(t.sql_insert, "SELECT u.id, u.data, NULL FROM");
 	CHECK_STR(t.sql_listen, "LISTEN \"snk_records\"");
+	CHECK_STR(t.index_spec, "USING brin (snk_xid) WITH (pages_per_range = 32)");
 
 	struct snk_schema_info info = { .table_exists = true, .id_type = "uuid", .data_type = "text",
 					.has_xid_column = true, .has_unique_id = true, .has_xid_index = true,
@@ -63,6 +67,13 @@ int main(void)
 
 	db_table_clear(&t);
 	CHECK(t.qualified == NULL);
+	config_free(cfg);
+
+	CHECK(config_parse("{\"databases\": {\"a\": \"dbname=a\", \"b\": \"dbname=b\"}, \"xid_index\": \"btree\"}", "t",
+			   &cfg, err, sizeof(err)) == CONFIG_OK);
+	CHECK(db_table_init(&t, cfg));
+	CHECK_STR(t.index_spec, "(snk_xid)");
+	db_table_clear(&t);
 	config_free(cfg);
 	return check_done();
 }
