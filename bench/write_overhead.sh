@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/write_overhead.sh - what snk costs the application's own inserts (issue 7).
-# One PostgreSQL 15 cluster with default (durable) settings. Two databases: "plain" holds
+# One PostgreSQL 15 cluster with default (durable) settings. Three databases: "plain" holds
 # records(id uuid PRIMARY KEY, data text NOT NULL); "migrated" holds the same table after
-# `snk migrate` (snk_xid column + btree index). Same machine, same run, interleaved:
+# `snk migrate` (snk_xid bigint + BRIN index); "btree" the layout of older snk versions
+# (snk_xid xid8 + btree index), for comparison. Same machine, same run, interleaved:
 #   COPY of the same ROWS rows into the empty table (RUNS runs each), and
 #   tst-style 1000-row INSERT statements, BATCHES of them (RUNS runs each).
 # Prints the medians, the overhead in percent, and the median of each round's paired overhead; writes bench/results/write_overhead.json.
@@ -16,8 +17,10 @@ BATCHES=${BATCHES:-300}
 bench_setup
 
 PA() { P "$SNK_IT_PORT_A" "$@"; }
-for db in plain migrated other; do PA -d postgres -c "CREATE DATABASE $db"; done
+for db in plain migrated btree other; do PA -d postgres -c "CREATE DATABASE $db"; done
 PA -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
+PA -d btree -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL, snk_xid xid8 DEFAULT pg_current_xact_id())" \
+	-c "CREATE INDEX records_snk_xid ON records (snk_xid)"
 cfg() {
 	cat <<EOT
 {"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$1",
@@ -25,8 +28,7 @@ cfg() {
  "control_socket": "/tmp/snk-bench.sock"}
 EOT
 }
-cfg plain >"$BENCH_ENV.plain.json"
-cfg migrated >"$BENCH_ENV.migrated.json"
+for db in plain migrated btree; do cfg $db >"$BENCH_ENV.$db.json"; done
 "$build/snk" -c "$BENCH_ENV.migrated.json" migrate >/dev/null
 data=$SNK_IT_ROOT/rows.copy
 PA -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO STDOUT" >"$data"
@@ -70,10 +72,10 @@ pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bc; }
 # Rounds alternate which table goes first. Each round's pair, measured a few seconds
 # apart, gives one overhead figure; the median of those is the paired overhead, which
 # slow drifts of the machine (other VMs, the page cache) cancel out of.
+VARIANTS="migrated btree"
 declare -A wall cpu wal pair
 for r in $(seq 1 "$RUNS"); do
-	order="plain migrated"
-	[ $((r % 2)) = 0 ] && order="migrated plain"
+	case $((r % 3)) in 1) order="plain migrated btree" ;; 2) order="migrated btree plain" ;; 0) order="btree plain migrated" ;; esac
 	for kind in copy insert; do
 		declare -A one=()
 		for db in $order; do
@@ -81,38 +83,48 @@ for r in $(seq 1 "$RUNS"); do
 			wall[$kind.$db]+="$w " cpu[$kind.$db]+="$c " wal[$kind.$db]+="$b "
 			one[wall.$db]=$w one[cpu.$db]=$c one[wal.$db]=$b
 		done
-		for m in wall cpu wal; do pair[$kind.$m]+="$(pct "${one[$m.plain]}" "${one[$m.migrated]}") "; done
+		for v in $VARIANTS; do
+			for m in wall cpu wal; do pair[$kind.$v.$m]+="$(pct "${one[$m.plain]}" "${one[$m.$v]}") "; done
+		done
 	done
 done
 med() { tr ' ' '\n' <<<"$1" | grep . | median; }
 declare -A M
-printf '%-28s %-13s %9s %9s %9s %9s\n' "write path ($RUNS runs)" "median of" "plain" "snk" "overhead" "paired"
+printf '%-28s %-13s %9s %9s %9s %9s %9s %9s\n' "write path ($RUNS runs)" "median of" "plain" "snk" "overhead" "paired" \
+	"btree" "paired"
 for kind in copy insert; do
 	[ "$kind" = copy ] && what="COPY $ROWS rows" || what="$BATCHES x INSERT 1000 (tst)"
 	for m in wall cpu wal; do
 		declare -n arr=$m
-		p=$(med "${arr[$kind.plain]}") q=$(med "${arr[$kind.migrated]}")
-		M[$kind.$m.plain]=$p M[$kind.$m.snk]=$q M[$kind.$m.pct]=$(pct "$p" "$q") M[$kind.$m.paired]=$(med "${pair[$kind.$m]}")
-		case $m in wall) unit="wall s" ;; cpu) unit="server CPU s" ;; wal) unit="WAL MB" p=$(echo "scale=1; $p / 1048576" | bc) q=$(echo "scale=1; $q / 1048576" | bc) ;; esac
-		printf '%-28s %-13s %9.2f %9.2f %8s%% %8s%%\n' "$what" "$unit" "$p" "$q" "${M[$kind.$m.pct]}" "${M[$kind.$m.paired]}"
+		p=$(med "${arr[$kind.plain]}")
+		M[$kind.$m.plain]=$p
+		for v in $VARIANTS; do
+			q=$(med "${arr[$kind.$v]}")
+			M[$kind.$m.$v]=$q M[$kind.$m.$v.pct]=$(pct "$p" "$q") M[$kind.$m.$v.paired]=$(med "${pair[$kind.$v.$m]}")
+		done
+		q=${M[$kind.$m.migrated]} o=${M[$kind.$m.btree]}
+		case $m in wall) unit="wall s" ;; cpu) unit="server CPU s" ;; wal) unit="WAL MB" p=$(echo "scale=1; $p / 1048576" | bc) q=$(echo "scale=1; $q / 1048576" | bc) o=$(echo "scale=1; $o / 1048576" | bc) ;; esac
+		printf '%-28s %-13s %9.2f %9.2f %8s%% %8s%% %9.2f %8s%%\n' "$what" "$unit" "$p" "$q" "${M[$kind.$m.migrated.pct]}" \
+			"${M[$kind.$m.migrated.paired]}" "$o" "${M[$kind.$m.btree.paired]}"
 		what=
 	done
 done
 for kind in copy insert; do
-	for db in plain migrated; do echo "all $kind $db: wall [${wall[$kind.$db]}] cpu [${cpu[$kind.$db]}]"; done
-	echo "all $kind paired wall overheads %: [${pair[$kind.wall]}]"
+	for db in plain $VARIANTS; do echo "all $kind $db: wall [${wall[$kind.$db]}] cpu [${cpu[$kind.$db]}]"; done
+	for v in $VARIANTS; do echo "all $kind $v paired wall overheads %: [${pair[$kind.$v.wall]}]"; done
 done
 mkdir -p "$top/bench/results"
-js() { # KIND
+js() { # KIND VARIANT
 	local m sep=
 	for m in wall cpu wal; do
 		printf '%s"%s": {"plain": %s, "snk": %s, "overhead_pct": %s, "paired_overhead_pct": %s}' "$sep" "$m" \
-			"${M[$1.$m.plain]}" "${M[$1.$m.snk]}" "${M[$1.$m.pct]}" "${M[$1.$m.paired]}"
+			"${M[$1.$m.plain]}" "${M[$1.$m.$2]}" "${M[$1.$m.$2.pct]}" "${M[$1.$m.$2.paired]}"
 		sep=", "
 	done
 }
 cat >"$top/bench/results/write_overhead.json" <<EOT
 {"date": "$(date -u +%FT%TZ)", "rows": $ROWS, "runs": $RUNS, "batches": $BATCHES,
- "copy": {$(js copy)},
- "insert": {$(js insert)}}
+ "copy": {$(js copy migrated)},
+ "insert": {$(js insert migrated)},
+ "btree_layout": {"copy": {$(js copy btree)}, "insert": {$(js insert btree)}}}
 EOT

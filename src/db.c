@@ -240,7 +240,7 @@ bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t)
 bool db_send_read_session_setup(struct snk_pgconn *c)
 {
 	/* The window is always "snk_xid >= x OR snk_xid = ANY(...)", which the xid index
-	 * serves. Stale or missing statistics for xid8 make the planner guess a third of
+	 * serves. Stale or missing statistics for snk_xid make the planner guess a third of
 	 * the table, and a cursor's fast-start costing then picks a sequential scan of the
 	 * whole table on every poll (measured: 4-9 ms per poll on 61k rows, growing with the
 	 * table). A full first copy still streams linearly through a bitmap heap scan. */

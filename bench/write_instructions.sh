@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# bench/write_instructions.sh - what snk costs the application's inserts, counted in CPU
+# instructions: a figure that does not drift with the machine (bench/write_overhead.sh
+# measures time, which on a shared 2-core VM varies by a third between runs).
+#
+# One throwaway cluster; the server runs in single-user mode under callgrind, once per
+# table layout and write path, with nothing else in the process:
+#   plain     records(id uuid PRIMARY KEY, data text NOT NULL)
+#   brin      + snk_xid bigint DEFAULT txid_current(), BRIN index (what `snk migrate` creates)
+#   btree     + snk_xid xid8 DEFAULT pg_current_xact_id(), btree index (older snk versions)
+# Write paths: COPY of the same ROWS rows from a file; BATCHES single-statement
+# transactions of INSERT ... SELECT 1000 rows (tst's shape). Instructions of the server
+# starting and stopping are measured alone and subtracted.
+# Prints instructions per row and the overhead over plain; writes bench/results/write_instructions.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+ROWS=${ROWS:-100000}
+BATCHES=${BATCHES:-100}
+. scripts/deps.sh
+snk_install_deps
+B=$(snk_pgbin)
+user=$(id -un)
+[ "$(id -u)" != 0 ] || user=${SNK_TEST_USER:-nobody}
+as() { if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
+D=$(mktemp -d /tmp/snk-instr.XXXXXX)
+chmod 755 "$D"
+[ "$(id -u)" != 0 ] || chown "$user" "$D"
+pm=
+cleanup() {
+	[ -z "$pm" ] || as "$B/pg_ctl" -w -D "$D/data" stop >/dev/null 2>&1 || true
+	rm -rf "$D"
+}
+trap cleanup EXIT
+as "$B/initdb" -A trust -U postgres --nosync -E UTF8 --locale=C -D "$D/data" >/dev/null
+as "$B/pg_ctl" -w -D "$D/data" -l "$D/log" -o "-k $D -c listen_addresses=''" start >/dev/null
+pm=1
+Q() { psql -X -q -v ON_ERROR_STOP=1 -h "$D" -U postgres "$@"; }
+VARIANTS="plain brin btree"
+for v in $VARIANTS; do Q -d postgres -c "CREATE DATABASE $v"; done
+Q -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
+Q -d brin -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL, snk_xid bigint DEFAULT txid_current())" \
+	-c "CREATE INDEX ON records USING brin (snk_xid) WITH (pages_per_range = 32)"
+Q -d btree -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL, snk_xid xid8 DEFAULT pg_current_xact_id())" \
+	-c "CREATE INDEX ON records (snk_xid)"
+Q -d plain -c "COPY (SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, $ROWS) i) TO '$D/rows.copy'"
+for i in $(seq 1 "$BATCHES"); do
+	echo "INSERT INTO records (id, data) SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64) FROM generate_series(1, 1000) i"
+done >"$D/inserts.sql"
+chmod 644 "$D/rows.copy" "$D/inserts.sql"
+as "$B/pg_ctl" -w -D "$D/data" stop >/dev/null
+pm=
+# ir DB FILE: instructions of a single-user server that runs FILE's statements in DB.
+ir() {
+	as valgrind --tool=callgrind --callgrind-out-file=/dev/null "$B/postgres" --single -j -D "$D/data" "$1" \
+		<"$2" 2>&1 >/dev/null | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+echo "SELECT 1;" >"$D/empty.sql"
+printf "COPY records (id, data) FROM '%s';\n\n" "$D/rows.copy" >"$D/copy.sql"
+sed 's/$/;\n/' "$D/inserts.sql" >"$D/inserts.j.sql" # -j: a statement ends at ';' and an empty line
+base=$(ir plain "$D/empty.sql")
+declare -A per
+for v in $VARIANTS; do
+	for kind in copy insert; do
+		f=$D/copy.sql n=$ROWS
+		[ "$kind" = copy ] || f=$D/inserts.j.sql n=$((BATCHES * 1000))
+		per[$kind.$v]=$((($(ir "$v" "$f") - base) / n))
+	done
+done
+pct() { echo "scale=1; (${per[$1.$2]} - ${per[$1.plain]}) * 100 / ${per[$1.plain]}" | bc; }
+printf '%-34s %12s %12s %12s\n' "instructions per row" plain "brin (snk)" "btree (old)"
+printf '%-34s %12s %12s %12s\n' "COPY of $ROWS rows" "${per[copy.plain]}" "${per[copy.brin]} +$(pct copy brin)%" "${per[copy.btree]} +$(pct copy btree)%"
+printf '%-34s %12s %12s %12s\n' "$BATCHES x INSERT of 1000 rows" "${per[insert.plain]}" "${per[insert.brin]} +$(pct insert brin)%" "${per[insert.btree]} +$(pct insert btree)%"
+mkdir -p "$top/bench/results"
+cat >"$top/bench/results/write_instructions.json" <<EOT
+{"date": "$(date -u +%FT%TZ)", "rows": $ROWS, "batches": $BATCHES, "unit": "instructions per row",
+ "copy": {"plain": ${per[copy.plain]}, "brin": ${per[copy.brin]}, "btree": ${per[copy.btree]}, "brin_pct": $(pct copy brin), "btree_pct": $(pct copy btree)},
+ "insert": {"plain": ${per[insert.plain]}, "brin": ${per[insert.brin]}, "btree": ${per[insert.btree]}, "brin_pct": $(pct insert brin), "btree_pct": $(pct insert btree)}}
+EOT
