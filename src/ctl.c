@@ -255,6 +255,15 @@ static cJSON *cmd_status(struct snk_app *app)
 					d->stats.pass_started_ms ? (double)(now - d->stats.pass_started_ms) : 0);
 		cJSON_AddNumberToObject(j, "last_window_ms", (double)(d->stats.last_pass_us / 1000));
 		add_stamp(j, "last_commit_at", d->stats.last_copy_ms);
+		/* What the source's xid index is, and how far snk has summarized it when BRIN. */
+		bool brin = d->src->check[0].info.brin_index[0] != '\0';
+
+		cJSON_AddStringToObject(j, "source_xid_index", brin ? "brin" : "btree");
+		if (brin)
+			add_u64(j, "brin_summarized_to_block", d->brin_next_block);
+		else
+			cJSON_AddNullToObject(j, "brin_summarized_to_block");
+		cJSON_AddBoolToObject(j, "brin_summarize_failed", d->summarize_off);
 		if (d->prev.text)
 			cJSON_AddStringToObject(j, "cursor", d->prev.text);
 		else

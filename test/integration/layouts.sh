@@ -51,4 +51,9 @@ sleep 1
 left=$(q b "SELECT sum(brin_summarize_range('records_snk_xid', r * 32)) FROM generate_series(0, $ranges - 1) r")
 [ "$left" = 0 ] || fail "$left of b's $ranges filled BRIN ranges were not summarized by snk"
 grep -q "cannot summarize" "$WORK/snk.log" && fail "snk could not summarize"
+[ "$(status_field .a_to_b.source_xid_index)" = btree ] || fail "status: a's index is not reported as btree"
+[ "$(status_field .b_to_a.source_xid_index)" = brin ] || fail "status: b's index is not reported as brin"
+[ "$(status_field .b_to_a.brin_summarized_to_block)" -ge $((ranges * 32)) ] ||
+	fail "status: summarized to block $(status_field .b_to_a.brin_summarized_to_block), want >= $((ranges * 32))"
+[ "$(status_field .b_to_a.brin_summarize_failed)" = false ] || fail "status: summarizing reported as failed"
 it_pass "xid8+btree side and bigint+BRIN side sync both ways ($ta + $tb rows), no echo, $ranges BRIN ranges summarized by snk"
