@@ -5,8 +5,9 @@ ALTER TABLE @TABLE@ ALTER COLUMN snk_xid DROP NOT NULL;
 
 -- snk.summarize(index, from_block): summarizes the filled, not yet summarized ranges of a
 -- BRIN index on snk_xid, from the range holding from_block on; returns the first block
--- after the last filled range (the next call's from_block), or NULL when another session
--- (a VACUUM, CREATE INDEX CONCURRENTLY) holds the table's maintenance lock: snk never
+-- after the last filled range (the next call's from_block; lower than this one's after a
+-- TRUNCATE or VACUUM FULL, whose rebuilt index is summarized already), or NULL when another
+-- session (a VACUUM, CREATE INDEX CONCURRENTLY) holds the table's maintenance lock: snk never
 -- waits for it, and never makes an autovacuum give way.
 --
 -- The partly filled last range stays unsummarized: the application's inserts into it cost
@@ -44,6 +45,6 @@ BEGIN
         PERFORM brin_summarize_range(idx::regclass, blk);
         blk := blk + per_range;
     END LOOP;
-    RETURN greatest(filled_end, from_block);
+    RETURN filled_end;
 END
 $fn$;

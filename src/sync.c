@@ -204,7 +204,7 @@ static void src_close_result_cb(void *arg, int stmt, const PGresult *res)
 
 	if (stmt != 1 || !db_read_summarize(res, &done, &next))
 		return;
-	if (done && next > d->brin_next_block) {
+	if (done && next != d->brin_next_block) {
 		log_debug(d->role, "BRIN ranges of %s summarized up to block %llu", d->app->table.label,
 			  (unsigned long long)next);
 		d->brin_next_block = next;
