@@ -468,7 +468,7 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 			d->units++;
 			d->inflight++;
 			db_send_conflicts(c, &d->app->table, &s->batch);
-	pgconn_end(c);
+			pgconn_end(c);
 			return;
 		}
 		slot_put(s);
