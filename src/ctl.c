@@ -264,8 +264,8 @@ static cJSON *cmd_status(struct snk_app *app)
 		else
 			cJSON_AddNullToObject(j, "brin_summarized_to_block");
 		cJSON_AddBoolToObject(j, "brin_summarize_failed", d->summarize_off);
-		if (d->prev.text)
-			cJSON_AddStringToObject(j, "cursor", d->prev.text);
+		if (d->committed.text)
+			cJSON_AddStringToObject(j, "cursor", d->committed.text);
 		else
 			cJSON_AddNullToObject(j, "cursor");
 		if (d->last_error[0])

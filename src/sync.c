@@ -152,6 +152,7 @@ static struct slot *slot_get(struct snk_dir *d)
 			s->requested = 0;
 			s->fetched = 0;
 			s->on_conflict = false;
+			s->pass_seq = d->pass_seq;
 			batch_reset(&s->batch);
 			return s;
 		}
@@ -161,8 +162,10 @@ static struct slot *slot_get(struct snk_dir *d)
 
 static void slot_put(struct slot *s)
 {
-	if (s)
+	if (s) {
 		s->busy = false;
+		snapshot_clear(&s->cursor);
+	}
 }
 
 static int fetch_size(const struct snk_dir *d)
@@ -348,7 +351,7 @@ static void pass_start(struct snk_dir *d)
 	d->large_outstanding = false;
 	idqueue_clear(&d->large);
 	d->final_sent = false;
-	d->final_done = false;
+	d->pass_seq++;
 	d->bad_result = false;
 	d->pass_rows = 0;
 	d->stats.pass_committed = 0;
@@ -382,12 +385,12 @@ static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
 }
 
 static void pass_complete(struct snk_dir *d);
+static void window_handoff(struct snk_dir *d, struct slot *s);
+static void window_committed(struct snk_dir *d, struct slot *s);
 
 static void after_dst_unit(struct snk_dir *d)
 {
-	if (d->final_done && d->inflight == 0)
-		pass_complete(d);
-	else
+	if (d->state == DIR_PASS)
 		dir_progress(d);
 }
 
@@ -399,7 +402,7 @@ static void conflicts_done_cb(void *arg, const struct pgconn_error *err)
 	d->units--;
 	d->inflight--;
 	slot_put(s);
-	if (d->state != DIR_PASS) {
+	if (d->state == DIR_FAILED) {
 		dir_check_drained(d);
 		return;
 	}
@@ -426,7 +429,9 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 
 	d->units--;
 	d->inflight--;
-	if (d->state != DIR_PASS) {
+	/* A batch of an abandoned pass. A final batch can outlive its pass without it being
+	 * abandoned: the next window starts as soon as it is sent (window_handoff). */
+	if (d->state == DIR_FAILED) {
 		slot_put(s);
 		dir_check_drained(d);
 		return;
@@ -453,14 +458,15 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		int64_t now = sync_now_ms();
 
 		d->stats.rows_copied += s->inserted;
-		d->stats.pass_committed += (uint64_t)s->batch.nrows;
+		if (s->pass_seq == d->pass_seq)
+			d->stats.pass_committed += (uint64_t)s->batch.nrows;
 		d->stats.batches++;
 		d->stats.last_copy_ms = now;
 		rate_add(&d->stats.copied_rate, now / 1000, s->inserted);
 		hist_observe(&d->stats.apply, (double)(sync_mono_us() - s->sent_us) / 1e6);
 	}
 	if (s->final)
-		d->final_done = true;
+		window_committed(d, s);
 	if (s->inserted < (uint64_t)s->batch.nrows) {
 		/* Some ids were already there: same data (a replay) or a conflict. Rows never
 		 * change, so this check may run after the commit. */
@@ -495,11 +501,10 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	}
 	d->units++;
 	d->inflight++;
-	if (final)
-		d->final_sent = true;
 	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
-		ok = db_send_cursor_store(c, d->source_key, d->next.text, d->pass_rows, d->src_ident, d->dst_ident);
+		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, d->src_ident,
+					  d->dst_ident);
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
 	/* Fault injection for the test suite (SNK_TEST_CRASH_AFTER_COMMITS): die the hard
@@ -630,39 +635,79 @@ static void dir_progress(struct snk_dir *d)
 			(void)send_fetch(d);
 		return;
 	}
+	/* The final batch goes once every earlier one has committed, the previous window's
+	 * final batch included, so that no cursor commits ahead of the rows it covers. */
 	if (d->inflight > 0 || d->final_sent)
 		return;
-	if (d->held) {
-		struct slot *s = d->held;
+	if (d->held || d->pass_rows > 0) {
+		struct slot *s = d->held ? d->held : slot_get(d);
 
 		d->held = NULL;
-		send_batch(d, s, true);
-	} else if (d->pass_rows > 0) {
-		struct slot *s = slot_get(d);
-
-		if (s)
-			send_batch(d, s, true);
-		else
+		if (!s) {
 			dir_fail(d, NULL, "BUG: no free slot for the cursor");
+			return;
+		}
+		snapshot_move(&s->cursor, &d->next);
+		s->window_rows = d->pass_rows;
+		s->taken_ms = d->stats.next_taken_ms;
+		s->pass_started_ms = d->stats.pass_started_ms;
+		d->final_sent = true;
+		send_batch(d, s, true);
+		if (d->state == DIR_PASS)
+			window_handoff(d, s);
 	} else {
 		pass_complete(d); /* nothing new: the stored cursor stays, still exact */
 	}
 }
 
-static void pass_complete(struct snk_dir *d)
+/* The window's last batch, with its cursor, is on its way: the next window may start now,
+ * from that cursor, while the batch commits. This saves a destination round trip and a
+ * commit per window. It is safe for the same reasons as pipelining batches is: the next
+ * window's final batch waits until this one has committed (inflight), a failure anywhere
+ * reloads the stored cursor, and ON CONFLICT absorbs what is read again. */
+static void window_handoff(struct snk_dir *d, struct slot *s)
 {
-	snapshot_move(&d->prev, &d->next);
-	d->stats.prev_taken_ms = d->stats.next_taken_ms;
+	snapshot_clear(&d->prev);
+	if (!snapshot_parse(s->cursor.text, &d->prev)) {
+		dir_fail(d, NULL, "BUG: unparsable window snapshot");
+		return;
+	}
 	d->state = DIR_IDLE;
+	d->stats.pass_started_ms = 0;
+	dir_kick(d);
+}
+
+/* The window's last batch and its cursor have committed: every row the cursor covers is
+ * in the destination. */
+static void window_committed(struct snk_dir *d, struct slot *s)
+{
+	snapshot_move(&d->committed, &s->cursor);
+	d->stats.prev_taken_ms = s->taken_ms;
 	d->caught_up = true;
 	d->stats.passes++;
 	d->failures = 0;
-	if (d->pass_rows > 0) {
-		d->stats.last_pass_us = (sync_now_ms() - d->stats.pass_started_ms) * 1000;
-		log_debug(d->role, "copied a window of %llu rows in %lld ms, cursor %s",
-			  (unsigned long long)d->pass_rows,
-			  (long long)(d->stats.last_pass_us / 1000), d->prev.text);
+	d->stats.last_pass_us = (sync_now_ms() - s->pass_started_ms) * 1000;
+	log_debug(d->role, "copied a window of %llu rows in %lld ms, cursor %s", (unsigned long long)s->window_rows,
+		  (long long)(d->stats.last_pass_us / 1000), d->committed.text);
+}
+
+/* A window without rows: nothing to commit. Its snapshot is exact for the destination
+ * once nothing of an earlier window is still committing. */
+static void pass_complete(struct snk_dir *d)
+{
+	snapshot_move(&d->prev, &d->next);
+	if (d->inflight == 0) {
+		snapshot_clear(&d->committed);
+		if (!snapshot_parse(d->prev.text, &d->committed)) {
+			dir_fail(d, NULL, "BUG: unparsable window snapshot");
+			return;
+		}
+		d->stats.prev_taken_ms = d->stats.next_taken_ms;
+		d->caught_up = true;
 	}
+	d->state = DIR_IDLE;
+	d->stats.passes++;
+	d->failures = 0;
 	d->stats.pass_started_ms = 0;
 	dir_kick(d);
 }
@@ -714,7 +759,7 @@ static void dir_check_drained(struct snk_dir *d)
 	if (d->state != DIR_FAILED || d->units > 0)
 		return;
 	for (int i = 0; i < d->nslots; i++)
-		d->slots[i].busy = false;
+		slot_put(&d->slots[i]);
 	d->page = NULL;
 	d->large_page = NULL;
 	d->held = NULL;
@@ -813,6 +858,12 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 
 static void cursor_loaded(struct snk_dir *d)
 {
+	/* The loaded (or replacing) cursor is what the destination holds. */
+	snapshot_clear(&d->committed);
+	if (!snapshot_parse(d->prev.text, &d->committed)) {
+		dir_fail(d, NULL, "BUG: unparsable cursor");
+		return;
+	}
 	d->state = DIR_IDLE;
 	d->wake_pending = true; /* catch up at once */
 	if (!d->app->ready && d->app->dir[0].state != DIR_WAIT && d->app->dir[0].state != DIR_LOADING &&
@@ -1194,13 +1245,16 @@ void sync_app_free(struct snk_app *app)
 	for (int i = 0; i < 2; i++) {
 		struct snk_dir *d = &app->dir[i];
 
-		for (int j = 0; d->slots && j < d->nslots; j++)
+		for (int j = 0; d->slots && j < d->nslots; j++) {
 			batch_free(&d->slots[j].batch);
+			snapshot_clear(&d->slots[j].cursor);
+		}
 		free(d->slots);
 		free(d->source_key);
 		if (d->retry_timer)
 			event_free(d->retry_timer);
 		snapshot_clear(&d->prev);
+		snapshot_clear(&d->committed);
 		snapshot_clear(&d->next);
 		snapshot_clear(&d->stored.snapshot);
 		snapshot_clear(&d->src_now);

@@ -40,7 +40,7 @@ static bool hook_passed(void *arg, int src, uint64_t xid)
 {
 	struct snk_app *app = arg;
 
-	return xid == 0 || snapshot_sees(&app->dir[src == SNK_DB_A ? 0 : 1].prev, xid);
+	return xid == 0 || snapshot_sees(&app->dir[src == SNK_DB_A ? 0 : 1].committed, xid);
 }
 
 static bool hook_busy(void *arg)

@@ -39,7 +39,7 @@ struct dir_stats {
 	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */
 	int64_t pass_started_ms; /* wall clock when the current pass began, 0: no pass */
 	int64_t last_pass_us;    /* duration of the last pass with rows */
-	int64_t prev_taken_ms;   /* wall clock when the snapshot `prev` was taken */
+	int64_t prev_taken_ms;   /* wall clock when the snapshot `committed` was taken */
 	int64_t next_taken_ms;   /* the same for the window being applied */
 	uint64_t pass_committed; /* rows of the current pass committed in the destination */
 	struct rate_window copied_rate;
@@ -56,6 +56,13 @@ struct slot {
 	int requested;           /* rows asked of the FETCH that filled it */
 	int fetched;             /* rows the FETCH returned, large ones included */
 	int64_t sent_us;         /* monotonic time the batch was sent */
+	uint64_t pass_seq;       /* the pass whose rows it carries */
+	/* A final batch carries its window's cursor: the next window may already be running
+	 * by the time it commits (see window_handoff in sync.c). */
+	struct snk_snapshot cursor;
+	uint64_t window_rows;
+	int64_t taken_ms;        /* wall clock when `cursor` was taken */
+	int64_t pass_started_ms;
 };
 
 /* The catalog check (and, for the writer, lock and prepare) run on every (re)connect. */
@@ -90,14 +97,16 @@ struct snk_dir {
 	struct snk_side *dst;    /* borrowed */
 	char *source_key;        /* owned: cursor key in the destination */
 	enum dir_state state;
-	struct snk_snapshot prev;/* every source row visible here is in the destination */
+	struct snk_snapshot prev;/* the next window starts here: the last window read, whose
+				  * final batch may still be committing */
+	struct snk_snapshot committed; /* every source row visible here is in the destination */
 	struct snk_snapshot next;/* snapshot of the window being applied */
 	bool wake_pending;
 	bool cursor_done;        /* the window's cursor is exhausted */
 	bool fetch_outstanding;
 	bool large_outstanding;  /* a fetch of large rows by id is in flight */
 	bool final_sent;
-	bool final_done;
+	uint64_t pass_seq;       /* increments at each pass_start */
 	bool src_tx_open;
 	bool bad_result;
 	bool optimistic;         /* this window's batches go first as plain INSERTs */
