@@ -32,6 +32,9 @@ P() {
 
 now() { date +%s.%N; }
 
+# bcx: bc, with the leading zero JSON needs (bc prints .5 and -.5).
+bcx() { bc | sed -E 's/^(-?)\./\10./'; }
+
 # jsonfield JSON FIELD: the number FIELD holds in a one-line JSON object (the probe's).
 jsonfield() { sed -n 's/^{.*"'"$2"'": \([0-9.]*\).*/\1/p' <<<"$1"; }
 

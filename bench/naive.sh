@@ -70,13 +70,13 @@ settle() {
 		cb=$(count "$SNK_IT_PORT_B" "$1")
 		t=$(now)
 		if [ "$ca" = "$2" ] && [ "$cb" = "$2" ]; then
-			printf '%.3f settled\n' "$(echo "$t - $t0" | bc)"
+			printf '%.3f settled\n' "$(echo "$t - $t0" | bcx)"
 			return
 		fi
 		if [ "$ca.$cb" != "$last" ]; then
 			last=$ca.$cb changed=$t
-		elif [ "$(echo "$t - $changed >= 5" | bc)" = 1 ]; then
-			printf '%.3f stalled\n' "$(echo "$changed - $t0" | bc)"
+		elif [ "$(echo "$t - $changed >= 5" | bcx)" = 1 ]; then
+			printf '%.3f stalled\n' "$(echo "$changed - $t0" | bcx)"
 			return
 		fi
 		sleep 0.05
@@ -139,7 +139,7 @@ for sys in naive snk; do
 	read -r drain_s drain_how <<<"$(settle "$db" "$DRAIN_ROWS")"
 	stop_sys
 	got=$(count "$SNK_IT_PORT_B" "$db")
-	rate=$(echo "$got / $drain_s" | bc)
+	rate=$(echo "$got / $drain_s" | bcx)
 	R[$sys.drain_s]=$drain_s R[$sys.drain_how]=$drain_how R[$sys.drain_rate]=$rate R[$sys.drain_got]=$got
 	echo "$drain_how after ${drain_s}s: $got rows in b, $rate rows/s"
 done

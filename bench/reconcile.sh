@@ -44,7 +44,7 @@ EOT
 	t0=$(now)
 	"$build/snk" -c "$cfg" verify >"$work/v1.out"
 	t1=$(now)
-	v1_s=$(echo "$t1 - $t0" | bc)
+	v1_s=$(echo "$t1 - $t0" | bcx)
 	v1_b=$(sed -n 's/^IDENTICAL ([0-9]* queries, \([0-9]*\) bytes received)$/\1/p' "$work/v1.out")
 	v1_q=$(sed -n 's/^IDENTICAL (\([0-9]*\) queries.*/\1/p' "$work/v1.out")
 	printf '%-10s %-22s %9.2f %12d %9s %s\n' "$n" "verify, identical" "$v1_s" $((v1_b / 1024)) "$v1_q" -
@@ -57,7 +57,7 @@ EOT
 	t0=$(now)
 	"$build/snk" -c "$cfg" verify >"$work/v2.out" || true
 	t1=$(now)
-	v2_s=$(echo "$t1 - $t0" | bc)
+	v2_s=$(echo "$t1 - $t0" | bcx)
 	v2_b=$(sed -n 's/^DIFFERENT ([0-9]* queries, \([0-9]*\) bytes received)$/\1/p' "$work/v2.out")
 	v2_q=$(sed -n 's/^DIFFERENT (\([0-9]*\) queries.*/\1/p' "$work/v2.out")
 	missing=$(( (n - ca) + (n - cb) ))

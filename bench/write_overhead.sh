@@ -64,11 +64,11 @@ measure() {
 	t1=$(now)
 	sleep 0.2
 	c1=$(server_cpu) l1=$(lsn)
-	echo "$(echo "$t1 - $t0" | bc) $(echo "scale=2; ($c1 - $c0) / $tck" | bc) $(PA -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
+	echo "$(echo "$t1 - $t0" | bcx) $(echo "scale=2; ($c1 - $c0) / $tck" | bcx) $(PA -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bc; }
+pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bcx; }
 # Rounds alternate which table goes first. Each round's pair, measured a few seconds
 # apart, gives one overhead figure; the median of those is the paired overhead, which
 # slow drifts of the machine (other VMs, the page cache) cancel out of.
@@ -103,7 +103,7 @@ for kind in copy insert; do
 			M[$kind.$m.$v]=$q M[$kind.$m.$v.pct]=$(pct "$p" "$q") M[$kind.$m.$v.paired]=$(med "${pair[$kind.$v.$m]}")
 		done
 		q=${M[$kind.$m.migrated]} o=${M[$kind.$m.btree]}
-		case $m in wall) unit="wall s" ;; cpu) unit="server CPU s" ;; wal) unit="WAL MB" p=$(echo "scale=1; $p / 1048576" | bc) q=$(echo "scale=1; $q / 1048576" | bc) o=$(echo "scale=1; $o / 1048576" | bc) ;; esac
+		case $m in wall) unit="wall s" ;; cpu) unit="server CPU s" ;; wal) unit="WAL MB" p=$(echo "scale=1; $p / 1048576" | bcx) q=$(echo "scale=1; $q / 1048576" | bcx) o=$(echo "scale=1; $o / 1048576" | bcx) ;; esac
 		printf '%-28s %-13s %9.2f %9.2f %8s%% %8s%% %9.2f %8s%%\n' "$what" "$unit" "$p" "$q" "${M[$kind.$m.migrated.pct]}" \
 			"${M[$kind.$m.migrated.paired]}" "$o" "${M[$kind.$m.btree.paired]}"
 		what=
