@@ -448,8 +448,7 @@ bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_s
 	snprintf(ident, len, "%s", PQgetvalue(res, 0, 0));
 	if (!now)
 		return true;
-	snapshot_clear(now);
-	return snapshot_parse(PQgetvalue(res, 0, 1), now);
+	return snapshot_set(now, PQgetvalue(res, 0, 1));
 }
 
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out)

@@ -84,6 +84,12 @@ void snapshot_xmax_text(const struct snk_snapshot *s, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64, s->xmax);
 }
 
+bool snapshot_set(struct snk_snapshot *dst, const char *text)
+{
+	snapshot_clear(dst);
+	return snapshot_parse(text, dst);
+}
+
 void snapshot_move(struct snk_snapshot *dst, struct snk_snapshot *src)
 {
 	snapshot_clear(dst);

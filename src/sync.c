@@ -667,8 +667,7 @@ static void dir_progress(struct snk_dir *d)
  * reloads the stored cursor, and ON CONFLICT absorbs what is read again. */
 static void window_handoff(struct snk_dir *d, struct slot *s)
 {
-	snapshot_clear(&d->prev);
-	if (!snapshot_parse(s->cursor.text, &d->prev)) {
+	if (!snapshot_set(&d->prev, s->cursor.text)) {
 		dir_fail(d, NULL, "BUG: unparsable window snapshot");
 		return;
 	}
@@ -697,8 +696,7 @@ static void pass_complete(struct snk_dir *d)
 {
 	snapshot_move(&d->prev, &d->next);
 	if (d->inflight == 0) {
-		snapshot_clear(&d->committed);
-		if (!snapshot_parse(d->prev.text, &d->committed)) {
+		if (!snapshot_set(&d->committed, d->prev.text)) {
 			dir_fail(d, NULL, "BUG: unparsable window snapshot");
 			return;
 		}
@@ -829,8 +827,7 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s; a reconcile follows",
 			 d->dst->name, d->app->table.label, d->src->name);
 		sync_reconcile_owed(d, "first start");
-		snapshot_clear(&d->prev);
-		return snapshot_parse(SNAPSHOT_INITIAL, &d->prev);
+		return snapshot_set(&d->prev, SNAPSHOT_INITIAL);
 	}
 	if ((cur->src_ident[0] && strcmp(cur->src_ident, d->src_ident) != 0) ||
 	    cur->snapshot.xmax > d->src_now.xmax) {
@@ -840,8 +837,7 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 			 (unsigned long long)d->src_now.xmax);
 		*mark = true;
 		sync_reconcile_owed(d, "a database was replaced or restored");
-		snapshot_clear(&d->prev);
-		return snapshot_parse(d->src_now.text, &d->prev);
+		return snapshot_set(&d->prev, d->src_now.text);
 	}
 	log_info(d->role, "resuming from cursor %s", cur->snapshot.text);
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
@@ -859,8 +855,7 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 static void cursor_loaded(struct snk_dir *d)
 {
 	/* The loaded (or replacing) cursor is what the destination holds. */
-	snapshot_clear(&d->committed);
-	if (!snapshot_parse(d->prev.text, &d->committed)) {
+	if (!snapshot_set(&d->committed, d->prev.text)) {
 		dir_fail(d, NULL, "BUG: unparsable cursor");
 		return;
 	}

@@ -26,6 +26,10 @@ bool snapshot_parse(const char *text, struct snk_snapshot *out) __attribute__((w
 /* snapshot_xmax_text: xmax as decimal text into buf (at least 21 bytes). */
 void snapshot_xmax_text(const struct snk_snapshot *s, char *buf, size_t len);
 
+/* snapshot_set: replaces *dst (empty or holding a snapshot) by the parse of text, which
+ * must not point into *dst. False as snapshot_parse, with *dst left empty. */
+bool snapshot_set(struct snk_snapshot *dst, const char *text) __attribute__((warn_unused_result));
+
 /* snapshot_move: *dst takes src's contents (dst cleared first); src becomes empty. */
 void snapshot_move(struct snk_snapshot *dst, struct snk_snapshot *src);
 

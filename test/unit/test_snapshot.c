@@ -1,5 +1,7 @@
 /* Unit tests of snapshot.c: the parse that feeds the window query must accept exactly
  * what PostgreSQL prints and reject anything else. */
+#include <string.h>
+
 #include "check.h"
 #include "snk/snapshot.h"
 
@@ -45,6 +47,11 @@ int main(void)
 	CHECK(snapshot_parse("5:7:6", &a));
 	snapshot_move(&b, &a);
 	CHECK(a.text == NULL && b.xmax == 7);
+	/* snapshot_set replaces a held snapshot (ASan would report the old one leaking). */
+	CHECK(snapshot_set(&b, "8:9:"));
+	CHECK(b.xmin == 8 && b.xmax == 9 && strcmp(b.text, "8:9:") == 0);
+	CHECK(!snapshot_set(&b, "9:8:"));
+	CHECK(b.text == NULL && b.xmax == 0);
 	snapshot_clear(&b);
 
 	/* What a reconcile may repair: rows of transactions that had ended by the snapshot. */
