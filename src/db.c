@@ -24,9 +24,9 @@ static const char SQL_SCHEMA_CHECK[] =
 	"   WHERE a.attrelid = rel.oid AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped),"
 	" (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a, rel"
 	"   WHERE a.attrelid = rel.oid AND a.attname = $4 AND a.attnum > 0 AND NOT a.attisdropped),"
-	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, rel WHERE a.attrelid = rel.oid"
-	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped"
-	"   AND a.atttypid IN ('pg_catalog.xid8'::pg_catalog.regtype, 'pg_catalog.int8'::pg_catalog.regtype)),"
+	" (SELECT CASE a.atttypid WHEN 'pg_catalog.int8'::pg_catalog.regtype THEN 'bigint'"
+	"   WHEN 'pg_catalog.xid8'::pg_catalog.regtype THEN 'xid8' END FROM pg_catalog.pg_attribute a, rel"
+	"   WHERE a.attrelid = rel.oid AND a.attname = 'snk_xid' AND NOT a.attisdropped),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisunique AND i.indisvalid AND i.indnkeyatts = 1 AND i.indpred IS NULL"
@@ -37,8 +37,6 @@ static const char SQL_SCHEMA_CHECK[] =
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('snk.cursor')"
 	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)"
 	"   AND pg_catalog.to_regprocedure('snk.summarize(oid,bigint)') IS NOT NULL,"
-	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a, rel WHERE a.attrelid = rel.oid"
-	"   AND a.attname = 'snk_xid' AND NOT a.attisdropped AND a.atttypid = 'pg_catalog.int8'::pg_catalog.regtype),"
 	" (SELECT i.indexrelid::text FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
@@ -399,20 +397,21 @@ static bool text_bool(const PGresult *res, int col)
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(res) != 1 || PQnfields(res) != 9)
+	if (PQntuples(res) != 1 || PQnfields(res) != 8)
 		return false;
 	out->table_exists = text_bool(res, 0);
 	if (!PQgetisnull(res, 0, 1))
 		snprintf(out->id_type, sizeof(out->id_type), "%s", PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2))
 		snprintf(out->data_type, sizeof(out->data_type), "%s", PQgetvalue(res, 0, 2));
-	out->has_xid_column = text_bool(res, 3);
+	/* snk_xid's type: bigint, xid8 (an older snk's table), or NULL (absent, or another type). */
+	out->has_xid_column = !PQgetisnull(res, 0, 3);
+	out->xid_type = strcmp(PQgetvalue(res, 0, 3), "bigint") == 0 ? SNK_XID_INT8 : SNK_XID_XID8;
 	out->has_unique_id = text_bool(res, 4);
 	out->has_xid_index = text_bool(res, 5);
 	out->has_snk_schema = text_bool(res, 6);
-	out->xid_type = text_bool(res, 7) ? SNK_XID_INT8 : SNK_XID_XID8;
-	if (!PQgetisnull(res, 0, 8))
-		snprintf(out->brin_index, sizeof(out->brin_index), "%s", PQgetvalue(res, 0, 8));
+	if (!PQgetisnull(res, 0, 7))
+		snprintf(out->brin_index, sizeof(out->brin_index), "%s", PQgetvalue(res, 0, 7));
 	return true;
 }
 
