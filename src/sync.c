@@ -239,7 +239,7 @@ static void src_close(struct snk_dir *d, bool commit)
 {
 	struct snk_pgconn *c = d->src->read;
 	const char *brin = d->src->check[0].info.brin_index;
-	int64_t now = sync_now_ms();
+	int64_t now = sync_mono_us() / 1000;
 
 	if (!pgconn_begin(c, src_close_result_cb, src_close_done_cb, d))
 		return;
