@@ -14,7 +14,6 @@ SNK_BUILD_DIR=${SNK_BUILD_DIR:-build-release}
 . bench/lib.sh
 bench_setup
 PA() { P "$SNK_IT_PORT_A" "$@"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 # poll_ms TABLE XMAX: median execution time of the empty poll's window query.
 poll_ms() {
 	local i

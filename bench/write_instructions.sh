@@ -18,6 +18,7 @@ top=$PWD
 ROWS=${ROWS:-100000}
 BATCHES=${BATCHES:-100}
 . scripts/deps.sh
+. bench/lib.sh
 snk_install_deps
 B=$(snk_pgbin)
 user=$(id -un)
@@ -67,7 +68,7 @@ for v in $VARIANTS; do
 		per[$kind.$v]=$((($(ir "$v" "$f") - base) / n))
 	done
 done
-pct() { echo "scale=1; (${per[$1.$2]} - ${per[$1.plain]}) * 100 / ${per[$1.plain]}" | bc | sed -E "s/^(-?)\\./\\10./"; }
+pct() { echo "scale=1; (${per[$1.$2]} - ${per[$1.plain]}) * 100 / ${per[$1.plain]}" | bcx; }
 printf '%-34s %12s %12s %12s\n' "instructions per row" plain "brin (snk)" "btree (old)"
 printf '%-34s %12s %12s %12s\n' "COPY of $ROWS rows" "${per[copy.plain]}" "${per[copy.brin]} +$(pct copy brin)%" "${per[copy.btree]} +$(pct copy btree)%"
 printf '%-34s %12s %12s %12s\n' "$BATCHES x INSERT of 1000 rows" "${per[insert.plain]}" "${per[insert.brin]} +$(pct insert brin)%" "${per[insert.btree]} +$(pct insert btree)%"

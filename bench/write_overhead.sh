@@ -66,7 +66,6 @@ measure() {
 	c1=$(server_cpu) l1=$(lsn)
 	echo "$(echo "$t1 - $t0" | bcx) $(echo "scale=2; ($c1 - $c0) / $tck" | bcx) $(PA -d postgres -Atc "SELECT pg_wal_lsn_diff('$l1', '$l0')")"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 pct() { echo "scale=1; ($2 - $1) * 100 / $1" | bcx; }
 # Rounds alternate which table goes first. Each round's pair, measured a few seconds
