@@ -6,6 +6,7 @@
 # NULL goes); snk syncs both ways across the two layouts with no echo (new copies carry
 # NULL on both sides; a's old copies keep 0 and are not re-read); and the filled BRIN
 # ranges of b are summarized by snk itself (summarizing them again finds nothing to do).
+# Last, with "xid_index": "btree", migrate gives a new table a btree on the bigint column.
 . "$(dirname "$0")/lib.sh"
 it_init layouts --no-migrate --no-trigger
 qa() { q a "$1"; }
@@ -56,4 +57,18 @@ grep -q "cannot summarize" "$WORK/snk.log" && fail "snk could not summarize"
 [ "$(status_field .b_to_a.brin_summarized_to_block)" -ge $((ranges * 32)) ] ||
 	fail "status: summarized to block $(status_field .b_to_a.brin_summarized_to_block), want >= $((ranges * 32))"
 [ "$(status_field .b_to_a.brin_summarize_failed)" = false ] || fail "status: summarizing reported as failed"
+
+# "xid_index": "btree": migrate gives a new table a btree on the bigint column instead.
+cfg_main=$CFG
+CFG=$WORK/btree.json
+sed 's/"reconnect_max_ms": 1000/"reconnect_max_ms": 1000, "schema": "bt", "xid_index": "btree"/' "$cfg_main" >"$CFG"
+"$SNK" -c "$CFG" migrate >"$WORK/migrate-btree.log" 2>&1 || { cat "$WORK/migrate-btree.log" >&2; fail "snk migrate (btree) failed"; }
+for side in a b; do
+	got=$(q $side "SELECT format_type(a.atttypid, a.atttypmod) || ' ' || am.amname FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+		WHERE i.indrelid = 'bt.records'::regclass AND a.attname = 'snk_xid'")
+	[ "$got" = "bigint btree" ] || fail "xid_index btree: $side's bt.records has [$got], want a btree on bigint"
+done
+CFG=$cfg_main
 it_pass "xid8+btree side and bigint+BRIN side sync both ways ($ta + $tb rows), no echo, $ranges BRIN ranges summarized by snk"
