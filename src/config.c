@@ -45,6 +45,7 @@ static const struct key_desc keys[] = {
 	INT(batch_rows, 1, 100000, 5000),
 	INT(batch_max_bytes, 65536, 1073741824, 4194304),
 	INT(max_batches_in_flight, 1, 64, 4),
+	INT(write_connections, 1, 8, 2),
 	INT(reconnect_max_ms, 100, 600000, 10000),
 	STR(metrics_listen, 0, ""),
 	STR(insert_mode, 1, "optimistic"),

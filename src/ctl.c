@@ -209,20 +209,21 @@ static cJSON *cmd_status(struct snk_app *app)
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
 		cJSON *db = cJSON_AddObjectToObject(dbs, s->name);
-		const struct snk_pgconn *conns[2] = { s->read, s->write };
-		const char *err = pgconn_last_error(s->read)[0] ? pgconn_last_error(s->read)
-								: pgconn_last_error(s->write);
-		uint64_t reconnects = 0;
+		const char *err = pgconn_last_error(s->read);
+		uint64_t reconnects = sync_side_reconnects(s);
+		cJSON *per_lane;
 
-		for (int j = 0; j < 2; j++) {
-			const struct pgconn_stats *st = pgconn_stats(conns[j]);
-
-			reconnects += st->connects > 0 ? st->connects - 1 : 0;
-		}
+		for (int j = 0; !err[0] && j < s->nlanes; j++)
+			err = pgconn_last_error(s->lane[j].conn);
 		cJSON_AddBoolToObject(db, "connected", s->read_ok && s->write_ok);
 		cJSON_AddStringToObject(db, "target", pgconn_target(s->read));
 		cJSON_AddStringToObject(db, "read_state", pgconn_state_name(pgconn_state(s->read)));
 		cJSON_AddStringToObject(db, "write_state", pgconn_state_name(pgconn_state(s->write)));
+		cJSON_AddNumberToObject(db, "write_sessions", s->nlanes);
+		cJSON_AddNumberToObject(db, "write_sessions_ready", sync_side_lanes_ready(s));
+		per_lane = cJSON_AddArrayToObject(db, "batches_by_write_session");
+		for (int j = 0; per_lane && j < s->nlanes; j++)
+			cJSON_AddItemToArray(per_lane, cJSON_CreateNumber((double)s->lane[j].batches));
 		if (err[0])
 			cJSON_AddStringToObject(db, "last_error", err);
 		else

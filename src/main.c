@@ -185,6 +185,8 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 		*what = "metrics_listen";
 	else if (a->max_batches_in_flight != b->max_batches_in_flight)
 		*what = "max_batches_in_flight";
+	else if (a->write_connections != b->write_connections)
+		*what = "write_connections";
 	else
 		return false;
 	return true;
@@ -214,16 +216,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			struct snk_side *s = &rt->app.side[i];
 
-			if (!pgconn_set_conninfo(s->read, fresh->conninfo[i]) ||
-			    !pgconn_set_conninfo(s->write, fresh->conninfo[i])) {
+			if (!sync_side_set_conninfo(s, fresh->conninfo[i])) {
 				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
 				config_free(fresh);
 				notify_send("READY=1");
 				return;
 			}
 			log_info(NULL, "SIGHUP: database %s changed; reconnecting", s->name);
-			pgconn_drop(s->read, "reconnecting with the reloaded config");
-			pgconn_drop(s->write, "reconnecting with the reloaded config");
 		}
 	}
 	if ((strcmp(rt->cfg->conninfo[0], fresh->conninfo[0]) != 0 ||
@@ -233,10 +232,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
 		rt->app.reconcile_next_ms =
 			fresh->reconcile_interval_s ? sync_now_ms() + (int64_t)fresh->reconcile_interval_s * 1000 : 0;
-	for (int i = 0; i < 2; i++) {
-		pgconn_set_reconnect_max(rt->app.side[i].read, fresh->reconnect_max_ms);
-		pgconn_set_reconnect_max(rt->app.side[i].write, fresh->reconnect_max_ms);
-	}
+	for (int i = 0; i < 2; i++)
+		sync_side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
 	rt->app.cfg = fresh;

@@ -110,17 +110,20 @@ char *metrics_render(struct snk_app *app)
 		put(&b, "snk_batch_apply_seconds_count{direction=\"%s\"} %llu\n", app->dir[i].name,
 		    (unsigned long long)h->count);
 	}
-	family(&b, "snk_database_connected", "gauge", "1 when both of snk's sessions to the database are ready.");
+	family(&b, "snk_database_connected", "gauge",
+	       "1 when snk's reading session and its first write session (the lock holder) to the database are ready.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_database_connected{database=\"%s\"} %d\n", app->side[i].name,
 		    app->side[i].read_ok && app->side[i].write_ok ? 1 : 0);
+	family(&b, "snk_write_sessions_ready", "gauge",
+	       "Write sessions to the database that can take batches (of write_connections).");
+	for (int i = 0; i < 2; i++)
+		put(&b, "snk_write_sessions_ready{database=\"%s\"} %d\n", app->side[i].name,
+		    sync_side_lanes_ready(&app->side[i]));
 	family(&b, "snk_reconnects_total", "counter", "Sessions re-established after the first.");
-	for (int i = 0; i < 2; i++) {
-		const struct pgconn_stats *r = pgconn_stats(app->side[i].read), *w = pgconn_stats(app->side[i].write);
-		uint64_t n = (r->connects ? r->connects - 1 : 0) + (w->connects ? w->connects - 1 : 0);
-
-		put(&b, "snk_reconnects_total{database=\"%s\"} %llu\n", app->side[i].name, (unsigned long long)n);
-	}
+	for (int i = 0; i < 2; i++)
+		put(&b, "snk_reconnects_total{database=\"%s\"} %llu\n", app->side[i].name,
+		    (unsigned long long)sync_side_reconnects(&app->side[i]));
 	family(&b, "snk_notifications_total", "counter", "NOTIFY wake-ups received (snk's own are not counted).");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_notifications_total{database=\"%s\"} %llu\n", app->side[i].name,

@@ -4,7 +4,8 @@
  *   1. On X (one unit): BEGIN REPEATABLE READ READ ONLY; pg_current_snapshot() as
  *      `next`; DECLARE a cursor over the rows visible now but not in `prev`; FETCH.
  *   2. Each page becomes a batch: INSERT ... ON CONFLICT (id) DO NOTHING into Y, up to
- *      max_batches_in_flight pipelined, while the next page is fetched.
+ *      max_batches_in_flight pipelined, while the next page is fetched, spread over
+ *      Y's write sessions (write_connections) so that several backends insert at once.
  *   3. The last batch carries the cursor: snk.cursor := next, in the same transaction.
  *      It is sent only once every earlier batch of the pass has committed, so the
  *      stored cursor never runs ahead of the rows it covers.
@@ -401,6 +402,7 @@ static void conflicts_done_cb(void *arg, const struct pgconn_error *err)
 
 	d->units--;
 	d->inflight--;
+	s->lane->units--;
 	slot_put(s);
 	if (d->state == DIR_FAILED) {
 		dir_check_drained(d);
@@ -425,10 +427,11 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct slot *s = arg;
 	struct snk_dir *d = s->dir;
-	struct snk_pgconn *c = d->dst->write;
+	struct snk_pgconn *c = s->lane->conn;
 
 	d->units--;
 	d->inflight--;
+	s->lane->units--;
 	/* A batch of an abandoned pass. A final batch can outlive its pass without it being
 	 * abandoned: the next window starts as soon as it is sent (window_handoff). */
 	if (d->state == DIR_FAILED) {
@@ -461,6 +464,7 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		if (s->pass_seq == d->pass_seq)
 			d->stats.pass_committed += (uint64_t)s->batch.nrows;
 		d->stats.batches++;
+		s->lane->batches++;
 		d->stats.last_copy_ms = now;
 		rate_add(&d->stats.copied_rate, now / 1000, s->inserted);
 		hist_observe(&d->stats.apply, (double)(sync_mono_us() - s->sent_us) / 1e6);
@@ -473,6 +477,7 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		if (pgconn_begin(c, conflicts_result_cb, conflicts_done_cb, s)) {
 			d->units++;
 			d->inflight++;
+			s->lane->units++;
 			db_send_conflicts(c, &d->app->table, &s->batch);
 			pgconn_end(c);
 			return;
@@ -485,11 +490,28 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 	after_dst_unit(d);
 }
 
+/* The write session for a batch: lane 0 for the last batch of a window, whose cursor only
+ * the lock holder commits; else the ready lane with the fewest units in flight. */
+static struct write_lane *pick_lane(struct snk_side *side, bool final)
+{
+	struct write_lane *best = &side->lane[0];
+
+	for (int i = 1; !final && i < side->nlanes; i++) {
+		struct write_lane *l = &side->lane[i];
+
+		if (l->ok && l->units < best->units)
+			best = l;
+	}
+	return best;
+}
+
 static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 {
-	struct snk_pgconn *c = d->dst->write;
+	struct snk_pgconn *c;
 	bool ok;
 
+	s->lane = pick_lane(d->dst, final);
+	c = s->lane->conn;
 	s->final = final;
 	if (!s->on_conflict)
 		s->on_conflict = !d->optimistic;
@@ -501,6 +523,7 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	}
 	d->units++;
 	d->inflight++;
+	s->lane->units++;
 	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
 		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, d->src_ident,
@@ -1010,7 +1033,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 	struct side_check *cc = arg;
 	struct snk_side *side = cc->side;
 	struct snk_app *app = side->app;
-	struct snk_pgconn *c = cc->writer ? side->write : side->read;
+	struct snk_pgconn *c = cc->lane ? cc->lane->conn : cc->writer ? side->write : side->read;
 	char buf[512];
 	const char *problem;
 
@@ -1033,6 +1056,10 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 	}
 	if (!cc->info_ok) {
 		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the schema check");
+		return;
+	}
+	if (cc->lane) {
+		cc->lane->ok = true; /* batches find it from the next one on */
 		return;
 	}
 	if (!cc->writer) {
@@ -1099,14 +1126,35 @@ end:
 	pgconn_end(c);
 }
 
+/* An extra write session: checked and prepared, without the lock. */
+static void lane_state_cb(struct snk_pgconn *c, void *arg)
+{
+	struct write_lane *l = arg;
+	struct side_check *cc = &l->check;
+
+	l->ok = false;
+	if (!pgconn_ready(c))
+		return; /* its units, if any, fail with the loss and fail their pass */
+	memset(cc, 0, sizeof(*cc));
+	cc->side = l->side;
+	cc->lane = l;
+	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
+		return;
+	if (db_send_schema_check(c, &l->side->app->table))
+		(void)db_send_prepare_insert(c, &l->side->app->table);
+	pgconn_end(c);
+}
+
 static void conn_notify_cb(struct snk_pgconn *c, void *arg, int be_pid)
 {
 	struct snk_side *side = arg;
 
 	/* snk's own inserts fire the trigger too; they never need a pass. */
-	if (be_pid == pgconn_backend_pid(side->write)) {
-		side->own_notifies++;
-		return;
+	for (int i = 0; i < side->nlanes; i++) {
+		if (be_pid == pgconn_backend_pid(side->lane[i].conn)) {
+			side->own_notifies++;
+			return;
+		}
 	}
 	side->notifies++;
 	wake(dir_from(side->app, side));
@@ -1142,6 +1190,52 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+int sync_side_lanes_ready(const struct snk_side *s)
+{
+	int n = s->write_ok ? 1 : 0;
+
+	for (int i = 1; i < s->nlanes; i++)
+		n += s->lane[i].ok ? 1 : 0;
+	return n;
+}
+
+static uint64_t reconnects_of(const struct snk_pgconn *c)
+{
+	const struct pgconn_stats *st = pgconn_stats(c);
+
+	return st->connects > 0 ? st->connects - 1 : 0;
+}
+
+uint64_t sync_side_reconnects(const struct snk_side *s)
+{
+	uint64_t n = reconnects_of(s->read);
+
+	for (int i = 0; i < s->nlanes; i++)
+		n += reconnects_of(s->lane[i].conn);
+	return n;
+}
+
+bool sync_side_set_conninfo(struct snk_side *s, const char *conninfo)
+{
+	if (!pgconn_set_conninfo(s->read, conninfo))
+		return false;
+	for (int i = 0; i < s->nlanes; i++) {
+		if (!pgconn_set_conninfo(s->lane[i].conn, conninfo))
+			return false;
+	}
+	pgconn_drop(s->read, "reconnecting with the reloaded config");
+	for (int i = 0; i < s->nlanes; i++)
+		pgconn_drop(s->lane[i].conn, "reconnecting with the reloaded config");
+	return true;
+}
+
+void sync_side_set_reconnect_max(struct snk_side *s, int ms)
+{
+	pgconn_set_reconnect_max(s->read, ms);
+	for (int i = 0; i < s->nlanes; i++)
+		pgconn_set_reconnect_max(s->lane[i].conn, ms);
+}
+
 /* ---- lifecycle ---- */
 
 bool sync_app_init(struct snk_app *app, struct event_base *base, const struct snk_config *cfg)
@@ -1167,10 +1261,23 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 		s->name = side_names[i];
 		s->read = pgconn_new(base, conn_names[i][0], cfg->conninfo[i], cfg->reconnect_max_ms,
 				     conn_state_cb, conn_notify_cb, s);
-		s->write = pgconn_new(base, conn_names[i][1], cfg->conninfo[i], cfg->reconnect_max_ms,
-				      conn_state_cb, NULL, s);
-		if (!s->read || !s->write)
+		if (!s->read || cfg->write_connections < 1 || cfg->write_connections > SNK_WRITE_LANES_MAX)
 			return false;
+		s->nlanes = cfg->write_connections;
+		for (int j = 0; j < s->nlanes; j++) {
+			struct write_lane *l = &s->lane[j];
+
+			l->side = s;
+			if (j == 0)
+				snprintf(l->name, sizeof(l->name), "%s", conn_names[i][1]);
+			else
+				snprintf(l->name, sizeof(l->name), "%s%d", conn_names[i][1], j + 1);
+			l->conn = pgconn_new(base, l->name, cfg->conninfo[i], cfg->reconnect_max_ms,
+					     j == 0 ? conn_state_cb : lane_state_cb, NULL, j == 0 ? (void *)s : (void *)l);
+			if (!l->conn)
+				return false;
+		}
+		s->write = s->lane[0].conn;
 	}
 	for (int i = 0; i < 2; i++) {
 		struct snk_dir *d = &app->dir[i];
@@ -1204,7 +1311,8 @@ void sync_app_start(struct snk_app *app)
 
 	for (int i = 0; i < 2; i++) {
 		pgconn_start(app->side[i].read);
-		pgconn_start(app->side[i].write);
+		for (int j = 0; j < app->side[i].nlanes; j++)
+			pgconn_start(app->side[i].lane[j].conn);
 	}
 	event_add(app->poll_timer, &tv);
 }
@@ -1259,7 +1367,8 @@ void sync_app_free(struct snk_app *app)
 	rc_free(app->rc);
 	for (int i = 0; i < 2; i++) {
 		pgconn_free(app->side[i].read);
-		pgconn_free(app->side[i].write);
+		for (int j = 0; j < app->side[i].nlanes; j++)
+			pgconn_free(app->side[i].lane[j].conn);
 	}
 	if (app->poll_timer)
 		event_free(app->poll_timer);

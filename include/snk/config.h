@@ -26,6 +26,7 @@ struct snk_config {
 	int batch_rows;
 	int batch_max_bytes;
 	int max_batches_in_flight;
+	int write_connections;  /* sessions inserting into each database (the first holds the lock) */
 	int reconnect_max_ms;
 	int healthz_max_lag_ms;
 	int reconcile_interval_s; /* a full reconcile this often; 0: only when owed or asked for */

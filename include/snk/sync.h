@@ -46,8 +46,11 @@ struct dir_stats {
 	struct histogram apply;  /* seconds from sending a batch to its commit */
 };
 
+struct write_lane;
+
 struct slot {
 	struct snk_dir *dir;     /* borrowed */
+	struct write_lane *lane; /* borrowed: the session it was sent on */
 	struct snk_batch batch;  /* owned buffers, reused */
 	bool busy;
 	bool final;              /* carries the cursor */
@@ -68,18 +71,36 @@ struct slot {
 /* The catalog check (and, for the writer, lock and prepare) run on every (re)connect. */
 struct side_check {
 	struct snk_side *side;   /* borrowed */
+	struct write_lane *lane; /* borrowed: an extra write session, NULL for read and write */
 	bool writer;
 	struct snk_schema_info info;
 	bool info_ok;
 	bool locked;
 };
 
+/* The write sessions into one database (write_connections of them). Lane 0 is `write`:
+ * it holds the writer lock and commits every cursor. A window's other batches go to the
+ * lane with the fewest in flight, so the destination inserts on several backends at once. */
+struct write_lane {
+	struct snk_side *side;   /* borrowed */
+	struct snk_pgconn *conn; /* owned */
+	struct side_check check; /* lanes 1 and up; lane 0 uses side->check[1] */
+	bool ok;                 /* lanes 1 and up: connected, checked and prepared */
+	int units;               /* units in flight on this session */
+	uint64_t batches;        /* batches with rows it committed */
+	char name[16];           /* "b.write2" */
+};
+
+#define SNK_WRITE_LANES_MAX 8
+
 struct snk_side {
 	struct snk_app *app;     /* borrowed */
 	int index;               /* SNK_DB_A or SNK_DB_B */
 	const char *name;        /* "a" or "b" */
 	struct snk_pgconn *read; /* owned: windows and LISTEN */
-	struct snk_pgconn *write;/* owned: inserts and the cursor */
+	struct snk_pgconn *write;/* borrowed: lane[0].conn, the lock, the cursor and batches */
+	struct write_lane lane[SNK_WRITE_LANES_MAX];
+	int nlanes;
 	bool read_ok;            /* connected and schema checked */
 	bool write_ok;           /* connected, checked, locked and prepared */
 	bool ever_locked;
@@ -199,6 +220,13 @@ uint64_t sync_dir_pending_rows(const struct snk_dir *d);
 /* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
  * carry snk_xid NULL, so no window of this direction ever reads them back. */
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
+/* sync_side_lanes_ready: the write sessions of side that can take batches now. */
+int sync_side_lanes_ready(const struct snk_side *s);
+/* sync_side_reconnects: sessions to side re-established after their first, all of them. */
+uint64_t sync_side_reconnects(const struct snk_side *s);
+/* sync_side_set_conninfo: every session of side reconnects, to conninfo (SIGHUP). */
+bool sync_side_set_conninfo(struct snk_side *s, const char *conninfo) __attribute__((warn_unused_result));
+void sync_side_set_reconnect_max(struct snk_side *s, int ms);
 /* --- the reconcile, in the daemon (sync_reconcile.c) --- */
 
 /* sync_reconcile_init: the engine, on connections of its own (not yet connected). */

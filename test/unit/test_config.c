@@ -35,6 +35,7 @@ int main(void)
 	CHECK(cfg->poll_interval_ms == 250);
 	CHECK(cfg->batch_rows == 5000);
 	CHECK(cfg->max_batches_in_flight == 4);
+	CHECK(cfg->write_connections == 2);
 	CHECK(cfg->log_level == LOG_INFO);
 	CHECK_STR(cfg->insert_mode, "optimistic");
 	CHECK_STR(cfg->xid_index, "brin");
@@ -71,6 +72,8 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{" DBS ", \"batch_rows\": -1e300}"), "batch_rows: must be a whole number");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"batch_rows\": \"5\"}"), "batch_rows: must be a whole number");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"poll_interval_ms\": true}"), "poll_interval_ms: must be a whole number");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 0}"), "write_connections: must be a whole number in 1..8");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 9}"), "write_connections: must be a whole number in 1..8");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_level\": \"loud\"}"), "log_level: must be one of");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"insert_mode\": \"fast\"}"), "insert_mode: must be \"optimistic\" or \"on_conflict\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"xid_index\": \"hash\"}"), "xid_index: must be \"brin\" or \"btree\"");
