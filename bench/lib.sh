@@ -32,6 +32,17 @@ P() {
 
 now() { date +%s.%N; }
 
+# cpu_snap: the machine's CPU counters (/proc/stat, all CPUs): "total steal iowait".
+cpu_snap() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $9, $6 }' /proc/stat; }
+# cpu_noise SNAP: "steal% / iowait%" of all CPU time since SNAP. Steal is time the VM's
+# host gave to others; when it is high, every figure of that phase is slowed.
+cpu_noise() {
+	local t0 s0 w0 t1 s1 w1
+	read -r t0 s0 w0 <<<"$1"
+	read -r t1 s1 w1 <<<"$(cpu_snap)"
+	awk -v t=$((t1 - t0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) 'BEGIN { if (t <= 0) t = 1; printf "%.1f / %.1f\n", 100 * s / t, 100 * w / t }'
+}
+
 # bcx: bc, with the leading zero JSON needs (bc prints .5 and -.5).
 bcx() { bc | sed -E 's/^(-?)\./\10./'; }
 
