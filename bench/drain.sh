@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench/drain.sh - backlog drain against the COPY pipe, interleaved over several rounds
+# (not a test: it prints figures).
+# ROWS (1,000,000) rows are written into a once. Each round then drains them into an
+# emptied b with snk for every value of write_connections in SESSIONS ("1 2 3"), and
+# runs the COPY pipe of bench/run step 4 into an emptied table LIKE records INCLUDING
+# ALL; the order rotates every round, so the machine's drift falls on all of them.
+# Prints each run (with the server CPU of both clusters and the CPU stolen by the host)
+# and the medians; writes bench/results/drain.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-1000000}
+ROUNDS=${ROUNDS:-4}
+SESSIONS=${SESSIONS:-"1 2 3"}
+res=$PWD/bench/results
+mkdir -p "$res"
+SNK_PID=
+bench_cleanup() { [ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null; }; }
+. bench/lib.sh
+bench_setup
+work=$SNK_IT_ROOT/drain
+mkdir -p "$work"
+cfg=$work/config.json
+# cluster_cpu NAME: CPU ticks used so far by cluster NAME's processes, the ended ones
+# included (the postmaster's children counters).
+cluster_cpu() {
+	local pm t p
+	pm=$(head -1 "$SNK_IT_ROOT/$1/data/postmaster.pid")
+	t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+	for p in $(pgrep -P "$pm"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+write_cfg() {
+	cat >"$cfg" <<EOT
+{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=drain",
+               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=drain"},
+ "control_socket": "$work/snk.sock", "write_connections": $1}
+EOT
+}
+for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE drain"; done
+write_cfg 1
+"$build/snk" -c "$cfg" migrate >/dev/null
+"$build/tst" -c "$cfg" --side a --batches $((ROWS / 1000)) --quiet >/dev/null
+P "$SNK_IT_PORT_A" -d drain -c "VACUUM ANALYZE records" -c "CHECKPOINT"
+P "$SNK_IT_PORT_B" -d drain -c "CREATE TABLE records_copy (LIKE records INCLUDING ALL)"
+
+# run_one VARIANT: one drain (VARIANT = a number of write sessions) or the COPY pipe
+# (VARIANT = copy) into an empty b; prints "VARIANT rows/s a_cpu_s b_cpu_s steal%".
+run_one() {
+	local t0 s ca cb c0 n tck
+	tck=$(getconf CLK_TCK)
+	if [ "$1" = copy ]; then
+		P "$SNK_IT_PORT_B" -d drain -c "TRUNCATE records_copy" -c "CHECKPOINT"
+	else
+		P "$SNK_IT_PORT_B" -d drain -c "TRUNCATE records" -c "DELETE FROM snk.cursor" -c "CHECKPOINT"
+		write_cfg "$1"
+	fi
+	ca=$(cluster_cpu a) cb=$(cluster_cpu b) c0=$(cpu_snap)
+	t0=$(now)
+	if [ "$1" = copy ]; then
+		P "$SNK_IT_PORT_A" -d drain -c "COPY (SELECT id, data FROM records) TO STDOUT" |
+			P "$SNK_IT_PORT_B" -d drain -c "COPY records_copy (id, data) FROM STDIN"
+	else
+		"$build/snk" -c "$cfg" >>"$work/snk.log" 2>&1 &
+		SNK_PID=$!
+		bench_wait_snk "$work/snk.sock"
+		while :; do
+			n=$("$build/snkctl" -s "$work/snk.sock" status --json | jq '.a_to_b.rows_copied')
+			[ "$n" -ge "$ROWS" ] && break
+			sleep 0.05
+		done
+	fi
+	s=$(echo "$(now) - $t0" | bcx)
+	if [ "$1" != copy ]; then
+		kill -TERM "$SNK_PID"
+		wait "$SNK_PID" || true
+		SNK_PID=
+		[ "$(P "$SNK_IT_PORT_B" -d drain -Atc "SELECT count(*) FROM records")" = "$ROWS" ] ||
+			{ echo "b does not hold the $ROWS rows after the drain" >&2; exit 1; }
+	fi
+	echo "$1 $(echo "$ROWS / $s" | bcx) $(echo "scale=1; ($(cluster_cpu a) - $ca) / $tck" | bcx)" \
+		"$(echo "scale=1; ($(cluster_cpu b) - $cb) / $tck" | bcx) $(cpu_noise "$c0" | cut -d' ' -f1)"
+}
+
+variants="$SESSIONS copy"
+: >"$work/runs"
+printf '%-6s %-8s %12s %10s %10s %8s\n' round variant rows/s "a CPU s" "b CPU s" steal%
+for r in $(seq 1 "$ROUNDS"); do
+	for v in $variants; do
+		read -r name rate ca cb steal <<<"$(run_one "$v")"
+		printf '%-6s %-8s %12s %10s %10s %8s\n' "$r" "$name" "$rate" "$ca" "$cb" "$steal"
+		echo "$name $rate $steal" >>"$work/runs"
+	done
+	variants=$(awk '{ for (i = 2; i <= NF; i++) printf "%s ", $i; print $1 }' <<<"$variants")
+done
+# medians MAX_STEAL KEY LABEL: the median rows/s of each variant over its runs with less
+# CPU stolen than MAX_STEAL percent, as a table and as the JSON member KEY (into $json).
+medians() {
+	local v m copy_med
+	copy_med=$(awk -v x="$1" '$1 == "copy" && $3 < x { print $2 }' "$work/runs" | median)
+	printf '%-34s %12s %14s\n' "median, $3" rows/s "ratio to COPY"
+	json="$json, \"$2\": {\"copy_rows_per_s\": ${copy_med:-null}"
+	for v in $SESSIONS copy; do
+		m=$(awk -v v="$v" -v x="$1" '$1 == v && $3 < x { print $2 }' "$work/runs" | median)
+		[ -n "$m" ] || m=null
+		if [ "$m" = null ] || [ -z "$copy_med" ]; then r=null; else r=$(echo "scale=2; $m / $copy_med" | bcx); fi
+		printf '%-34s %12s %14s\n' "$([ "$v" = copy ] && echo "COPY pipe" || echo "snk, $v write session(s)")" "$m" "$r"
+		[ "$v" = copy ] || json="$json, \"sessions_$v\": {\"rows_per_s\": $m, \"copy_ratio\": $r}"
+	done
+	json="$json}"
+}
+json="{\"date\": \"$(date -u +%FT%TZ)\", \"rows\": $ROWS, \"rounds\": $ROUNDS"
+echo
+medians 101 all "all runs"
+echo
+medians 10 steal_under_10 "runs with under 10% steal"
+echo "$json}" >"$res/drain.json"
+echo "wrote $res/drain.json"
