@@ -133,7 +133,13 @@ snk_start() {
 		if "$SNKCTL" -s "$SOCK" ping >/dev/null 2>&1; then
 			return 0
 		fi
-		kill -0 "$SNK_PID" 2>/dev/null || fail "snk exited at start-up (see log)"
+		if ! kill -0 "$SNK_PID" 2>/dev/null; then
+			local rc=0
+			wait "$SNK_PID" || rc=$?
+			SNK_PID=
+			# 128+N: killed by signal N (137: SIGKILL), with nothing in the log.
+			fail "snk exited at start-up with status $rc (see log)"
+		fi
 		sleep 0.05
 	done
 	fail "snk did not answer on $SOCK within 5 s"
