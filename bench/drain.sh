@@ -14,8 +14,6 @@ ROUNDS=${ROUNDS:-4}
 SESSIONS=${SESSIONS:-"1 2 3"}
 res=$PWD/bench/results
 mkdir -p "$res"
-SNK_PID=
-bench_cleanup() { [ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null; }; }
 . bench/lib.sh
 bench_setup
 work=$SNK_IT_ROOT/drain
@@ -32,13 +30,7 @@ cluster_cpu() {
 	done
 	echo "$t"
 }
-write_cfg() {
-	cat >"$cfg" <<EOT
-{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=drain",
-               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=drain"},
- "control_socket": "$work/snk.sock", "write_connections": $1}
-EOT
-}
+write_cfg() { bench_config "$cfg" drain "$work/snk.sock" "\"write_connections\": $1"; }
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE drain"; done
 write_cfg 1
 "$build/snk" -c "$cfg" migrate >/dev/null
@@ -74,9 +66,7 @@ run_one() {
 	fi
 	s=$(echo "$(now) - $t0" | bcx)
 	if [ "$1" != copy ]; then
-		kill -TERM "$SNK_PID"
-		wait "$SNK_PID" || true
-		SNK_PID=
+		bench_snk_stop
 		[ "$(P "$SNK_IT_PORT_B" -d drain -Atc "SELECT count(*) FROM records")" = "$ROWS" ] ||
 			{ echo "b does not hold the $ROWS rows after the drain" >&2; exit 1; }
 	fi

@@ -18,6 +18,7 @@ bench_setup() {
 }
 
 bench_exit() {
+	bench_snk_stop
 	if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
 	test/integration/clusters.sh stop "$BENCH_ENV" >/dev/null
 	rm -f "$BENCH_ENV" "$BENCH_ENV".*
@@ -28,6 +29,24 @@ P() {
 	local port=$1
 	shift
 	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres "$@"
+}
+
+# bench_config FILE DBNAME SOCKET [JSON_MEMBERS]: writes a snk config for database DBNAME
+# on both clusters, with control socket SOCKET and any extra members, to FILE.
+bench_config() {
+	cat >"$1" <<EOT
+{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$2",
+               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$2"},
+ "control_socket": "$3"${4:+, $4}}
+EOT
+}
+
+# SNK_PID: the snk a benchmark started in the background, if any; bench_snk_stop sends it
+# SIGTERM and waits (bench_exit does too).
+SNK_PID=
+bench_snk_stop() {
+	[ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null || true; }
+	SNK_PID=
 }
 
 now() { date +%s.%N; }

@@ -9,20 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-4}
 SECONDS_EACH=${SECONDS_EACH:-20}
-SNK_PID=
-bench_cleanup() { [ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null; }; }
 . bench/lib.sh
 bench_setup
 work=$SNK_IT_ROOT/load
 mkdir -p "$work"
 cfg=$work/config.json
-write_cfg() {
-	cat >"$cfg" <<EOT
-{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=bench",
-               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=bench"},
- "control_socket": "$work/snk.sock", "write_connections": $1}
-EOT
-}
+write_cfg() { bench_config "$cfg" bench "$work/snk.sock" "\"write_connections\": $1"; }
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE bench"; done
 write_cfg 1
 "$build/snk" -c "$cfg" migrate >/dev/null
@@ -46,9 +38,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		pr=$("$build/probe" -c "$cfg" --seconds "$SECONDS_EACH" --gap-ms 50 | tail -1)
 		wait "$tst_pid"
 		steal=$(cpu_noise "$c0" | cut -d' ' -f1)
-		kill -TERM "$SNK_PID"
-		wait "$SNK_PID" || true
-		SNK_PID=
+		bench_snk_stop
 		p99=$(jsonfield "$pr" p99_ms)
 		printf '%-6s %-9s %16s %14s %8s\n' "$r" "$w" "$(jsonfield "$pr" p50_ms) / $p99" \
 			"$(sed -n 's/.*total=\([0-9]*\).*/\1/p' "$work/tst.out")" "$steal"

@@ -34,11 +34,7 @@ mkdir -p "$work"
 new_db() {
 	local port
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE $1"; done
-	cat >"$work/$1.json" <<EOT
-{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$1",
-               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$1"},
- "control_socket": "$work/$1.sock"}
-EOT
+	bench_config "$work/$1.json" "$1" "$work/$1.sock"
 	"$build/snk" -c "$work/$1.json" migrate >/dev/null
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 		if [ "$2" = naive ]; then

@@ -15,9 +15,7 @@ top=$PWD
 SIZES=${SIZES:-"1000000 10000000"}
 res=$top/bench/results
 mkdir -p "$res"
-SNK_PID=
 bench_cleanup() {
-	[ -z "$SNK_PID" ] || { kill -TERM "$SNK_PID" 2>/dev/null; wait "$SNK_PID" 2>/dev/null; }
 	cp "$SNK_IT_ROOT"/rbench/snk-*.log "$res/" 2>/dev/null || true
 }
 . bench/lib.sh
@@ -30,11 +28,7 @@ for n in $SIZES; do
 	db=rb_$n
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"; done
 	cfg=$work/config-$n.json
-	cat >"$cfg" <<EOT
-{"databases": {"a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$db",
-               "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$db"},
- "control_socket": "$work/snk.sock", "notify_channel": ""}
-EOT
+	bench_config "$cfg" "$db" "$work/snk.sock" '"notify_channel": ""'
 	"$build/snk" -c "$cfg" migrate >/dev/null
 	P "$SNK_IT_PORT_A" -d "$db" -c "INSERT INTO records (id, data, snk_xid)
 		SELECT gen_random_uuid(), md5(i::text) || repeat('x', i % 64), NULL FROM generate_series(1, $n) i"
@@ -67,9 +61,7 @@ EOT
 	bench_wait_snk "$work/snk.sock"
 	until [ "$("$build/snkctl" -s "$work/snk.sock" status --json | jq -r '.reconcile.last.result // empty')" != "" ]; do sleep 0.5; done
 	"$build/snkctl" -s "$work/snk.sock" status --json | jq '.reconcile.last' >"$work/last.json"
-	kill -TERM "$SNK_PID"
-	wait "$SNK_PID" || true
-	SNK_PID=
+	bench_snk_stop
 	r_s=$(jq .seconds "$work/last.json")
 	r_b=$(jq .bytes_received "$work/last.json")
 	r_q=$(jq .queries "$work/last.json")
