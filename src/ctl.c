@@ -149,6 +149,10 @@ static void add_reconcile(cJSON *o, struct snk_app *app, int64_t now)
 	cJSON_AddBoolToObject(r, "owed_a_to_b", app->dir[0].reconcile_pending);
 	cJSON_AddBoolToObject(r, "owed_b_to_a", app->dir[1].reconcile_pending);
 	cJSON_AddNumberToObject(r, "runs", (double)app->reconcile_runs);
+	/* Since start, over every run: where nothing changes the tables behind snk's back, both
+	 * stay 0 (the tail alone delivers every row). */
+	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)app->reconcile_repaired_total[0]);
+	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)app->reconcile_repaired_total[1]);
 	cJSON_AddNumberToObject(r, "interval_s", app->cfg->reconcile_interval_s);
 	add_stamp(r, "next_at", app->reconcile_next_ms);
 	if (rc_running(app->rc))

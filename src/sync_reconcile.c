@@ -100,8 +100,9 @@ static void hook_finish(void *arg, const struct rc_stats *st)
 		app->reconcile_failures++;
 		if (app->stopping)
 			return;
-		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; it starts over in %d s",
-			 st->keyspace_done * 100, st->error, RETRY_MS / 1000);
+		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %llu rows into a and %llu"
+			 " into b; it starts over in %d s", st->keyspace_done * 100, st->error,
+			 (unsigned long long)st->repaired[0], (unsigned long long)st->repaired[1], RETRY_MS / 1000);
 		want(app, "the last run did not finish");
 		app->reconcile_retry_ms = sync_now_ms() + RETRY_MS;
 		return;
