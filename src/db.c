@@ -45,12 +45,23 @@ static const char SQL_SCHEMA_CHECK[] =
 
 /* Which database this is: "system identifier/timeline/database oid". A restore from a
  * backup or a new cluster changes the first, a promotion or point-in-time recovery the
- * second, a dropped and re-created database the third. */
+ * second, a dropped and re-created database the third. The timeline is the one WAL is
+ * written on now (the first 8 hex digits of the current WAL file's name), not
+ * pg_control_checkpoint()'s: that one moves only when the checkpoint after a promotion
+ * ends, minutes later by default, and a cursor kept in that window skips the rows of
+ * reused xids. In recovery there is no current WAL file; a standby is read only, so
+ * pg_control's timeline serves. The timeline prints as a decimal integer, as
+ * timeline_id::text did, so a primary's identity stays the same string across an upgrade. */
 static const char SQL_IDENTITY[] =
-	"SELECT s.system_identifier::text || '/' || k.timeline_id::text || '/' || d.oid::text,"
+	"SELECT pg_catalog.concat_ws('/'::text, s.system_identifier,"
+	" CASE WHEN pg_catalog.pg_is_in_recovery()"
+	" THEN (SELECT k.timeline_id::int8 FROM pg_catalog.pg_control_checkpoint() k)"
+	" ELSE pg_catalog.concat('x'::text, pg_catalog.substr("
+	"   pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1::int4, 8::int4))"
+	"   ::bit(32)::int8 END, d.oid),"
 	" pg_catalog.pg_current_snapshot()::text"
-	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_control_checkpoint() k, pg_catalog.pg_database d"
-	" WHERE d.datname = pg_catalog.current_database()";
+	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d"
+	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
 
 static const char SQL_CURSOR_LOAD[] =
 	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending FROM snk.cursor WHERE source = $1";
