@@ -2,6 +2,10 @@
 -- demo and the test harness do, with psql:
 --   psql -v table=records -v channel=snk_records -f migrations/notify_trigger.sql
 -- Without it snk still syncs, on its poll_interval_ms timer.
+-- Two-phase commit: applications that PREPARE TRANSACTION must not install it on that
+-- table. PostgreSQL refuses to prepare a transaction that has executed NOTIFY ("cannot
+-- PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY"), and this trigger
+-- notifies on every INSERT. snk then syncs on its poll_interval_ms timer.
 -- A statement-level trigger: one notification per INSERT statement, not per row, and
 -- PostgreSQL folds identical notifications of one transaction into one.
 CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger

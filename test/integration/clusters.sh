@@ -45,10 +45,11 @@ start_cluster() {
 		cat "$2/$name-initdb.log" >&2
 		return 1
 	}
+	# max_prepared_transactions: two_phase.sh prepares transactions, which the default (0) refuses.
 	while :; do
 		port=$((20000 + RANDOM % 20000))
 		tries=$((tries + 1))
-		opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=60 -c shared_buffers=128MB $speed"
+		opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=60 -c max_prepared_transactions=10 -c shared_buffers=128MB $speed"
 		if port_free "$port" && as_owner "$PGBIN/pg_ctl" -w -t 60 -D "$dir/data" -l "$dir/server.log" \
 			-o "$opts" start >/dev/null 2>&1; then
 			echo "$opts" >"$dir/opts"
