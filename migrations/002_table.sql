@@ -17,8 +17,18 @@ CREATE TABLE IF NOT EXISTS @TABLE@ (
     @DATA@ text NOT NULL
 );
 
-ALTER TABLE @TABLE@ ADD COLUMN IF NOT EXISTS snk_xid bigint DEFAULT txid_current();
+ALTER TABLE @TABLE@ ADD COLUMN IF NOT EXISTS snk_xid bigint DEFAULT pg_catalog.txid_current();
 
 -- The index method comes from the config: BRIN with 32 pages per range, or a btree with
--- "xid_index": "btree" in the config.
-CREATE INDEX IF NOT EXISTS @INDEX@ ON @TABLE@ @XID_INDEX@;
+-- "xid_index": "btree" in the config. PostgreSQL names it (<table>_snk_xid_idx, cut at a
+-- character boundary and made unique), so that no table name can make two tables share
+-- one index name or cut a character in half.
+DO $snk$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = @TABLE_LIT@::pg_catalog.regclass AND a.attname = 'snk_xid') THEN
+        CREATE INDEX ON @TABLE@ @XID_INDEX@;
+    END IF;
+END
+$snk$;

@@ -6,6 +6,8 @@
  */
 #include "snk/config.h"
 
+#include "snk/conninfo.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -148,6 +150,7 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 {
 	static const char *const db_keys[2] = { "a", "b" };
 	const cJSON *item;
+	char why[256];
 
 	if (!dbs) {
 		set_err(err, errlen, "%s: databases: missing; give {\"a\": \"<conninfo>\", \"b\": \"<conninfo>\"}",
@@ -180,6 +183,10 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 		}
 		if (strlen(item->valuestring) > 4096) {
 			set_err(err, errlen, "%s: databases.%s: longer than 4096 bytes", name, db_keys[i]);
+			return false;
+		}
+		if (!conninfo_check(item->valuestring, why, sizeof(why))) {
+			set_err(err, errlen, "%s: databases.%s: %s", name, db_keys[i], why);
 			return false;
 		}
 		cfg->conninfo[i] = strdup(item->valuestring);

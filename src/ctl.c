@@ -233,6 +233,11 @@ static cJSON *cmd_status(struct snk_app *app)
 		else
 			cJSON_AddNullToObject(db, "last_error");
 		add_u64(db, "reconnects", reconnects);
+		/* As the server reports it for the session that commits rows and cursors. */
+		cJSON_AddStringToObject(db, "synchronous_commit", s->check[1].session_ok ?
+					s->check[1].session.synchronous_commit : "unknown");
+		cJSON_AddStringToObject(db, "search_path", s->check[1].session_ok ? s->check[1].session.search_path :
+					"unknown");
 		add_u64(db, "notifies", s->notifies);
 		add_u64(db, "own_notifies_ignored", s->own_notifies);
 		if (!(s->read_ok && s->write_ok))
@@ -251,6 +256,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		add_u64(j, "rows_already_present", d->stats.rows_present);
 		add_u64(j, "insert_retries", d->stats.insert_retries);
 		add_u64(j, "conflicts", d->stats.conflicts);
+		add_u64(j, "rows_ahead_of_xid_counter", d->stats.rows_ahead);
 		add_u64(j, "echo_rows_skipped", sync_dir_echo_skipped(d));
 		add_u64(j, "batches", d->stats.batches);
 		add_u64(j, "batches_in_flight", (uint64_t)d->inflight);

@@ -1,11 +1,16 @@
 /* db.c - the data-access layer: all SQL text, parameter passing and result decoding.
  *
  * Identifiers from the config are always double-quoted here (db_quote_ident), values
- * always travel as parameters, never inside SQL text. Rows move in binary format: a
+ * always travel as parameters, never inside SQL text. Every session runs with search_path
+ * pinned to pg_catalog, pg_temp (conninfo.c; checked by db_send_session_setup), and every
+ * function named here is qualified with its schema, with literals cast to the exact
+ * argument types: no function or operator that another role creates can run as snk. Rows move in binary format: a
  * FETCH returns uuid as 16 bytes and text as raw bytes, which batch.c packs into the
  * binary arrays of the INSERT.
  */
 #include "snk/db.h"
+
+#include "snk/conninfo.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -13,7 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOCK_CLASS "1397639979" /* 'SNK+' : first key of snk's advisory locks */
+#define LOCK_CLASS "1397639979::int4" /* 'SNK+' : first key of snk's advisory locks */
+/* The trigger of migration 005: a row inserted with an snk_xid other than its
+ * transaction's (but by snk's own sessions) gets its transaction's. */
+#define SNK_XID_GUARD "snk_xid_stamp"
 
 static const char SQL_SCHEMA_CHECK[] =
 	"WITH rel AS (SELECT c.oid FROM pg_catalog.pg_class c"
@@ -35,13 +43,26 @@ static const char SQL_SCHEMA_CHECK[] =
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND a.attname = 'snk_xid'),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('snk.cursor')"
-	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)"
+	"   AND a.attname = 'ahead_xid' AND NOT a.attisdropped)"
 	"   AND pg_catalog.to_regprocedure('snk.summarize(oid,bigint)') IS NOT NULL,"
 	" (SELECT i.indexrelid::text FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND am.amname = 'brin' AND a.attname = 'snk_xid'"
-	"   ORDER BY i.indexrelid LIMIT 1)";
+	"   ORDER BY i.indexrelid LIMIT 1),"
+	" (SELECT g.tgenabled::text FROM pg_catalog.pg_trigger g JOIN rel ON g.tgrelid = rel.oid"
+	"   WHERE g.tgname = '" SNK_XID_GUARD "')";
+
+/* First statement of every session: the search_path that conninfo.c pinned (a pooler that
+ * drops the options parameter shows here), and commits that wait for the WAL flush. An
+ * asynchronous commit is visible before it is durable: after a crash its xid is used
+ * again, and a cursor that saw it as finished skips the rows of the new transaction
+ * (docs/DESIGN.md). So 'off' becomes 'local'; a stricter server setting is kept. */
+static const char SQL_SESSION_SETUP[] =
+	"SELECT pg_catalog.current_setting('search_path'::text),"
+	" CASE WHEN pg_catalog.current_setting('synchronous_commit'::text) OPERATOR(pg_catalog.=) 'off'::text"
+	" THEN pg_catalog.set_config('synchronous_commit'::text, 'local'::text, false)"
+	" ELSE pg_catalog.current_setting('synchronous_commit'::text) END";
 
 /* Which database this is: "system identifier/timeline/database oid". A restore from a
  * backup or a new cluster changes the first, a promotion or point-in-time recovery the
@@ -64,25 +85,31 @@ static const char SQL_IDENTITY[] =
 	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
 
 static const char SQL_CURSOR_LOAD[] =
-	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending FROM snk.cursor WHERE source = $1";
+	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending, ahead_xid::text"
+	" FROM snk.cursor WHERE source = $1::text";
 
-/* A new cursor row starts with reconcile_pending (the column default): a first start. */
+/* The cursor row exists from the cursor's first load (SQL_CURSOR_MARK), with its debt
+ * written there; if it was deleted since, the new row owes a reconcile. */
 static const char SQL_CURSOR_STORE[] =
-	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at, source_identity, target_identity)"
-	" VALUES ($1, $2::pg_snapshot, $3::bigint, now(), $4, $5)"
+	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at, source_identity, target_identity,"
+	" reconcile_pending, ahead_xid)"
+	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::int8, pg_catalog.now(), $4::text, $5::text, true, $6::int8)"
 	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot,"
 	" rows_copied = c.rows_copied + EXCLUDED.rows_copied, updated_at = EXCLUDED.updated_at,"
-	" source_identity = EXCLUDED.source_identity, target_identity = EXCLUDED.target_identity";
+	" source_identity = EXCLUDED.source_identity, target_identity = EXCLUDED.target_identity,"
+	" ahead_xid = EXCLUDED.ahead_xid";
 
 static const char SQL_CURSOR_MARK[] =
-	"INSERT INTO snk.cursor AS c (source, snapshot, source_identity, target_identity, reconcile_pending)"
-	" VALUES ($1, $2::pg_snapshot, $3, $4, true)"
+	"INSERT INTO snk.cursor AS c (source, snapshot, source_identity, target_identity, reconcile_pending, ahead_xid)"
+	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::text, $4::text, true, 0)"
 	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot, source_identity = EXCLUDED.source_identity,"
-	" target_identity = EXCLUDED.target_identity, reconcile_pending = true, updated_at = now()";
+	" target_identity = EXCLUDED.target_identity, reconcile_pending = true, ahead_xid = 0,"
+	" updated_at = pg_catalog.now()";
 
-static const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false WHERE source = $1";
+static const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false WHERE source = $1::text";
 
-static const char SQL_WRITER_LOCK[] = "SELECT pg_try_advisory_lock(" LOCK_CLASS ", hashtext($1))";
+static const char SQL_WRITER_LOCK[] =
+	"SELECT pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ", pg_catalog.hashtext($1::text))";
 
 static const char STMT_INSERT[] = "snk_insert";
 static const char STMT_INSERT_PLAIN[] = "snk_insert_plain";
@@ -125,10 +152,7 @@ static char *fmt(const char *f, ...)
 
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 {
-	char index_raw[64];
-
 	memset(t, 0, sizeof(*t));
-	snprintf(index_raw, sizeof(index_raw), "%.50s_snk_xid", cfg->table);
 	t->schema_raw = strdup(cfg->schema);
 	t->table_raw = strdup(cfg->table);
 	t->id_raw = strdup(cfg->id_column);
@@ -141,7 +165,6 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	free(n);
 	t->id = db_quote_ident(cfg->id_column);
 	t->data = db_quote_ident(cfg->data_column);
-	t->index_name = db_quote_ident(index_raw);
 	/* BRIN's range size: docs/DESIGN.md weighs a window's re-read tail against the index's length. */
 	t->index_spec = strcmp(cfg->xid_index, "btree") == 0 ? "(snk_xid)" : "USING brin (snk_xid) WITH (pages_per_range = 32)";
 	if (cfg->notify_channel[0]) {
@@ -150,7 +173,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 			t->sql_listen = fmt("LISTEN %s", t->channel);
 	}
 	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label ||
-	    !t->qualified || !t->id || !t->data || !t->index_name ||
+	    !t->qualified || !t->id || !t->data ||
 	    (cfg->notify_channel[0] && !t->sql_listen)) {
 		db_table_clear(t);
 		return false;
@@ -160,16 +183,30 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	 * since (one still running has no visible rows yet, and need not be looked up: with
 	 * BRIN each lookup reads every range the xid falls within). Rows snk copied carry a
 	 * NULL xid (0 in tables of an older snk) and are never in a window: that is the echo
-	 * suppression. One text per type of snk_xid, so that both use its index. */
+	 * suppression.
+	 * A row whose xid is at or above this snapshot's xmax cannot have been inserted by a
+	 * transaction this snapshot sees: it came with its xid (a dump restored into a cluster
+	 * whose counter is lower, rows copied with every column). Such rows are "ahead": read
+	 * only when above $4, the highest ahead xid already copied (stored with the cursor), and
+	 * marked by the fourth column, so that each is copied once and reported, not read
+	 * again by every window until the counter catches up. One text per type of snk_xid, so
+	 * that both use its index. */
 	for (int k = 0; k < 2; k++) {
 		const char *type = k == SNK_XID_INT8 ? "int8" : "xid8";
+		const char *now = k == SNK_XID_INT8 ?
+			"pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8" :
+			"pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())";
 
 		t->sql_window[k] = fmt("DECLARE snk_window NO SCROLL CURSOR FOR SELECT %s,"
-				       " CASE WHEN octet_length(%s) > $3::int4 THEN NULL ELSE %s END, octet_length(%s)::int8"
-				       " FROM %s WHERE snk_xid >= $1::%s OR snk_xid = ANY (ARRAY(SELECT x::text::%s"
-				       " FROM pg_catalog.unnest($2::xid8[]) AS x"
+				       " CASE WHEN pg_catalog.octet_length(%s) > $3::int4 THEN NULL ELSE %s END,"
+				       " pg_catalog.octet_length(%s)::int8,"
+				       " CASE WHEN snk_xid >= %s THEN snk_xid::text::int8 END"
+				       " FROM %s WHERE (snk_xid >= $1::%s AND snk_xid < %s)"
+				       " OR (snk_xid >= %s AND snk_xid > $4::text::%s)"
+				       " OR snk_xid = ANY (ARRAY(SELECT x::text::%s"
+				       " FROM pg_catalog.unnest($2::pg_catalog.xid8[]) AS x"
 				       " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())))",
-				       t->id, t->data, t->data, t->data, t->qualified, type, type);
+				       t->id, t->data, t->data, t->data, now, t->qualified, type, now, now, type, type);
 		if (!t->sql_window[k]) {
 			db_table_clear(t);
 			return false;
@@ -178,16 +215,16 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	t->sql_fetch_large = fmt("SELECT %s, %s FROM %s WHERE %s = ANY ($1::uuid[])", t->id, t->data,
 				 t->qualified, t->id);
 	t->sql_insert = fmt("INSERT INTO %s (%s, %s, snk_xid)"
-			    " SELECT u.id, u.data, NULL FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
+			    " SELECT u.id, u.data, NULL FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) AS u(id, data)"
 			    " ON CONFLICT (%s) DO NOTHING",
 			    t->qualified, t->id, t->data, t->id);
 	t->sql_insert_plain = fmt("INSERT INTO %s (%s, %s, snk_xid)"
-				  " SELECT u.id, u.data, NULL FROM unnest($1::uuid[], $2::text[]) AS u(id, data)",
+				  " SELECT u.id, u.data, NULL FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) AS u(id, data)",
 				  t->qualified, t->id, t->data);
-	t->sql_conflicts = fmt("SELECT u.id::text FROM unnest($1::uuid[], $2::text[]) AS u(id, data)"
+	t->sql_conflicts = fmt("SELECT u.id::text FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) AS u(id, data)"
 			       " JOIN %s AS t ON t.%s = u.id WHERE t.%s::text IS DISTINCT FROM u.data",
 			       t->qualified, t->id, t->data);
-	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM unnest($1::uuid[], $2::text[])",
+	t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[]))",
 				t->qualified, t->id, t->data);
 	if (!t->sql_fetch_large || !t->sql_insert || !t->sql_insert_plain || !t->sql_conflicts ||
 	    !t->sql_app_insert) {
@@ -200,7 +237,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
-			    &t->table_raw, &t->id_raw, &t->data_raw, &t->index_name, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
+			    &t->table_raw, &t->id_raw, &t->data_raw, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -229,11 +266,17 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 	else if (!info->has_unique_id)
 		snprintf(buf, len, "table %s has no unique index on %s alone; add a primary key or unique index on it",
 			 t->label, t->id_raw);
-	else if (!info->has_xid_column || !info->has_xid_index || (need_cursor && !info->has_snk_schema))
+	else if (!info->has_xid_column || !info->has_xid_index || !info->has_xid_guard ||
+		 (need_cursor && !info->has_snk_schema))
 		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c CONFIG migrate'",
 			 t->label,
 			 !info->has_xid_column ? "column snk_xid" :
-			 !info->has_xid_index  ? "index on snk_xid" : "schema snk or its newest objects");
+			 !info->has_xid_index  ? "index on snk_xid" :
+			 !info->has_xid_guard  ? "trigger " SNK_XID_GUARD : "schema snk or its newest objects");
+	else if (!info->xid_guard_enabled)
+		snprintf(buf, len, "trigger " SNK_XID_GUARD " on %s is disabled: rows inserted with an snk_xid"
+			 " of their own would not be copied; ALTER TABLE %s ENABLE TRIGGER " SNK_XID_GUARD,
+			 t->label, t->qualified);
 	else
 		return NULL;
 	return buf;
@@ -246,6 +289,35 @@ bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t)
 	return pgconn_query(c, SQL_SCHEMA_CHECK, 4, params, NULL, NULL, 0);
 }
 
+bool db_send_session_setup(struct snk_pgconn *c)
+{
+	return pgconn_query(c, SQL_SESSION_SETUP, 0, NULL, NULL, NULL, 0);
+}
+
+bool db_read_session(const PGresult *res, struct snk_session_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+		return false;
+	snprintf(out->search_path, sizeof(out->search_path), "%s", PQgetvalue(res, 0, 0));
+	snprintf(out->synchronous_commit, sizeof(out->synchronous_commit), "%s", PQgetvalue(res, 0, 1));
+	return true;
+}
+
+const char *db_session_problem(const struct snk_session_info *info, char *buf, size_t len)
+{
+	if (strcmp(info->search_path, SNK_SESSION_SEARCH_PATH) != 0)
+		snprintf(buf, len, "the session runs with search_path '%s', not the '%s' snk sets at connect"
+			 " (does a connection pooler drop the options parameter?); connect snk to PostgreSQL"
+			 " directly or through a pooler that passes options on", info->search_path,
+			 SNK_SESSION_SEARCH_PATH);
+	else if (strcmp(info->synchronous_commit, "off") == 0)
+		snprintf(buf, len, "the session cannot turn synchronous_commit on; snk never commits asynchronously");
+	else
+		return NULL;
+	return buf;
+}
+
 bool db_send_read_session_setup(struct snk_pgconn *c)
 {
 	/* The window is always "snk_xid >= x OR snk_xid = ANY(...)", which the xid index
@@ -253,7 +325,8 @@ bool db_send_read_session_setup(struct snk_pgconn *c)
 	 * the table, and a cursor's fast-start costing then picks a sequential scan of the
 	 * whole table on every poll (measured: 4-9 ms per poll on 61k rows, growing with the
 	 * table). A full first copy still streams linearly through a bitmap heap scan. */
-	return pgconn_query(c, "SET enable_seqscan = off", 0, NULL, NULL, NULL, 0);
+	return pgconn_query(c, "SELECT pg_catalog.set_config('enable_seqscan'::text, 'off'::text, false)", 0, NULL,
+			    NULL, NULL, 0);
 }
 
 bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t)
@@ -282,16 +355,17 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
 }
 
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, int fetch_rows, int inline_max)
+			 const struct snk_snapshot *prev, uint64_t ahead_xid, int fetch_rows, int inline_max)
 {
-	char xmax[24], limit[16];
-	const char *params[3] = { xmax, prev->xip_array, limit };
+	char xmax[24], limit[16], ahead[24];
+	const char *params[4] = { xmax, prev->xip_array, limit, ahead };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	snprintf(limit, sizeof(limit), "%d", inline_max);
+	snprintf(ahead, sizeof(ahead), "%llu", (unsigned long long)ahead_xid);
 	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, "SELECT pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, t->sql_window[xid_type], 3, params, NULL, NULL, 0) &&
+	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
 }
 
@@ -323,7 +397,7 @@ bool db_send_summarize(struct snk_pgconn *c, const char *index_oid, uint64_t fro
 	const char *params[2] = { index_oid, from };
 
 	snprintf(from, sizeof(from), "%llu", (unsigned long long)from_block);
-	return pgconn_query(c, "SELECT snk.summarize($1::oid, $2::bigint)", 2, params, NULL, NULL, 0);
+	return pgconn_query(c, "SELECT snk.summarize($1::pg_catalog.oid, $2::int8)", 2, params, NULL, NULL, 0);
 }
 
 bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block)
@@ -361,13 +435,14 @@ bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_con
 }
 
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
-			  const char *src_ident, const char *dst_ident)
+			  uint64_t ahead_xid, const char *src_ident, const char *dst_ident)
 {
-	char nrows[24];
-	const char *params[5] = { source_key, snap, nrows, src_ident, dst_ident };
+	char nrows[24], ahead[24];
+	const char *params[6] = { source_key, snap, nrows, src_ident, dst_ident, ahead };
 
 	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
-	return pgconn_query(c, SQL_CURSOR_STORE, 5, params, NULL, NULL, 0);
+	snprintf(ahead, sizeof(ahead), "%llu", (unsigned long long)ahead_xid);
+	return pgconn_query(c, SQL_CURSOR_STORE, 6, params, NULL, NULL, 0);
 }
 
 bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
@@ -408,7 +483,7 @@ static bool text_bool(const PGresult *res, int col)
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(res) != 1 || PQnfields(res) != 8)
+	if (PQntuples(res) != 1 || PQnfields(res) != 9)
 		return false;
 	out->table_exists = text_bool(res, 0);
 	if (!PQgetisnull(res, 0, 1))
@@ -423,6 +498,9 @@ bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 	out->has_snk_schema = text_bool(res, 6);
 	if (!PQgetisnull(res, 0, 7))
 		snprintf(out->brin_index, sizeof(out->brin_index), "%s", PQgetvalue(res, 0, 7));
+	/* tgenabled: O fires (origin and local), A always, R only as a replica, D never */
+	out->has_xid_guard = !PQgetisnull(res, 0, 8);
+	out->xid_guard_enabled = out->has_xid_guard && strchr("OA", PQgetvalue(res, 0, 8)[0]) != NULL;
 	return true;
 }
 
@@ -440,7 +518,7 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	memset(out, 0, sizeof(*out));
 	if (PQntuples(res) == 0)
 		return true;
-	if (PQntuples(res) != 1 || PQnfields(res) != 4 || PQgetisnull(res, 0, 0))
+	if (PQntuples(res) != 1 || PQnfields(res) != 5 || PQgetisnull(res, 0, 0))
 		return false;
 	out->found = true;
 	if (!PQgetisnull(res, 0, 1))
@@ -448,6 +526,7 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	if (!PQgetisnull(res, 0, 2))
 		snprintf(out->dst_ident, sizeof(out->dst_ident), "%s", PQgetvalue(res, 0, 2));
 	out->reconcile_pending = text_bool(res, 3);
+	out->ahead_xid = PQgetisnull(res, 0, 4) ? 0 : strtoull(PQgetvalue(res, 0, 4), NULL, 10);
 	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
 }
 
@@ -496,11 +575,13 @@ static uint64_t be64(const char *p)
 	return v;
 }
 
-bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large)
+bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large,
+			 struct snk_ahead *ahead)
 {
 	int n = PQntuples(res);
 
-	if (PQnfields(res) != 3 || PQfformat(res, 0) != 1 || PQfformat(res, 1) != 1 || PQfformat(res, 2) != 1)
+	if (PQnfields(res) != 4 || PQfformat(res, 0) != 1 || PQfformat(res, 1) != 1 || PQfformat(res, 2) != 1 ||
+	    PQfformat(res, 3) != 1)
 		return false;
 	for (int i = 0; i < n; i++) {
 		const unsigned char *id = (const unsigned char *)PQgetvalue(res, i, 0);
@@ -508,6 +589,16 @@ bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_id
 
 		if (PQgetisnull(res, i, 0) || PQgetlength(res, i, 0) != 16)
 			return false;
+		if (!PQgetisnull(res, i, 3)) {
+			uint64_t xid;
+
+			if (PQgetlength(res, i, 3) != 8)
+				return false;
+			xid = be64(PQgetvalue(res, i, 3));
+			ahead->rows++;
+			if (xid > ahead->max_xid)
+				ahead->max_xid = xid;
+		}
 		if (PQgetisnull(res, i, 1) && has_len) {
 			/* left behind by the window: too large to travel in a page */
 			if (!idqueue_push(large, id, be64(PQgetvalue(res, i, 2))))
@@ -538,11 +629,17 @@ const char *db_read_text(const PGresult *res, int row)
 
 PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen)
 {
-	/* connect_timeout first, so that the user's conninfo may override it. */
-	const char *keys[] = { "connect_timeout", "dbname", "fallback_application_name", "client_encoding", NULL };
-	const char *vals[] = { "10", conninfo, app, "UTF8", NULL };
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	struct snk_conn_params params;
+	PGconn *conn;
 
+	if (!conninfo_check(conninfo, err, errlen))
+		return NULL;
+	if (!conninfo_params(&params, conninfo, app, 10, false)) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	conn = PQconnectdbParams(params.keys, params.vals, 0);
+	conninfo_params_free(&params);
 	if (!conn) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -622,11 +719,14 @@ static const char SQL_MIGRATE_BOOTSTRAP[] =
 	" name text NOT NULL, target text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
 	" PRIMARY KEY (name, target))";
 
-/* Replaces each placeholder of sql by the matching quoted identifier. */
-static char *expand(const char *sql, const struct snk_table *t, const char *schema_q)
+/* Replaces each placeholder of sql by the matching quoted identifier; @TABLE_LIT@ is the
+ * quoted table name as a string literal (E'' form, so that neither a quote nor a
+ * backslash in a name can end it, whatever standard_conforming_strings says). */
+static char *expand(const char *sql, const struct snk_table *t, const char *schema_q, const char *table_lit,
+		    const char *id_lit)
 {
-	const char *names[] = { "@SCHEMA@", "@TABLE@", "@ID@", "@DATA@", "@INDEX@", "@XID_INDEX@" };
-	const char *values[] = { schema_q, t->qualified, t->id, t->data, t->index_name, t->index_spec };
+	const char *names[] = { "@SCHEMA@", "@TABLE_LIT@", "@TABLE@", "@ID_LIT@", "@ID@", "@DATA@", "@XID_INDEX@" };
+	const char *values[] = { schema_q, table_lit, t->qualified, id_lit, t->id, t->data, t->index_spec };
 	struct snk_buf out = { 0 };
 	const char *p = sql;
 
@@ -679,23 +779,43 @@ static bool exec_ok(PGconn *conn, const char *sql, int n, const char *const *par
 	return ok;
 }
 
+static char *string_literal(const char *s)
+{
+	char *out = malloc(strlen(s) * 2 + 4), *p = out;
+
+	if (!out)
+		return NULL;
+	*p++ = 'E';
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'' || *s == '\\')
+			*p++ = *s;
+		*p++ = *s;
+	}
+	*p++ = '\'';
+	*p = '\0';
+	return out;
+}
+
 enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *applied, char *err,
 				  size_t errlen)
 {
 	struct snk_schema_info info;
 	char problem[512];
-	char *schema_q = db_quote_ident(t->schema_raw);
+	char *schema_q = db_quote_ident(t->schema_raw), *table_lit = string_literal(t->qualified);
+	char *id_lit = string_literal(t->id_raw);
 	enum db_migrate_status status = MIGRATE_ERROR;
 	PGresult *res;
 
 	*applied = 0;
-	if (!schema_q) {
+	if (!schema_q || !table_lit || !id_lit) {
 		snprintf(err, errlen, "out of memory");
 		return MIGRATE_ERROR;
 	}
 	if (!exec_ok(conn, "SET client_min_messages = warning", 0, NULL, err, errlen, NULL) ||
 	    !exec_ok(conn, "BEGIN", 0, NULL, err, errlen, NULL) ||
-	    !exec_ok(conn, "SELECT pg_advisory_xact_lock(" LOCK_CLASS ", 0)", 0, NULL, err, errlen, NULL))
+	    !exec_ok(conn, "SELECT pg_catalog.pg_advisory_xact_lock(" LOCK_CLASS ", 0::int4)", 0, NULL, err, errlen,
+		     NULL))
 		goto out;
 	if (!db_schema_blocking(conn, t, &info, err, errlen))
 		goto out;
@@ -703,6 +823,7 @@ enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *
 	 * or adds constraints that could fail half-way. */
 	if (info.table_exists) {
 		info.has_xid_column = info.has_xid_index = info.has_snk_schema = true;
+		info.has_xid_guard = info.xid_guard_enabled = true;
 		if (db_schema_problem(&info, t, false, problem, sizeof(problem))) {
 			snprintf(err, errlen, "%s", problem);
 			status = MIGRATE_SCHEMA;
@@ -729,7 +850,7 @@ enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *
 		PQclear(res);
 		if (done)
 			continue;
-		sql = expand(m->sql, t, schema_q);
+		sql = expand(m->sql, t, schema_q, table_lit, id_lit);
 		if (!sql) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
@@ -758,6 +879,8 @@ out:
 		*applied = 0;
 	}
 	free(schema_q);
+	free(table_lit);
+	free(id_lit);
 	return status;
 }
 
@@ -818,7 +941,7 @@ bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_bat
 	char sql[512];
 
 	snprintf(sql, sizeof(sql),
-		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM unnest($1::uuid[], $2::text[]) u"
+		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) u"
 		 " ON CONFLICT (%s) DO NOTHING",
 		 t->qualified, t->id, t->data, t->id);
 	return exec_batch(conn, sql, b, err, errlen);
@@ -826,10 +949,36 @@ bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_bat
 
 /* --- comparing the two tables: range digests and row sums (verify, reconcile) --- */
 
-/* The hash of one row, and "lo <= id < hi" with lo as parameter $first (hi as the next
- * one, when there is a hi). */
-#define ROW_HASH "hashtextextended(%s::text || ':' || coalesce(%s::text, ''), 0)"
+/* The hash of one row, over the bytes of its text in UTF-8 whatever the server's
+ * encoding, so that equal rows hash alike in a UTF8 and a LATIN1 database. In UTF8 and
+ * SQL_ASCII databases (snk writes UTF-8 into both) that is the text as stored. In a
+ * single-byte encoding every byte sequence is valid text, so convert_from(..., itself)
+ * makes a text value holding the UTF-8 bytes unchanged. Other multibyte encodings (EUC_*,
+ * MULE_INTERNAL) hash their own bytes: see Known limits in docs/DESIGN.md. */
+static const char *utf8_bytes_of(const struct snk_pgconn *c, char *buf, size_t len, const char *expr)
+{
+	const char *enc = pgconn_server_encoding(c);
+	static const char *const single_byte[] = { "LATIN", "ISO_8859_", "WIN", "KOI8" };
+	bool convert = false;
 
+	for (size_t i = 0; i < sizeof(single_byte) / sizeof(single_byte[0]); i++)
+		convert |= strncmp(enc, single_byte[i], strlen(single_byte[i])) == 0;
+	if (!convert)
+		return expr;
+	snprintf(buf, len, "pg_catalog.convert_from(pg_catalog.convert_to(%s, 'UTF8'::name), '%s'::name)", expr, enc);
+	return buf;
+}
+
+static void row_hash(char *buf, size_t len, const struct snk_pgconn *c, const struct snk_table *t)
+{
+	char row[512], conv[768];
+
+	snprintf(row, sizeof(row), "%s::text OPERATOR(pg_catalog.||) ':'::text OPERATOR(pg_catalog.||)"
+		 " coalesce(%s::text, ''::text)", t->id, t->data);
+	snprintf(buf, len, "pg_catalog.hashtextextended(%s, 0::int8)", utf8_bytes_of(c, conv, sizeof(conv), row));
+}
+
+/* "lo <= id < hi" with lo as parameter $first (hi as the next one, when there is a hi). */
 static void range_cond(char *buf, size_t len, const struct snk_table *t, int first, bool has_hi)
 {
 	if (has_hi)
@@ -840,27 +989,29 @@ static void range_cond(char *buf, size_t len, const struct snk_table *t, int fir
 
 bool db_send_range_digest(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi)
 {
-	char sql[1024], cond[256];
+	char sql[2048], cond[256], hash[1024];
 	const char *params[2] = { lo, hi };
 
 	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
-	snprintf(sql, sizeof(sql), "SELECT 0, count(*), coalesce(sum(" ROW_HASH "), 0)::text FROM %s WHERE %s",
-		 t->id, t->data, t->qualified, cond);
+	row_hash(hash, sizeof(hash), c, t);
+	snprintf(sql, sizeof(sql), "SELECT 0, pg_catalog.count(*), coalesce(pg_catalog.sum(%s), 0)::text FROM %s WHERE %s",
+		 hash, t->qualified, cond);
 	return pgconn_query(c, sql, hi ? 2 : 1, params, NULL, NULL, 0);
 }
 
 bool db_send_range_children(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
 			    int depth)
 {
-	char sql[1024], cond[256], byte[8];
+	char sql[2048], cond[256], byte[8], hash[1024];
 	const char *params[3] = { byte, lo, hi };
 
 	snprintf(byte, sizeof(byte), "%d", depth);
 	range_cond(cond, sizeof(cond), t, 2, hi != NULL);
+	row_hash(hash, sizeof(hash), c, t);
 	snprintf(sql, sizeof(sql),
-		 "SELECT get_byte(uuid_send(%s), $1::int), count(*), coalesce(sum(" ROW_HASH "), 0)::text"
-		 " FROM %s WHERE %s GROUP BY 1",
-		 t->id, t->id, t->data, t->qualified, cond);
+		 "SELECT pg_catalog.get_byte(pg_catalog.uuid_send(%s), $1::int4), pg_catalog.count(*),"
+		 " coalesce(pg_catalog.sum(%s), 0)::text FROM %s WHERE %s GROUP BY 1",
+		 t->id, hash, t->qualified, cond);
 	return pgconn_query(c, sql, hi ? 3 : 2, params, NULL, NULL, 0);
 }
 
@@ -883,33 +1034,39 @@ bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]
 	return true;
 }
 
-/* Row sums: id, hash, snk_xid (0 when the table has none, for verify), data length. */
-static void row_sums_sql(char *sql, size_t len, const struct snk_table *t, bool with_xid, const char *where)
+/* Row sums: id, hash, snk_xid (0 when the table has none, for verify), data length in
+ * UTF-8 bytes. */
+static void row_sums_sql(char *sql, size_t len, const struct snk_pgconn *c, const struct snk_table *t,
+			 bool with_xid, const char *where)
 {
-	snprintf(sql, len, "SELECT %s, " ROW_HASH ", %s, octet_length(%s)::int8 FROM %s WHERE %s ORDER BY %s", t->id,
-		 t->id, t->data, with_xid ? "coalesce(snk_xid::text::int8, 0)" : "0::int8", t->data, t->qualified, where, t->id);
+	char hash[1024];
+
+	row_hash(hash, sizeof(hash), c, t);
+	snprintf(sql, len, "SELECT %s, %s, %s, pg_catalog.octet_length(pg_catalog.convert_to(%s, 'UTF8'::name))::int8"
+		 " FROM %s WHERE %s ORDER BY %s", t->id, hash,
+		 with_xid ? "coalesce(snk_xid::text::int8, 0::int8)" : "0::int8", t->data, t->qualified, where, t->id);
 }
 
 bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
 			bool with_xid)
 {
-	char sql[1024], cond[256];
+	char sql[2048], cond[256];
 	const char *params[2] = { lo, hi };
 
 	range_cond(cond, sizeof(cond), t, 1, hi != NULL);
-	row_sums_sql(sql, sizeof(sql), t, with_xid, cond);
+	row_sums_sql(sql, sizeof(sql), c, t, with_xid, cond);
 	return pgconn_query(c, sql, hi ? 2 : 1, params, NULL, NULL, 1);
 }
 
 bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids, bool with_xid)
 {
-	char sql[1024], cond[256];
+	char sql[2048], cond[256];
 	const char *values[1] = { ids->data };
 	const int lengths[1] = { (int)ids->len };
 	static const int formats[1] = { 1 };
 
 	snprintf(cond, sizeof(cond), "%s = ANY ($1::uuid[])", t->id);
-	row_sums_sql(sql, sizeof(sql), t, with_xid, cond);
+	row_sums_sql(sql, sizeof(sql), c, t, with_xid, cond);
 	return pgconn_query(c, sql, 1, values, lengths, formats, 1);
 }
 

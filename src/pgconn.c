@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snk/conninfo.h"
 #include "snk/log.h"
 
 #define MAX_UNITS 256
@@ -311,15 +312,19 @@ static void on_connect_io(evutil_socket_t fd, short what, void *arg)
 
 static void connect_begin(struct snk_pgconn *c)
 {
-	/* dbname is expanded first, so the user's conninfo may override everything after it
-	 * except client_encoding: snk exchanges text as UTF-8. */
-	const char *keys[] = { "dbname", "fallback_application_name", "client_encoding", NULL };
-	const char *vals[] = { c->conninfo, "snk", "UTF8", NULL };
+	struct snk_conn_params params;
 	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
 
 	c->state = PGCONN_CONNECTING;
 	c->last_error[0] = '\0';
-	c->conn = PQconnectStartParams(keys, vals, 1);
+	/* The conninfo was checked when the config was loaded: failing here is memory. */
+	if (!conninfo_params(&params, c->conninfo, "snk", 0, true)) {
+		snprintf(c->last_error, sizeof(c->last_error), "out of memory");
+		schedule_reconnect(c);
+		return;
+	}
+	c->conn = PQconnectStartParams(params.keys, params.vals, 0);
+	conninfo_params_free(&params);
 	if (!c->conn) {
 		snprintf(c->last_error, sizeof(c->last_error), "out of memory");
 		schedule_reconnect(c);
@@ -565,6 +570,13 @@ int pgconn_backend_pid(const struct snk_pgconn *c)
 const char *pgconn_last_error(const struct snk_pgconn *c)
 {
 	return c->last_error;
+}
+
+const char *pgconn_server_encoding(const struct snk_pgconn *c)
+{
+	const char *enc = c->conn ? PQparameterStatus(c->conn, "server_encoding") : NULL;
+
+	return enc ? enc : "";
 }
 
 const char *pgconn_target(const struct snk_pgconn *c)

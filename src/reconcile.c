@@ -62,6 +62,8 @@ enum step { STEP_NONE, STEP_ITEM, STEP_FETCH, STEP_INSERT, STEP_CONFIRM };
 struct side_arg {
 	struct snk_reconcile *rc;
 	int side;
+	struct snk_session_info session;
+	bool session_ok;
 };
 
 struct snk_reconcile {
@@ -661,13 +663,26 @@ static void schedule(struct snk_reconcile *rc, int64_t delay_us)
 
 /* ---- connections ---- */
 
-static void setup_done_cb(void *arg, const struct pgconn_error *err)
+static void setup_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct side_arg *sa = arg;
 
-	if (err) {
-		if (!err->conn_lost)
-			pgconn_drop(sa->rc->conn[sa->side], err->message);
+	if (stmt == 0)
+		sa->session_ok = db_read_session(res, &sa->session);
+}
+
+static void setup_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct side_arg *sa = arg;
+	char buf[512];
+	const char *problem = sa->session_ok ? db_session_problem(&sa->session, buf, sizeof(buf)) : NULL;
+
+	if (!err && !sa->session_ok)
+		problem = "BUG: unexpected result of the session setup";
+	if (err || problem) {
+		/* A session that does not run as snk needs is never used; it is retried. */
+		if (!err || !err->conn_lost)
+			pgconn_drop(sa->rc->conn[sa->side], err ? err->message : problem);
 		return;
 	}
 	sa->rc->setup_ok[sa->side] = true;
@@ -680,19 +695,16 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	struct snk_reconcile *rc = sa->rc;
 
 	rc->setup_ok[sa->side] = false;
+	sa->session_ok = false;
 	if (!pgconn_ready(c)) {
 		if (rc->hooks.on_conn_error)
 			rc->hooks.on_conn_error(rc->hooks.arg, sa->side, pgconn_last_error(c));
 		return;
 	}
-	if (rc->mode == RC_VERIFY) {
-		rc->setup_ok[sa->side] = true;
-		schedule(rc, 0);
+	if (!pgconn_begin(c, setup_result_cb, setup_done_cb, sa))
 		return;
-	}
-	if (!pgconn_begin(c, NULL, setup_done_cb, sa))
-		return;
-	db_send_prepare_insert(c, rc->t);
+	if (db_send_session_setup(c) && rc->mode == RC_REPAIR)
+		(void)db_send_prepare_insert(c, rc->t);
 	pgconn_end(c);
 }
 

@@ -24,6 +24,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "snk/exitcodes.h"
 #include "snk/log.h"
 
 #define STOP_GRACE_MS 30000
@@ -260,7 +261,7 @@ static void src_close(struct snk_dir *d, bool commit)
 
 static void src_rows_result(struct snk_dir *d, const PGresult *res)
 {
-	if (!d->page || !db_read_window_rows(res, &d->page->batch, &d->large))
+	if (!d->page || !db_read_window_rows(res, &d->page->batch, &d->large, &d->window_ahead))
 		d->bad_result = true;
 	else
 		d->page->fetched = db_read_ntuples(res);
@@ -355,6 +356,7 @@ static void pass_start(struct snk_dir *d)
 	d->pass_seq++;
 	d->bad_result = false;
 	d->pass_rows = 0;
+	memset(&d->window_ahead, 0, sizeof(d->window_ahead));
 	d->stats.pass_committed = 0;
 	d->stats.next_taken_ms = sync_now_ms();
 	d->page = s;
@@ -362,8 +364,8 @@ static void pass_start(struct snk_dir *d)
 	d->fetch_outstanding = true;
 	d->src_tx_open = true;
 	d->stats.pass_started_ms = sync_now_ms();
-	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, s->requested,
-			    inline_max(d));
+	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, d->ahead_xid,
+			    s->requested, inline_max(d));
 	pgconn_end(c);
 }
 
@@ -526,8 +528,8 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	s->lane->units++;
 	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
-		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, d->src_ident,
-					  d->dst_ident);
+		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, s->ahead_xid,
+					  d->src_ident, d->dst_ident);
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
 	/* Fault injection for the test suite (SNK_TEST_CRASH_AFTER_COMMITS): die the hard
@@ -628,6 +630,24 @@ static void send_fetch_large(struct snk_dir *d)
 	pgconn_end(c);
 }
 
+/* The window's rows that came with an snk_xid ahead of the source's counter: said once per
+ * window (they are copied, and the cursor records the highest such xid so that no window
+ * reads them again). Returns the ahead xid to store with the window's cursor. */
+static uint64_t window_ahead_done(struct snk_dir *d, uint64_t counter)
+{
+	const struct snk_ahead *w = &d->window_ahead;
+
+	if (w->rows == 0)
+		return d->ahead_xid;
+	d->stats.rows_ahead += w->rows;
+	log_warn(d->role, "%llu rows of %s in database %s carry an snk_xid ahead of its transaction counter"
+		 " (up to %llu, the counter is at %llu): restored from a dump of another cluster, or copied"
+		 " with every column? Copied once; no window reads them again",
+		 (unsigned long long)w->rows, d->app->table.label, d->src->name, (unsigned long long)w->max_xid,
+		 (unsigned long long)counter);
+	return w->max_xid > d->ahead_xid ? w->max_xid : d->ahead_xid;
+}
+
 static void dir_progress(struct snk_dir *d)
 {
 	if (d->state != DIR_PASS)
@@ -672,6 +692,7 @@ static void dir_progress(struct snk_dir *d)
 		}
 		snapshot_move(&s->cursor, &d->next);
 		s->window_rows = d->pass_rows;
+		s->ahead_xid = window_ahead_done(d, s->cursor.xmax);
 		s->taken_ms = d->stats.next_taken_ms;
 		s->pass_started_ms = d->stats.pass_started_ms;
 		d->final_sent = true;
@@ -690,6 +711,7 @@ static void dir_progress(struct snk_dir *d)
  * reloads the stored cursor, and ON CONFLICT absorbs what is read again. */
 static void window_handoff(struct snk_dir *d, struct slot *s)
 {
+	d->ahead_xid = s->ahead_xid;
 	if (!snapshot_set(&d->prev, s->cursor.text)) {
 		dir_fail(d, NULL, "BUG: unparsable window snapshot");
 		return;
@@ -846,9 +868,13 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 	struct snk_cursor *cur = &d->stored;
 
 	*mark = false;
+	d->ahead_xid = 0;
 	if (!cur->found) {
+		/* The cursor row is written now, with its debt: a reconcile that finishes before
+		 * the first window commits then has a row to settle (SQL_CURSOR_MARK). */
 		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s; a reconcile follows",
 			 d->dst->name, d->app->table.label, d->src->name);
+		*mark = true;
 		sync_reconcile_owed(d, "first start");
 		return snapshot_set(&d->prev, SNAPSHOT_INITIAL);
 	}
@@ -863,6 +889,7 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 		return snapshot_set(&d->prev, d->src_now.text);
 	}
 	log_info(d->role, "resuming from cursor %s", cur->snapshot.text);
+	d->ahead_xid = cur->ahead_xid;
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
 		log_warn(d->role, "database %s is not the one the cursor was stored in (then %s, now %s):"
 			 " a reconcile brings back the rows it lost", d->dst->name, cur->dst_ident, d->dst_ident);
@@ -1023,8 +1050,10 @@ static void check_result_cb(void *arg, int stmt, const PGresult *res)
 	struct side_check *cc = arg;
 
 	if (stmt == 0)
+		cc->session_ok = db_read_session(res, &cc->session);
+	else if (stmt == 1)
 		cc->info_ok = db_read_schema(res, &cc->info);
-	else if (stmt == 1 && cc->writer && !db_read_bool(res, &cc->locked))
+	else if (stmt == 2 && cc->writer && !db_read_bool(res, &cc->locked))
 		cc->locked = false;
 }
 
@@ -1039,7 +1068,12 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 
 	if (err && err->conn_lost)
 		return;
-	/* The catalog check runs first: its advice beats the raw error of a later statement
+	problem = cc->session_ok ? db_session_problem(&cc->session, buf, sizeof(buf)) : NULL;
+	if (problem) {
+		app_fatal(app, SNK_EXIT_CONFIG, pgconn_name(c), "database %s: %s", side->name, problem);
+		return;
+	}
+	/* The catalog check runs next: its advice beats the raw error of a later statement
 	 * (preparing the insert fails on a table that was never migrated). */
 	problem = cc->info_ok ? db_schema_problem(&cc->info, &app->table, true, buf, sizeof(buf)) : NULL;
 	if (problem) {
@@ -1054,8 +1088,8 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 			pgconn_drop(c, err->message);
 		return;
 	}
-	if (!cc->info_ok) {
-		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the schema check");
+	if (!cc->info_ok || !cc->session_ok) {
+		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the session or schema check");
 		return;
 	}
 	if (cc->lane) {
@@ -1114,7 +1148,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	cc->writer = writer;
 	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
 		return;
-	if (!db_send_schema_check(c, &app->table))
+	if (!db_send_session_setup(c) || !db_send_schema_check(c, &app->table))
 		goto end;
 	if (writer) {
 		if (!db_send_writer_lock(c, &app->table) || !db_send_prepare_insert(c, &app->table))
@@ -1140,7 +1174,7 @@ static void lane_state_cb(struct snk_pgconn *c, void *arg)
 	cc->lane = l;
 	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
 		return;
-	if (db_send_schema_check(c, &l->side->app->table))
+	if (db_send_session_setup(c) && db_send_schema_check(c, &l->side->app->table))
 		(void)db_send_prepare_insert(c, &l->side->app->table);
 	pgconn_end(c);
 }

@@ -24,7 +24,6 @@ struct snk_table {
 	char *table_raw;    /* owned: unquoted table name */
 	char *id_raw;       /* owned */
 	char *data_raw;     /* owned */
-	char *index_name;   /* owned: quoted name of the xid index */
 	const char *index_spec; /* static: what `snk migrate` indexes snk_xid with (config xid_index) */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
 	char *sql_fetch_large; /* owned */
@@ -50,6 +49,20 @@ struct snk_schema_info {
 	bool has_snk_schema;  /* snk.cursor exists, with the newest columns, and snk.summarize */
 	enum snk_xid_type xid_type;
 	char brin_index[16];  /* oid of a BRIN index on snk_xid, "" when none */
+	bool has_xid_guard;   /* the trigger that gives a row carrying a foreign snk_xid its own (005) */
+	bool xid_guard_enabled;
+};
+
+/* What a session runs with (db_send_session_setup). */
+struct snk_session_info {
+	char search_path[128];
+	char synchronous_commit[16];
+};
+
+/* Rows of a window whose snk_xid is at or above the source's xid counter ("ahead"). */
+struct snk_ahead {
+	uint64_t rows;
+	uint64_t max_xid;
 };
 
 /* A stored cursor (snk.cursor) and what it was taken between. */
@@ -59,6 +72,7 @@ struct snk_cursor {
 	char src_ident[96];      /* "" when unknown (written by an older snk) */
 	char dst_ident[96];
 	bool reconcile_pending;  /* a full reconcile has not finished since a first start or a change */
+	uint64_t ahead_xid;      /* the highest snk_xid ahead of the source's counter copied so far */
 };
 
 /* The rows of one id range, as counted and hashed inside the database. */
@@ -70,9 +84,9 @@ struct snk_range_digest {
 /* One row as compared by verify and reconcile: never its data, only a hash of it. */
 struct snk_row_sum {
 	unsigned char id[16];
-	uint64_t hash;   /* 64-bit hash of (id, data) */
+	uint64_t hash;   /* 64-bit hash of (id, data), over the UTF-8 bytes of their text */
 	uint64_t xid;    /* snk_xid: 0 for rows snk copied in (NULL in the table) */
-	uint64_t bytes;  /* octet length of data */
+	uint64_t bytes;  /* octet length of data in UTF-8 */
 };
 
 /* db_quote_ident: "name" with embedded quotes doubled, into a new string. */
@@ -89,7 +103,14 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 
 /* --- Statements sent inside a pgconn unit (pgconn_begin ... pgconn_end). --- */
 
-/* Statement 0: the schema check. Decode with db_read_schema. */
+/* One statement, the first of every session: checks the pinned search_path and makes
+ * commits synchronous. Decode with db_read_session, judge with db_session_problem. */
+bool db_send_session_setup(struct snk_pgconn *c);
+bool db_read_session(const PGresult *res, struct snk_session_info *out);
+/* NULL when the session runs as snk needs, else a one-line message saying what to do. */
+const char *db_session_problem(const struct snk_session_info *info, char *buf, size_t len);
+
+/* One statement: the schema check. Decode with db_read_schema. */
 bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: session settings of a read connection (the window query must use the
  * xid index whatever the statistics say). */
@@ -112,7 +133,7 @@ bool db_send_identity(struct snk_pgconn *c);
  * longer than inline_max bytes stay behind: the page holds their id and length only.
  * Decode pages with db_read_window_rows. */
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, int fetch_rows, int inline_max);
+			 const struct snk_snapshot *prev, uint64_t ahead_xid, int fetch_rows, int inline_max);
 /* One statement: the rows (id, data) of the ids of a binary uuid[]: a window's large
  * rows, or the rows a reconcile repairs. Decode with db_read_rows. */
 bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids);
@@ -125,9 +146,10 @@ bool db_send_window_close(struct snk_pgconn *c);
  * ON CONFLICT (id) DO NOTHING, else a plain INSERT that fails whole (23505) when any id
  * is already there. Decode with db_read_affected. */
 bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
-/* One statement: moves the cursor of source_key to snap, between these two databases. */
+/* One statement: moves the cursor of source_key to snap, between these two databases;
+ * ahead_xid: the highest snk_xid ahead of the source's counter copied so far. */
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
-			  const char *src_ident, const char *dst_ident);
+			  uint64_t ahead_xid, const char *src_ident, const char *dst_ident);
 /* One statement: sets the cursor of source_key to snap and marks it as owing a reconcile. */
 bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
 			 const char *dst_ident);
@@ -174,8 +196,9 @@ bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
 /* db_read_rows: appends the binary (id, data) rows of a result to b and finishes it. */
 bool db_read_rows(const PGresult *res, struct snk_batch *b);
 /* db_read_window_rows: a window page: small rows into b (finished), the ids of large
- * ones into large. */
-bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large);
+ * ones into large; rows ahead of the source's xid counter are counted into ahead. */
+bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large,
+			 struct snk_ahead *ahead);
 uint64_t db_read_affected(const PGresult *res);
 int db_read_ntuples(const PGresult *res);
 const char *db_read_text(const PGresult *res, int row);

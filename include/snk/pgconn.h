@@ -72,6 +72,8 @@ int pgconn_backend_pid(const struct snk_pgconn *c);
 const char *pgconn_last_error(const struct snk_pgconn *c);
 /* pgconn_target: "host:port/dbname" of the current or last session, never a password. */
 const char *pgconn_target(const struct snk_pgconn *c);
+/* The server's encoding as it reported it at connect ("" when not connected). */
+const char *pgconn_server_encoding(const struct snk_pgconn *c);
 const struct pgconn_stats *pgconn_stats(const struct snk_pgconn *c);
 const char *pgconn_state_name(enum pgconn_state s);
 

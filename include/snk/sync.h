@@ -42,6 +42,7 @@ struct dir_stats {
 	int64_t prev_taken_ms;   /* wall clock when the snapshot `committed` was taken */
 	int64_t next_taken_ms;   /* the same for the window being applied */
 	uint64_t pass_committed; /* rows of the current pass committed in the destination */
+	uint64_t rows_ahead;     /* rows copied whose snk_xid was ahead of the source's counter */
 	struct rate_window copied_rate;
 	struct histogram apply;  /* seconds from sending a batch to its commit */
 };
@@ -64,6 +65,7 @@ struct slot {
 	 * by the time it commits (see window_handoff in sync.c). */
 	struct snk_snapshot cursor;
 	uint64_t window_rows;
+	uint64_t ahead_xid;      /* stored with `cursor`: the highest ahead xid copied so far */
 	int64_t taken_ms;        /* wall clock when `cursor` was taken */
 	int64_t pass_started_ms;
 };
@@ -73,6 +75,8 @@ struct side_check {
 	struct snk_side *side;   /* borrowed */
 	struct write_lane *lane; /* borrowed: an extra write session, NULL for read and write */
 	bool writer;
+	struct snk_session_info session;
+	bool session_ok;
 	struct snk_schema_info info;
 	bool info_ok;
 	bool locked;
@@ -122,6 +126,8 @@ struct snk_dir {
 				  * final batch may still be committing */
 	struct snk_snapshot committed; /* every source row visible here is in the destination */
 	struct snk_snapshot next;/* snapshot of the window being applied */
+	uint64_t ahead_xid;      /* with prev: rows ahead of the counter up to here are copied */
+	struct snk_ahead window_ahead; /* rows ahead of the counter in the window being read */
 	bool wake_pending;
 	bool cursor_done;        /* the window's cursor is exhausted */
 	bool fetch_outstanding;

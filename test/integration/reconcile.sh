@@ -11,8 +11,9 @@
 # and the debt of the first start is cleared in both cursors.
 . "$(dirname "$0")/lib.sh"
 it_init reconcile --no-trigger
-fill() { # side: rows of one side, given as "id data xid" ranges of generate_series
-	q "$1" "INSERT INTO records (id, data, snk_xid) $2"
+fill() { # side: rows of one side, given as "id data xid" ranges of generate_series; as
+	# snk's sessions do (snk.copy), so that the NULLs stay: rows copied by an earlier sync
+	psql_side "$(port_of "$1")" -d "$DB" -c "SET snk.copy = on" -c "INSERT INTO records (id, data, snk_xid) $2" >/dev/null
 }
 q a "CREATE TABLE seed AS SELECT gen_random_uuid() AS id, i FROM generate_series(1, 100000) i"
 q a "COPY seed TO STDOUT" | psql_side "$SNK_IT_PORT_B" -d "$DB" -c "CREATE TABLE seed (id uuid, i int); COPY seed FROM STDIN"

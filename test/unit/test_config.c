@@ -61,6 +61,18 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"\"}}"), "databases.b: must be a non-empty string");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"z\"}}"), "databases.c: unknown key");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"x\"}}"), "same connection string");
+	/* A malformed conninfo is refused without echoing it: it may hold the password. */
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"host=h password horse-battery\", \"b\": \"y\"}}"),
+		       "databases.a: not a valid libpq connection string or URI: a keyword is not followed by '='");
+	CHECK(strstr(parse_err("{\"databases\": {\"a\": \"host=h password horse-battery\", \"b\": \"y\"}}"),
+		     "horse") == NULL);
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"postgresql://u:hunter2%zz@h/d\"}}"),
+		       "databases.b: not a valid libpq connection string or URI: a %-escape in the URI is not two hex digits");
+	CHECK(strstr(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"postgresql://u:hunter2%zz@h/d\"}}"),
+		     "hunter2") == NULL);
+	CHECK(strstr(parse_err("{\"databases\": {\"a\": \"password='hunter2\", \"b\": \"y\"}}"), "hunter2") == NULL);
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"password='hunter2\", \"b\": \"y\"}}"),
+		       "a quoted value is not closed");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"nope\": 1}"), "t.json: nope: unknown key");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": 5}"), "table: must be a string");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": \"\"}"), "table: must be 1..63 bytes");

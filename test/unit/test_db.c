@@ -28,11 +28,18 @@ int main(void)
 	CHECK(db_table_init(&t, cfg));
 	CHECK_STR(t.qualified, "\"s\"\"x\".\"T\"");
 	CHECK_STR(t.label, "s\"x.T");
-	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "SELECT \"Id\", CASE WHEN octet_length(\"d d\") > $3::int4 THEN NULL ELSE \"d d\" END,"
-						   " octet_length(\"d d\")::int8 FROM \"s\"\"x\".\"T\" WHERE snk_xid >= $1::int8"
-						   " OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "SELECT \"Id\", CASE WHEN pg_catalog.octet_length(\"d d\") > $3::int4"
+						   " THEN NULL ELSE \"d d\" END, pg_catalog.octet_length(\"d d\")::int8,");
+	/* Rows ahead of the counter: read only above the stored high mark, and marked. */
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], " FROM \"s\"\"x\".\"T\" WHERE (snk_xid >= $1::int8 AND snk_xid <"
+						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)"
+						   " OR (snk_xid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8"
+						   " AND snk_xid > $4::text::int8) OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "CASE WHEN snk_xid >= pg_catalog.pg_snapshot_xmax(");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())");
-	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE snk_xid >= $1::xid8 OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE (snk_xid >= $1::xid8 AND snk_xid <"
+						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "AND snk_xid > $4::text::xid8) OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
 	CHECK_CONTAINS(t.sql_fetch_large, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE \"Id\" = ANY ($1::uuid[])");
 	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
 	CHECK_CONTAINS(t.sql_insert, "SELECT u.id, u.data, NULL FROM");
@@ -41,8 +48,15 @@ int main(void)
 
 	struct snk_schema_info info = { .table_exists = true, .id_type = "uuid", .data_type = "text",
 					.has_xid_column = true, .has_unique_id = true, .has_xid_index = true,
-					.has_snk_schema = true };
+					.has_snk_schema = true, .has_xid_guard = true,
+					.xid_guard_enabled = true };
 	CHECK(db_schema_problem(&info, &t, true, buf, sizeof(buf)) == NULL);
+	info.has_xid_guard = false;
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "missing trigger snk_xid_stamp");
+	info.has_xid_guard = true;
+	info.xid_guard_enabled = false;
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "trigger snk_xid_stamp on s\"x.T is disabled");
+	info.xid_guard_enabled = true;
 	info.has_snk_schema = false;
 	CHECK(db_schema_problem(&info, &t, false, buf, sizeof(buf)) == NULL);
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "run 'snk -c CONFIG migrate'");
@@ -58,6 +72,11 @@ int main(void)
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "has no column Id");
 	info.table_exists = false;
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "does not exist");
+
+	struct snk_session_info sess = { .search_path = "pg_catalog,pg_temp", .synchronous_commit = "local" };
+	CHECK(db_session_problem(&sess, buf, sizeof(buf)) == NULL);
+	snprintf(sess.search_path, sizeof(sess.search_path), "\"$user\", public");
+	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "pooler drop the options parameter");
 
 	unsigned char id[16];
 	for (int i = 0; i < 16; i++)

@@ -1,0 +1,147 @@
+/* conninfo.c - the user's libpq connection strings.
+ *
+ * A conninfo is parsed once at config load (and at every reload), so that a malformed one
+ * is refused with a message that names the mistake but never echoes the string: libpq's
+ * own parse errors quote the text around the mistake, which may be the password. At every
+ * connect it becomes a parameter list in which snk's session settings follow the user's
+ * `options`, so that they win: search_path is pinned to pg_catalog and pg_temp, so no
+ * function or operator that another role creates can ever run as snk (docs/DESIGN.md,
+ * "Sessions").
+ */
+#include "snk/conninfo.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* After the user's options: the last -c of a setting wins. snk.copy lets the daemon's
+ * sessions write copies with snk_xid NULL (migration 005's check constraint). */
+static const char SNK_OPTIONS[] = "-c search_path=" SNK_SESSION_SEARCH_PATH;
+static const char SNK_COPY_OPTIONS[] = " -c snk.copy=on";
+
+struct parse_error {
+	const char *libpq_prefix;
+	const char *meaning;
+};
+
+static const struct parse_error parse_errors[] = {
+	{ "missing \"=\" after", "a keyword is not followed by '=' (give keyword=value pairs)" },
+	{ "unterminated quoted string", "a quoted value is not closed" },
+	{ "invalid percent-encoded token", "a %-escape in the URI is not two hex digits" },
+	{ "forbidden value %00", "a %-escape in the URI encodes a NUL byte" },
+	{ "invalid connection option", "it names a keyword libpq does not know" },
+	{ "invalid URI", "it is not a valid postgresql:// URI" },
+	{ "end of string reached when looking for matching \"]\"", "an IPv6 host in the URI lacks its ']'" },
+	{ "unexpected character", "the URI has an unexpected character after a host" },
+	{ "extra key/value separator", "the URI's query has a second '='" },
+	{ "missing key/value separator", "the URI's query has a parameter without '='" },
+};
+
+/* Like libpq: a string without '=' that is not a URI is a database name. */
+static bool bare_dbname(const char *conninfo)
+{
+	return !strchr(conninfo, '=') && strncmp(conninfo, "postgresql://", 13) != 0 &&
+	       strncmp(conninfo, "postgres://", 11) != 0;
+}
+
+bool conninfo_check(const char *conninfo, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	PQconninfoOption *opts = bare_dbname(conninfo) ? NULL : PQconninfoParse(conninfo, &msg);
+	const char *meaning = "libpq cannot parse it";
+
+	if (bare_dbname(conninfo))
+		return true;
+	if (opts) {
+		PQconninfoFree(opts);
+		return true;
+	}
+	for (size_t i = 0; msg && i < sizeof(parse_errors) / sizeof(parse_errors[0]); i++) {
+		if (strncmp(msg, parse_errors[i].libpq_prefix, strlen(parse_errors[i].libpq_prefix)) == 0) {
+			meaning = parse_errors[i].meaning;
+			break;
+		}
+	}
+	if (!msg)
+		meaning = "out of memory";
+	snprintf(err, errlen, "not a valid libpq connection string or URI: %s (the string is not shown:"
+		 " it may hold a password)", meaning);
+	PQfreemem(msg);
+	return false;
+}
+
+static void push(struct snk_conn_params *p, int *n, const char *key, const char *val)
+{
+	p->keys[*n] = key;
+	p->vals[*n] = val;
+	(*n)++;
+}
+
+bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char *app,
+		     int connect_timeout_s, bool copies)
+{
+	PQconninfoOption *opts, *o;
+	const char *user_options = NULL;
+	bool has_timeout = false;
+	int n = 0, total = 0;
+
+	memset(p, 0, sizeof(*p));
+	opts = PQconninfoParse(bare_dbname(conninfo) ? "" : conninfo, NULL);
+	if (!opts)
+		return false;
+	p->opts = opts;
+	for (o = opts; o->keyword; o++)
+		total++;
+	p->keys = calloc((size_t)total + 5, sizeof(*p->keys));
+	p->vals = calloc((size_t)total + 5, sizeof(*p->vals));
+	if (!p->keys || !p->vals) {
+		conninfo_params_free(p);
+		return false;
+	}
+	if (bare_dbname(conninfo))
+		push(p, &n, "dbname", conninfo);
+	for (o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "options") == 0) {
+			user_options = o->val;
+			continue;
+		}
+		if (strcmp(o->keyword, "client_encoding") == 0)
+			continue; /* snk exchanges text as UTF-8 */
+		has_timeout |= strcmp(o->keyword, "connect_timeout") == 0;
+		push(p, &n, o->keyword, o->val);
+	}
+	if (!user_options)
+		user_options = getenv("PGOPTIONS"); /* libpq's default, which an explicit options hides */
+	if (asprintf(&p->options, "%s%s%s%s", user_options ? user_options : "", user_options ? " " : "",
+		     SNK_OPTIONS, copies ? SNK_COPY_OPTIONS : "") < 0) {
+		p->options = NULL;
+		conninfo_params_free(p);
+		return false;
+	}
+	push(p, &n, "options", p->options);
+	push(p, &n, "client_encoding", "UTF8");
+	if (app)
+		push(p, &n, "fallback_application_name", app);
+	if (!has_timeout && connect_timeout_s > 0) {
+		snprintf(p->timeout, sizeof(p->timeout), "%d", connect_timeout_s);
+		push(p, &n, "connect_timeout", p->timeout);
+	}
+	p->keys[n] = NULL;
+	p->vals[n] = NULL;
+	return true;
+}
+
+void conninfo_params_free(struct snk_conn_params *p)
+{
+	if (!p)
+		return;
+	free(p->keys);
+	free(p->vals);
+	free(p->options);
+	if (p->opts)
+		PQconninfoFree(p->opts);
+	memset(p, 0, sizeof(*p));
+}

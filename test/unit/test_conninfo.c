@@ -1,0 +1,56 @@
+/* Unit tests of conninfo.c: snk's session settings follow the user's options, so that
+ * they win, and the user's other keys are kept. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "snk/conninfo.h"
+
+static const char *value_of(const struct snk_conn_params *p, const char *key)
+{
+	const char *v = NULL;
+
+	for (int i = 0; p->keys[i]; i++) {
+		if (strcmp(p->keys[i], key) == 0)
+			v = p->vals[i]; /* the last one counts, as in libpq */
+	}
+	return v;
+}
+
+int main(void)
+{
+	struct snk_conn_params p;
+	char err[256];
+
+	CHECK(conninfo_params(&p, "host=h port=5 dbname=d options='-c work_mem=64MB' client_encoding=LATIN1", "snk",
+			      0, true));
+	CHECK_STR(value_of(&p, "host"), "h");
+	CHECK_STR(value_of(&p, "dbname"), "d");
+	CHECK_STR(value_of(&p, "options"), "-c work_mem=64MB -c search_path=pg_catalog,pg_temp -c snk.copy=on");
+	CHECK_STR(value_of(&p, "client_encoding"), "UTF8");
+	CHECK_STR(value_of(&p, "fallback_application_name"), "snk");
+	CHECK(value_of(&p, "connect_timeout") == NULL);
+	conninfo_params_free(&p);
+
+	/* A tool's session: no snk.copy, a default connect timeout that the user may set. */
+	CHECK(conninfo_params(&p, "postgresql://u@h:7/d?options=-csearch_path%3Dpublic", "tst", 10, false));
+	CHECK_STR(value_of(&p, "options"), "-csearch_path=public -c search_path=pg_catalog,pg_temp");
+	CHECK_STR(value_of(&p, "port"), "7");
+	CHECK_STR(value_of(&p, "connect_timeout"), "10");
+	conninfo_params_free(&p);
+	CHECK(conninfo_params(&p, "dbname=d connect_timeout=3", "tst", 10, false));
+	CHECK_STR(value_of(&p, "connect_timeout"), "3");
+	conninfo_params_free(&p);
+
+	/* A bare word is a database name, as in libpq. */
+	CHECK(conninfo_check("mydb", err, sizeof(err)));
+	CHECK(conninfo_params(&p, "mydb", "snk", 0, true));
+	CHECK_STR(value_of(&p, "dbname"), "mydb");
+	conninfo_params_free(&p);
+
+	CHECK(!conninfo_check("host=h password=x y", err, sizeof(err)));
+	CHECK(strstr(err, "x y") == NULL && strstr(err, "\"y\"") == NULL);
+	CHECK_CONTAINS(err, "a keyword is not followed by");
+	CHECK(!conninfo_check("bogus_key=1", err, sizeof(err)));
+	CHECK_CONTAINS(err, "names a keyword libpq does not know");
+	return check_done();
+}
