@@ -38,4 +38,5 @@ for s in a b; do
 	[ "$(q $s "SELECT count(*) FROM records WHERE data LIKE 'w%-COMMIT-%'")" = "$committed" ] || fail "$s lacks committed rows"
 	[ "$(q $s "SELECT count(*) FROM records WHERE data LIKE 'w%-ROLLBACK-%'")" = 0 ] || fail "rolled-back rows in $s"
 done
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "48 long transactions ($committed rows committed, $rolled rolled back) amid tst load: none missed, none invented"

@@ -29,4 +29,5 @@ for n in $lanes; do
 	[ "$n" -ge 20 ] || fail "a write session into b committed only $n batches of the 1,000,000-row window ($lanes)"
 done
 [ "$(wc -w <<<"$lanes")" = 3 ] || fail "batches_by_write_session has $(wc -w <<<"$lanes") entries, want 3"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "one 1,000,000-row transaction synced ($(count b) rows in all), peak RSS $((hwm / 1024)) MB"

@@ -26,4 +26,5 @@ for _ in $(seq 1 50); do [ "$(status_field .b_to_a.conflicts)" = 1 ] && break; s
 kill -0 "$SNK_PID" || fail "snk died"
 q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'after the conflict')"
 wait_for b "SELECT count(*) FROM records WHERE data = 'after the conflict'" 1 10
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "conflicting id kept on both sides, counted and logged once per direction; sync goes on"

@@ -24,4 +24,5 @@ q b "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'timer ' || i FROM
 wait_for a "SELECT count(*) FROM records" 5100 10
 [ "$(status_field .databases.b.notifies)" = "$before" ] || fail "a notification arrived without a trigger?"
 wait_synced 10
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "no echo (b->a read 0 of 5000 copies), own NOTIFYs ignored ($own), timer-only sync works"

@@ -23,4 +23,5 @@ wait_synced 60
 [ "$(status_field .a_to_b.insert_retries)" -ge 1 ] || fail "no optimistic INSERT was retried"
 [ "$(status_field .a_to_b.conflicts)" = 0 ] || fail "identical shared rows counted as conflicts"
 "$SNK" -c "$CFG" migrate | grep -q "0 migrations applied" || fail "second migrate was not a no-op"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "pre-existing rows (20000 a-only, 15000 b-only, 1000 shared) copied both ways; 36000 on each side"

@@ -17,4 +17,5 @@ sum() { q "$1" "SELECT md5(string_agg(id::text || md5(data) || octet_length(data
 [ "$(q a "SELECT count(*) FROM records WHERE octet_length(data) = 3145728")" = 40 ] || fail "3 MB rows missing in a"
 log "snk peak RSS $((hwm / 1024)) MB for $(q a "SELECT pg_size_pretty(sum(octet_length(data))) FROM records") of data"
 [ "$hwm" -lt $((100 * 1024)) ] || fail "peak RSS ${hwm} kB: large rows are not bounded"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "420 MB of 1-3 MB values synced byte for byte with peak RSS $((hwm / 1024)) MB"

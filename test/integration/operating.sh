@@ -110,4 +110,5 @@ http_get "$MPORT" /healthz | head -1 | grep -q 200 || fail "/healthz not back to
 [ "$(status_field .databases.b.reconnects)" -ge 2 ] || fail "reconnects not counted"
 wait_synced 30
 snk_stop || fail "SIGTERM did not exit 0"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "status, pause/resume, SIGHUP, socket 0660 and bad requests, /metrics, /healthz 200/503/200 through an outage of b"

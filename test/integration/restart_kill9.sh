@@ -22,4 +22,5 @@ tst_totals "$WORK/tst.out"
 assert_exact "$tt" 90
 [ "$(q b "SELECT count(*) FROM snk.cursor WHERE source = 'a:public.records'")" = 1 ] || fail "no a->b cursor in b"
 [ "$(q a "SELECT count(*) FROM snk.cursor WHERE source = 'b:public.records'")" = 1 ] || fail "no b->a cursor in a"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "12 kill -9 and 1 SIGTERM under load: $tt rows, identical, none lost or duplicated"

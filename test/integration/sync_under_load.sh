@@ -21,4 +21,5 @@ log "converged ${SYNC_WAITED}s after tst stopped"
 [ "$(status_field .b_to_a.conflicts)" = "0" ] || fail "conflicts reported"
 [ "$(status_field .state)" = "running" ] || fail "state is $(status_field .state)"
 snk_stop || fail "snk exited non-zero on SIGTERM"
+assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "tst wrote $tt rows (a=$ta b=$tb); both tables identical, nothing echoed, converged in ${SYNC_WAITED}s"
