@@ -4,16 +4,16 @@
  * command word; one reply per line, always a JSON object with "ok" true or false. A
  * request longer than CTL_MAX_REQUEST bytes is refused and the client disconnected.
  * Output is buffered by libevent; a client that stops reading is dropped once its
- * unread output passes a bound, so no client can stall the loop or grow memory.
+ * unread output passes a bound, so no client can stall the loop or grow memory. The
+ * socket is a listener.c listener: at most CTL_MAX_CLIENTS clients, the rest refused,
+ * and a failed accept (no descriptor left) pauses it instead of spinning the loop.
  */
 #include "snk/ctl.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snk/listener.h"
 #include "snk/log.h"
+#include "snk/metrics.h"
 #include "snk/sync.h"
 
 #define CTL_MAX_OUTPUT (1024 * 1024)
@@ -31,9 +33,8 @@
 
 struct snk_ctl {
 	struct snk_app *app;            /* borrowed */
-	struct evconnlistener *listener;/* owned */
+	struct snk_listener *listener;  /* owned: the cap on clients, the accept back-off */
 	char *path;                     /* owned */
-	int clients;
 };
 
 struct ctl_client {
@@ -195,6 +196,24 @@ static void add_u64(cJSON *o, const char *name, uint64_t v)
 	cJSON_AddNumberToObject(o, name, (double)v);
 }
 
+/* A listener's clients and what it turned away; null when it is off. */
+static void add_listener(cJSON *o, const char *name, const struct snk_listener *l)
+{
+	struct listener_stats st;
+	cJSON *j;
+
+	if (!l) {
+		cJSON_AddNullToObject(o, name);
+		return;
+	}
+	listener_get_stats(l, &st);
+	j = cJSON_AddObjectToObject(o, name);
+	cJSON_AddNumberToObject(j, "connections", st.clients);
+	cJSON_AddNumberToObject(j, "max_connections", st.max_clients);
+	add_u64(j, "connections_rejected", st.refused);
+	add_u64(j, "accept_failures", st.accept_failures);
+}
+
 static cJSON *cmd_status(struct snk_app *app)
 {
 	cJSON *o = reply_ok();
@@ -287,6 +306,8 @@ static cJSON *cmd_status(struct snk_app *app)
 			degraded = true;
 	}
 	add_reconcile(o, app, now);
+	add_listener(o, "metrics", metrics_listener(app->metrics));
+	add_listener(o, "control_socket", app->ctl ? app->ctl->listener : NULL);
 	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
 					    degraded ? "degraded" : "running");
 	return o;
@@ -353,7 +374,7 @@ bad_json:
 
 static void client_free(struct ctl_client *cl)
 {
-	cl->ctl->clients--;
+	listener_client_closed(cl->ctl->listener);
 	bufferevent_free(cl->bev);
 	free(cl);
 }
@@ -447,30 +468,20 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		client_free(cl);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+/* Clients over CTL_MAX_CLIENTS are refused by the listener, and counted there. */
+static void on_client(evutil_socket_t fd, void *arg)
 {
 	struct snk_ctl *ctl = arg;
-	struct ctl_client *cl;
+	struct ctl_client *cl = calloc(1, sizeof(*cl));
 	struct timeval idle = { 60, 0 };
 
-	if (ctl->clients >= CTL_MAX_CLIENTS) {
-		log_warn("ctl", "too many control clients (%d); refusing one", CTL_MAX_CLIENTS);
+	if (!cl || !(cl->bev = bufferevent_socket_new(ctl->app->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
 		close(fd);
-		return;
-	}
-	cl = calloc(1, sizeof(*cl));
-	if (!cl) {
-		close(fd);
+		free(cl);
+		listener_client_closed(ctl->listener);
 		return;
 	}
 	cl->ctl = ctl;
-	cl->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!cl->bev) {
-		close(fd);
-		free(cl);
-		return;
-	}
-	ctl->clients++;
 	bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
 	bufferevent_set_timeouts(cl->bev, &idle, &idle);
 	bufferevent_enable(cl->bev, EV_READ | EV_WRITE);
@@ -497,6 +508,7 @@ struct snk_ctl *ctl_listen(struct snk_app *app, const char *path, char *err, siz
 	struct snk_ctl *ctl;
 	struct stat st;
 	mode_t old;
+	char why[256];
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "control_socket %s: path too long", path);
@@ -524,12 +536,11 @@ struct snk_ctl *ctl_listen(struct snk_app *app, const char *path, char *err, siz
 	ctl->app = app;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	old = umask(0117); /* srw-rw----: owner and group only, from the first instant */
-	ctl->listener = evconnlistener_new_bind(app->base, accept_cb, ctl,
-						LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
-						(struct sockaddr *)&sa, (int)sizeof(sa));
+	ctl->listener = listener_new(app->base, "ctl", (struct sockaddr *)&sa, (int)sizeof(sa),
+				     CTL_MAX_CLIENTS, on_client, ctl, why, sizeof(why));
 	umask(old);
 	if (!ctl->listener) {
-		snprintf(err, errlen, "control_socket %s: cannot listen: %s", path, strerror(errno));
+		snprintf(err, errlen, "control_socket %s: cannot listen: %s", path, why);
 		free(ctl->path);
 		free(ctl);
 		return NULL;
@@ -541,7 +552,7 @@ void ctl_free(struct snk_ctl *ctl)
 {
 	if (!ctl)
 		return;
-	evconnlistener_free(ctl->listener);
+	listener_free(ctl->listener);
 	unlink(ctl->path);
 	free(ctl->path);
 	free(ctl);

@@ -4,12 +4,14 @@
  *   snk [-c config.json] migrate         prepare both databases (idempotent)
  *   snk [-c config.json] --check-config  validate the config and exit
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "snk/config.h"
@@ -25,6 +27,7 @@
 
 #define STATUS_EVERY_MS 5000
 #define SUMMARY_EVERY_MS 60000
+#define NOFILE_WANTED 65536
 
 struct runtime {
 	struct event_base *base;
@@ -67,6 +70,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	if (rt->watchdog_usec)
 		notify_send("WATCHDOG=1");
+	log_libevent_flush();
 	if (now - rt->last_status_ms >= STATUS_EVERY_MS) {
 		rt->last_status_ms = now;
 		describe(rt, text, sizeof(text));
@@ -247,6 +251,28 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	notify_send("READY=1");
 }
 
+/* The soft descriptor limit is often 1024 below a far higher hard one (systemd's default,
+ * for the sake of programs that use select(); libevent uses epoll). Raising it gives the
+ * database sessions more room; the listeners cap their clients from the limit in force,
+ * so snk stays safe when it cannot be raised (ulimit -n, LimitNOFILE=). */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max ||
+	    rl.rlim_cur >= NOFILE_WANTED)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max < NOFILE_WANTED ? rl.rlim_max : NOFILE_WANTED;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_debug(NULL, "descriptor limit stays %llu: %s", (unsigned long long)was,
+			  strerror(errno));
+	else
+		log_debug(NULL, "descriptor limit raised from %llu to %llu",
+			  (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+}
+
 static int cmd_run(struct runtime *rt)
 {
 	struct snk_ctl *ctl;
@@ -257,6 +283,7 @@ static int cmd_run(struct runtime *rt)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	srandom((unsigned)getpid() ^ (unsigned)sync_now_ms());
 	rt->base = event_base_new();
 	if (!rt->base) {
@@ -285,6 +312,8 @@ static int cmd_run(struct runtime *rt)
 		}
 	}
 
+	rt->app.ctl = ctl;
+	rt->app.metrics = metrics;
 	rt->app.on_ready = on_ready;
 	rt->watchdog_usec = notify_watchdog_usec();
 	if (rt->watchdog_usec && rt->watchdog_usec / 2 < 1000000) {
@@ -395,6 +424,7 @@ int main(int argc, char **argv)
 		return SNK_EXIT_OK;
 	}
 	log_set_level(rt.cfg->log_level);
+	log_route_libevent();
 	if (verbose) {
 		rt.verbose = true;
 		log_set_level(verbose > 1 ? LOG_NOISE : LOG_DEBUG);

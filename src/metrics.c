@@ -1,25 +1,60 @@
 /* metrics.c - GET /metrics in the Prometheus text format, and GET /healthz.
  *
- * Served by libevent's evhttp on the same loop: rendering reads counters only, so a
- * scrape never waits on a database. Units follow Prometheus conventions (seconds,
- * _total for counters). /healthz answers 200 when both databases are connected and
- * both directions' lag is under healthz_max_lag_ms, 503 with the reason otherwise.
+ * Served on the same loop: rendering reads counters only, so a scrape never waits on a
+ * database. Units follow Prometheus conventions (seconds, _total for counters). /healthz
+ * answers 200 when both databases are connected and both directions' lag is under
+ * healthz_max_lag_ms, 503 with the reason otherwise.
+ *
+ * The server is a small HTTP/1.0 responder on bufferevents, not evhttp: one request per
+ * connection (GET or HEAD, headers up to 8 KiB, any body ignored), one reply with
+ * Connection: close, and a connection lives at most 10 s whatever it does, so a slow or
+ * idle client cannot hold a slot longer. Why not evhttp: libevent 2.1 gives it no cap on
+ * connections and no hook at accept, and its close callback fires only while a
+ * connection still has its socket and is in a connected state, so a count kept from it
+ * can drift. Here clients come from listener.c (the cap, the accept back-off) and leave
+ * through client_free, the one place that counts them.
  */
 #include "snk/metrics.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "snk/batch.h"
+#include "snk/listener.h"
+#include "snk/log.h"
 #include "snk/sync.h"
 
+#define METRICS_MAX_CLIENTS 64
+#define METRICS_MAX_REQUEST 8192
+#define METRICS_CLIENT_S 10
+#define METRICS_LINE_EVERY_MS 10000
+
+struct metrics_client;
+
 struct snk_metrics {
-	struct snk_app *app;   /* borrowed */
-	struct evhttp *http;   /* owned */
+	struct snk_app *app;              /* borrowed */
+	struct snk_listener *listener;    /* owned */
+	struct metrics_client *clients;   /* owned: every connection held, for metrics_free */
+	struct log_limit limit;           /* lines about clients' mistakes */
+};
+
+struct metrics_client {
+	struct snk_metrics *m;            /* borrowed */
+	struct bufferevent *bev;          /* owned */
+	struct event *deadline;           /* owned: ends it METRICS_CLIENT_S after accept */
+	struct metrics_client *prev, *next;
+	size_t seen;                      /* request bytes consumed so far */
+	bool have_line;                   /* the request line is in */
+	bool head;                        /* HEAD: headers only */
+	enum metrics_route route;         /* what the request line asked for */
+	bool replied;                     /* the reply is queued: close once it is out */
 };
 
 static void put(struct snk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,6 +78,23 @@ static void put(struct snk_buf *b, const char *fmt, ...)
 static void family(struct snk_buf *b, const char *name, const char *type, const char *help)
 {
 	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_listener(struct snk_buf *b, const struct snk_metrics *m)
+{
+	struct listener_stats st;
+
+	if (!m)
+		return;
+	listener_get_stats(m->listener, &st);
+	family(b, "snk_metrics_connections", "gauge", "Connections to this endpoint held now.");
+	put(b, "snk_metrics_connections %d\n", st.clients);
+	family(b, "snk_metrics_connections_rejected_total", "counter",
+	       "Connections to this endpoint closed at once: the cap of connections was reached.");
+	put(b, "snk_metrics_connections_rejected_total %llu\n", (unsigned long long)st.refused);
+	family(b, "snk_metrics_accept_failures_total", "counter",
+	       "Failed accepts on this endpoint (no descriptor left); each pauses accepting.");
+	put(b, "snk_metrics_accept_failures_total %llu\n", (unsigned long long)st.accept_failures);
 }
 
 char *metrics_render(struct snk_app *app)
@@ -146,6 +198,7 @@ char *metrics_render(struct snk_app *app)
 	family(&b, "snk_reconcile_conflicts_total", "counter",
 	       "Ids a reconcile found with different data on the two sides (ended runs; left alone).");
 	put(&b, "snk_reconcile_conflicts_total %llu\n", (unsigned long long)app->reconcile_conflicts_total);
+	render_listener(&b, app->metrics);
 	if (!buf_reserve(&b, 1)) {
 		free(b.data);
 		return NULL;
@@ -154,69 +207,235 @@ char *metrics_render(struct snk_app *app)
 	return b.data;
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason, const char *type, const char *body)
+static const char *reason_of(int code)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	if (!out) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
+	switch (code) {
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Internal Server Error";
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	evbuffer_add(out, body, strlen(body));
-	evhttp_send_reply(req, code, reason, out);
-	evbuffer_free(out);
 }
 
-static void on_metrics(struct evhttp_request *req, void *arg)
+enum metrics_route metrics_route(const char *line, size_t len, bool *head)
 {
-	struct snk_metrics *m = arg;
-	char *text;
+	const char *sp1, *sp2, *end = line + len, *q;
+	size_t mlen, plen;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, 405, "use GET");
-		return;
-	}
-	text = metrics_render(m->app);
-	if (!text) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
-	reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text);
-	free(text);
+	*head = false;
+	sp1 = memchr(line, ' ', len);
+	if (!sp1 || memchr(line, '\0', len))
+		return METRICS_BAD_REQUEST;
+	sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1));
+	if (!sp2 || sp2 == sp1 + 1)
+		return METRICS_BAD_REQUEST;
+	if ((size_t)(end - sp2 - 1) < 5 || memcmp(sp2 + 1, "HTTP/", 5) != 0)
+		return METRICS_BAD_REQUEST;
+	mlen = (size_t)(sp1 - line);
+	*head = mlen == 4 && memcmp(line, "HEAD", 4) == 0;
+	if (!*head && !(mlen == 3 && memcmp(line, "GET", 3) == 0))
+		return METRICS_BAD_METHOD;
+	/* The query string, if any, asks for nothing here. */
+	q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
+	plen = (size_t)((q ? q : sp2) - sp1 - 1);
+	if (plen == 8 && memcmp(sp1 + 1, "/metrics", 8) == 0)
+		return METRICS_METRICS;
+	if (plen == 8 && memcmp(sp1 + 1, "/healthz", 8) == 0)
+		return METRICS_HEALTHZ;
+	return METRICS_NOT_FOUND;
 }
 
-static void on_healthz(struct evhttp_request *req, void *arg)
+static void client_free(struct metrics_client *c)
 {
-	struct snk_metrics *m = arg;
+	struct snk_metrics *m = c->m;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		m->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	bufferevent_free(c->bev);
+	event_free(c->deadline);
+	free(c);
+	listener_client_closed(m->listener);
+}
+
+/* Queues the one reply of this connection; client_write_cb closes once it is out. */
+static void client_reply(struct metrics_client *c, int code, const char *type, const char *body)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t len = strlen(body);
+
+	evbuffer_add_printf(out, "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			    "Connection: close\r\n\r\n", code, reason_of(code), type, len,
+			    code == 405 ? "Allow: GET, HEAD\r\n" : "");
+	if (!c->head)
+		evbuffer_add(out, body, len);
+	c->replied = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+static void client_error(struct metrics_client *c, int code, const char *body)
+{
+	log_limited(&c->m->limit, LOG_INFO, "answered %d %s to a client: %s", code, reason_of(code),
+		    body);
+	client_reply(c, code, "text/plain; charset=utf-8", body);
+}
+
+static void client_answer(struct metrics_client *c)
+{
+	struct snk_app *app = c->m->app;
 	char why[256], body[300];
-	bool ok = sync_healthy(m->app, m->app->cfg->healthz_max_lag_ms, why, sizeof(why));
+	char *text;
+	bool ok;
 
-	snprintf(body, sizeof(body), "%s\n", why);
-	reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
+	switch (c->route) {
+	case METRICS_METRICS:
+		text = metrics_render(app);
+		if (!text) {
+			client_error(c, 500, "out of memory\n");
+			return;
+		}
+		client_reply(c, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+		free(text);
+		return;
+	case METRICS_HEALTHZ:
+		ok = sync_healthy(app, app->cfg->healthz_max_lag_ms, why, sizeof(why));
+		snprintf(body, sizeof(body), "%s\n", why);
+		client_reply(c, ok ? 200 : 503, "text/plain; charset=utf-8", body);
+		return;
+	case METRICS_NOT_FOUND:
+		client_error(c, 404, "try /metrics or /healthz\n");
+		return;
+	case METRICS_BAD_METHOD:
+		client_error(c, 405, "use GET\n");
+		return;
+	case METRICS_BAD_REQUEST:
+	default:
+		client_error(c, 400, "bad request line; send GET /metrics HTTP/1.0\n");
+		return;
+	}
 }
 
-static void on_other(struct evhttp_request *req, void *arg)
+/* Reads the request line, then header lines up to the empty one, which are ignored. */
+static void client_read_cb(struct bufferevent *bev, void *arg)
 {
-	evhttp_send_error(req, 404, "try /metrics or /healthz");
+	struct metrics_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!c->replied) {
+		size_t before = evbuffer_get_length(in), len;
+		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+
+		if (!line)
+			break;
+		c->seen += before - evbuffer_get_length(in);
+		if (c->seen > METRICS_MAX_REQUEST) {
+			free(line);
+			break;
+		}
+		if (!c->have_line) {
+			c->have_line = true;
+			c->route = metrics_route(line, len, &c->head);
+		} else if (len == 0) {
+			client_answer(c);
+		}
+		free(line);
+	}
+	if (!c->replied && c->seen + evbuffer_get_length(in) > METRICS_MAX_REQUEST)
+		client_error(c, 431, "request too large; the limit is 8192 bytes\n");
 }
 
-struct snk_metrics *metrics_listen(struct snk_app *app, const char *listen, char *err, size_t errlen)
+static void client_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct snk_metrics *m;
+	struct metrics_client *c = arg;
+
+	if (c->replied)
+		client_free(c);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct metrics_client *c = arg;
+
+	/* A client may shut its side once it has sent its request: the reply still goes out. */
+	if ((what & BEV_EVENT_EOF) && c->replied && !(what & BEV_EVENT_ERROR))
+		return;
+	client_free(c);
+}
+
+static void client_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_client *c = arg;
+
+	log_limited(&c->m->limit, LOG_INFO, "closed a connection that was not done within %d s",
+		    METRICS_CLIENT_S);
+	client_free(c);
+}
+
+static void on_client(evutil_socket_t fd, void *arg)
+{
+	struct snk_metrics *m = arg;
+	struct event_base *base = m->app->base;
+	struct metrics_client *c = calloc(1, sizeof(*c));
+	struct timeval life = { METRICS_CLIENT_S, 0 };
+
+	if (!c || !(c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+		evutil_closesocket(fd);
+		free(c);
+		listener_client_closed(m->listener);
+		return;
+	}
+	c->m = m;
+	c->deadline = evtimer_new(base, client_deadline_cb, c);
+	if (!c->deadline) {
+		bufferevent_free(c->bev);
+		free(c);
+		listener_client_closed(m->listener);
+		return;
+	}
+	c->next = m->clients;
+	if (m->clients)
+		m->clients->prev = c;
+	m->clients = c;
+	evtimer_add(c->deadline, &life);
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* "host:port" or "[v6]:port" into an address to bind. */
+static bool parse_listen(const char *listen, struct sockaddr_storage *sa, int *salen, char *err,
+			 size_t errlen)
+{
 	char host[256];
 	const char *colon = strrchr(listen, ':');
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
 	char *end;
 	long port;
+	int rc;
 
 	if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host)) {
 		snprintf(err, errlen, "metrics_listen: must be host:port, e.g. 127.0.0.1:9187");
-		return NULL;
+		return false;
 	}
 	port = strtol(colon + 1, &end, 10);
 	if (*end || port < 1 || port > 65535) {
 		snprintf(err, errlen, "metrics_listen: port must be 1..65535");
-		return NULL;
+		return false;
 	}
 	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
 	/* [::1]:9187 */
@@ -224,32 +443,55 @@ struct snk_metrics *metrics_listen(struct snk_app *app, const char *listen, char
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "metrics_listen %s: %s", listen, gai_strerror(rc));
+		return false;
+	}
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	*salen = (int)ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return true;
+}
+
+struct snk_metrics *metrics_listen(struct snk_app *app, const char *listen, char *err, size_t errlen)
+{
+	struct snk_metrics *m;
+	struct sockaddr_storage sa;
+	int salen;
+	char why[256];
+
+	if (!parse_listen(listen, &sa, &salen, err, errlen))
+		return NULL;
 	m = calloc(1, sizeof(*m));
-	if (!m || !(m->http = evhttp_new(app->base))) {
-		free(m);
+	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	m->app = app;
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(m->http, 8192);
-	evhttp_set_max_body_size(m->http, 0);
-	evhttp_set_timeout(m->http, 10);
-	evhttp_set_cb(m->http, "/metrics", on_metrics, m);
-	evhttp_set_cb(m->http, "/healthz", on_healthz, m);
-	evhttp_set_gencb(m->http, on_other, m);
-	if (!evhttp_bind_socket_with_handle(m->http, host, (unsigned short)port)) {
-		snprintf(err, errlen, "metrics_listen %s: cannot listen (address in use or not local?)", listen);
-		metrics_free(m);
+	m->limit = (struct log_limit)LOG_LIMIT_INIT("metrics", "lines about clients' requests", 1,
+						    METRICS_LINE_EVERY_MS);
+	m->listener = listener_new(app->base, "metrics", (struct sockaddr *)&sa, salen,
+				   METRICS_MAX_CLIENTS, on_client, m, why, sizeof(why));
+	if (!m->listener) {
+		snprintf(err, errlen, "metrics_listen %s: cannot listen: %s", listen, why);
+		free(m);
 		return NULL;
 	}
 	return m;
+}
+
+const struct snk_listener *metrics_listener(const struct snk_metrics *m)
+{
+	return m ? m->listener : NULL;
 }
 
 void metrics_free(struct snk_metrics *m)
 {
 	if (!m)
 		return;
-	evhttp_free(m->http);
+	while (m->clients)
+		client_free(m->clients);
+	listener_free(m->listener);
 	free(m);
 }

@@ -3,6 +3,7 @@
 #define SNK_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_NOISE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
@@ -16,6 +17,34 @@ bool log_parse_level(const char *name, enum log_level *out) __attribute__((warn_
 /* log_msg: one line "LEVEL [role] message". role may be NULL. */
 void log_msg(enum log_level level, const char *role, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* A limiter for lines that a client or a library can cause at any rate: at most max lines
+ * per period; the rest are counted and summed up in one line "N <what> suppressed". */
+struct log_limit {
+	const char *role;           /* borrowed: who speaks, also in the summary */
+	const char *what;           /* borrowed: what is counted, e.g. "libevent messages" */
+	int max;                    /* lines per period */
+	int period_ms;
+	int64_t start_ms;           /* monotonic start of the current period */
+	int lines;                  /* written in the current period */
+	uint64_t suppressed;        /* dropped in the current period */
+	enum log_level worst;       /* the highest level dropped in it, for the summary */
+};
+#define LOG_LIMIT_INIT(role, what, max, period_ms) \
+	{ (role), (what), (max), (period_ms), 0, 0, 0, LOG_NOISE }
+
+/* log_limited: log_msg as lim's role, unless lim already wrote max lines in this period.
+ * The first line of a later period is preceded by the summary of the drops. */
+void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* log_limit_flush: writes the summary now if a period with drops has ended, so that the
+ * end of a burst is told without waiting for the next line. */
+void log_limit_flush(struct log_limit *lim);
+
+/* log_route_libevent: libevent's own messages become "[libevent]" lines, at most 5 a
+ * second; log_libevent_flush (once a second) tells how many were dropped. */
+void log_route_libevent(void);
+void log_libevent_flush(void);
 
 #define log_noise(role, ...) log_msg(LOG_NOISE, role, __VA_ARGS__)
 #define log_debug(role, ...) log_msg(LOG_DEBUG, role, __VA_ARGS__)

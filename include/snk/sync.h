@@ -17,6 +17,8 @@
 struct event_base;
 struct event;
 struct snk_app;
+struct snk_ctl;
+struct snk_metrics;
 
 enum dir_state {
 	DIR_WAIT,    /* waiting for both connections to be ready and checked */
@@ -199,6 +201,9 @@ struct snk_app {
 	uint64_t reconcile_conflicts_total;
 	struct rc_stats reconcile_last; /* of the last finished run */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
+	/* Set by main once listening, for the status report; NULL when off. */
+	struct snk_ctl *ctl;            /* borrowed */
+	struct snk_metrics *metrics;    /* borrowed */
 };
 
 /* sync_app_init: builds connections and directions for cfg; nothing is started. */
