@@ -1035,7 +1035,11 @@ bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]
 }
 
 /* Row sums: id, hash, snk_xid (0 when the table has none, for verify), data length in
- * UTF-8 bytes. */
+ * UTF-8 bytes. A row whose snk_xid is ahead of the source's counter is no tail's work in
+ * flight (docs/DESIGN.md, "Rows ahead of the counter"): it reads as 0, like a copy, so
+ * that a reconcile repairs it. */
+#define ROW_XID "CASE WHEN snk_xid::text::int8 >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8" \
+		" THEN 0::int8 ELSE coalesce(snk_xid::text::int8, 0::int8) END"
 static void row_sums_sql(char *sql, size_t len, const struct snk_pgconn *c, const struct snk_table *t,
 			 bool with_xid, const char *where)
 {
@@ -1044,7 +1048,7 @@ static void row_sums_sql(char *sql, size_t len, const struct snk_pgconn *c, cons
 	row_hash(hash, sizeof(hash), c, t);
 	snprintf(sql, len, "SELECT %s, %s, %s, pg_catalog.octet_length(pg_catalog.convert_to(%s, 'UTF8'::name))::int8"
 		 " FROM %s WHERE %s ORDER BY %s", t->id, hash,
-		 with_xid ? "coalesce(snk_xid::text::int8, 0::int8)" : "0::int8", t->data, t->qualified, where, t->id);
+		 with_xid ? ROW_XID : "0::int8", t->data, t->qualified, where, t->id);
 }
 
 bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,

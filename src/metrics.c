@@ -111,6 +111,8 @@ char *metrics_render(struct snk_app *app)
 		  offsetof(struct dir_stats, rows_present) },
 		{ "snk_conflicts_total", "Rows the peer had with different data (left alone).",
 		  offsetof(struct dir_stats, conflicts) },
+		{ "snk_rows_ahead_of_xid_counter_total", "Rows copied whose snk_xid was ahead of the source's xid counter.",
+		  offsetof(struct dir_stats, rows_ahead) },
 		{ "snk_batches_total", "INSERT batches committed in the peer.", offsetof(struct dir_stats, batches) },
 		{ "snk_passes_total", "Windows read from the source.", offsetof(struct dir_stats, passes) },
 		{ "snk_insert_retries_total", "Plain INSERT batches that met an existing id and were resent with ON CONFLICT.",

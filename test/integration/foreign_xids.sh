@@ -9,7 +9,8 @@
 # Checks: every row reaches b by the tail alone (no reconcile repairs one); the rows ahead
 # of the counter are read once, reported in the log and in status, and not read again by
 # later windows, nor after a restart (the cursor keeps their high mark); no plain INSERT
-# had to be resent (no window met rows it had already copied).
+# had to be resent (no window met rows it had already copied). Last, 100 more rows ahead
+# of the counter but below that high mark: a reconcile repairs them.
 . "$(dirname "$0")/lib.sh"
 it_init foreign_xids
 q a "CREATE TABLE staging (LIKE records INCLUDING DEFAULTS)"
@@ -55,4 +56,14 @@ sleep 0.5
 [ "$(status_field .a_to_b.rows_read)" = 1 ] || fail "after a restart a->b read $(status_field .a_to_b.rows_read) rows, want 1"
 assert_exact 20262
 assert_tail_only
+# Rows ahead of the counter but below the stored high mark: no window reads them, and a
+# reconcile, which treats them as no window's work in flight, repairs them.
+psql_side "$SNK_IT_PORT_A" -d "$DB" -c "SET session_replication_role = replica" \
+	-c "INSERT INTO records (id, data, snk_xid) SELECT gen_random_uuid(), 'ahead late ' || i, $ahead + i FROM generate_series(1, 100) i" >/dev/null
+runs=$(status_field .reconcile.runs)
+"$SNKCTL" -s "$SOCK" reconcile >/dev/null || fail "snkctl reconcile refused"
+wait_reconciled "$runs" 30
+[ "$(status_field .reconcile.last.rows_repaired_into_b)" = 100 ] ||
+	fail "the reconcile repaired $(status_field .reconcile.last.rows_repaired_into_b) rows into b, want the 100 late ahead rows"
+assert_exact 20362
 it_pass "rows with their own snk_xid (INSERT SELECT *, COPY of all columns, NULL, 20000 ahead of the counter) copied by the tail, once"
