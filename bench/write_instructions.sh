@@ -6,6 +6,8 @@
 # One throwaway cluster; the server runs in single-user mode under callgrind, once per
 # table layout and write path, with nothing else in the process:
 #   plain     records(id uuid PRIMARY KEY, data text NOT NULL)
+#   bare      + snk_xid bigint DEFAULT txid_current() and its BRIN index, no trigger (snk
+#             before the trigger snk_xid_stamp)
 #   brin      what `snk migrate` creates: + snk_xid bigint DEFAULT txid_current(), a BRIN
 #             index, and the AFTER INSERT trigger snk_xid_stamp (its WHEN is false for
 #             every row that takes the default)
@@ -43,7 +45,7 @@ as "$B/initdb" -A trust -U postgres --nosync -E UTF8 --locale=C -D "$D/data" >/d
 as "$B/pg_ctl" -w -D "$D/data" -l "$D/log" -o "-k $D -c listen_addresses=''" start >/dev/null
 pm=1
 Q() { psql -X -q -v ON_ERROR_STOP=1 -h "$D" -U postgres "$@"; }
-VARIANTS="plain brin before btree"
+VARIANTS="plain bare brin before btree"
 for v in $VARIANTS brin_peer; do Q -d postgres -c "CREATE DATABASE $v"; done
 Q -d plain -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
 cat >"$D/brin.json" <<EOT
@@ -51,6 +53,8 @@ cat >"$D/brin.json" <<EOT
  "control_socket": "$D/snk.sock"}
 EOT
 "$build/snk" -c "$D/brin.json" migrate >/dev/null
+Q -d bare -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL, snk_xid bigint DEFAULT txid_current())" \
+	-c "CREATE INDEX ON records USING brin (snk_xid) WITH (pages_per_range = 32)"
 Q -d before -c "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL, snk_xid bigint DEFAULT txid_current())" \
 	-c "CREATE INDEX ON records USING brin (snk_xid) WITH (pages_per_range = 32)" \
 	-c "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.snk_xid := pg_catalog.txid_current(); RETURN NEW; END'" \
@@ -82,18 +86,20 @@ for v in $VARIANTS; do
 	done
 done
 pct() { echo "scale=1; (${per[$1.$2]} - ${per[$1.plain]}) * 100 / ${per[$1.plain]}" | bcx; }
-printf '%-30s %8s %16s %16s %16s\n' "instructions per row" plain "brin (snk)" "before-trigger" "btree (old)"
+printf '%-30s %8s %16s %16s %16s %16s\n' "instructions per row" plain "brin, no trigger" "brin (snk)" "before-trigger" \
+	"btree (old)"
 for k in copy insert; do
 	what="COPY of $ROWS rows"
 	[ $k = copy ] || what="$BATCHES x INSERT of 1000 rows"
-	printf '%-30s %8s %16s %16s %16s\n' "$what" "${per[$k.plain]}" "${per[$k.brin]} +$(pct $k brin)%" \
+	printf '%-30s %8s %16s %16s %16s %16s\n' "$what" "${per[$k.plain]}" "${per[$k.bare]} +$(pct $k bare)%" \
+		"${per[$k.brin]} +$(pct $k brin)%" \
 		"${per[$k.before]} +$(pct $k before)%" "${per[$k.btree]} +$(pct $k btree)%"
 done
 mkdir -p "$top/bench/results"
 cat >"$top/bench/results/write_instructions.json" <<EOT
 {"date": "$(date -u +%FT%TZ)", "rows": $ROWS, "batches": $BATCHES, "unit": "instructions per row",
- "copy": {"plain": ${per[copy.plain]}, "brin": ${per[copy.brin]}, "before": ${per[copy.before]}, "btree": ${per[copy.btree]},
+ "copy": {"plain": ${per[copy.plain]}, "bare": ${per[copy.bare]}, "brin": ${per[copy.brin]}, "before": ${per[copy.before]}, "btree": ${per[copy.btree]},
           "brin_pct": $(pct copy brin), "before_pct": $(pct copy before), "btree_pct": $(pct copy btree)},
- "insert": {"plain": ${per[insert.plain]}, "brin": ${per[insert.brin]}, "before": ${per[insert.before]}, "btree": ${per[insert.btree]},
+ "insert": {"plain": ${per[insert.plain]}, "bare": ${per[insert.bare]}, "brin": ${per[insert.brin]}, "before": ${per[insert.before]}, "btree": ${per[insert.btree]},
             "brin_pct": $(pct insert brin), "before_pct": $(pct insert before), "btree_pct": $(pct insert btree)}}
 EOT
