@@ -8,12 +8,13 @@
 --
 -- An AFTER trigger with a WHEN condition: the condition is evaluated for every row, the
 -- function only runs for a row that needs the xid (one UPDATE by key). A BEFORE trigger
--- would turn COPY's batched inserts off: +12% instructions per row on a COPY, against
--- +2% for this one (bench/write_instructions.sh; docs/DESIGN.md). The function runs as
+-- would turn COPY's batched inserts off: +10% instructions per row on a COPY, against
+-- +1.7% for this one (bench/write_instructions.sh; docs/DESIGN.md). The function runs as
 -- the table's owner, so that an application allowed only to INSERT still gets its rows
--- marked. A trigger disabled by an operator (or session_replication_role = replica) marks
--- nothing: snk refuses to start while it is disabled, and a reconcile copies what was
--- inserted meanwhile.
+-- marked. It fires always, under session_replication_role = replica too (logical
+-- replication's apply workers, some restore tools). A trigger disabled by an operator
+-- marks nothing: snk refuses to start while it is disabled, and a reconcile copies what
+-- was inserted meanwhile with old xids.
 CREATE OR REPLACE FUNCTION snk.stamp_xid() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
@@ -38,14 +39,34 @@ BEGIN
             ' WHEN (NEW.snk_xid IS DISTINCT FROM %s AND pg_catalog.current_setting(''snk.copy''::text, true)'
             ' IS DISTINCT FROM ''on''::text) EXECUTE FUNCTION snk.stamp_xid(%L)',
             @TABLE_LIT@, now_fn, @ID_LIT@);
+        EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER snk_xid_stamp', @TABLE_LIT@);
     END IF;
 END
 $snk$;
 
--- The highest snk_xid ahead of the source's xid counter that the tail has copied: rows
--- restored from a dump of another cluster can carry xids the source has not reached yet;
--- each is copied once, and windows skip what is at or below this (docs/DESIGN.md).
-ALTER TABLE snk.cursor ADD COLUMN IF NOT EXISTS ahead_xid bigint NOT NULL DEFAULT 0;
+-- snk.restamp_ahead(table): rows whose snk_xid is at or above the xid counter came with
+-- their xid (a dump of a busier cluster restored with triggers off): no transaction snk's
+-- windows see inserted them. Giving them the xid of this transaction, which is above the
+-- window that found them, lets the next window copy them once, like any row, instead of
+-- every window reading them until the counter gets there. Returns how many. Only for
+-- tables that snk migrated; SECURITY DEFINER as snk.summarize is, for the same reason.
+CREATE OR REPLACE FUNCTION snk.restamp_ahead(tbl regclass) RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    n bigint;
+    xid_type regtype;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = tbl AND tgname = 'snk_xid_stamp') THEN
+        RAISE EXCEPTION 'table % is not migrated for snk', tbl USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT a.atttypid INTO xid_type FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = 'snk_xid';
+    EXECUTE format('UPDATE %s SET snk_xid = DEFAULT WHERE snk_xid >= pg_snapshot_xmax(pg_current_snapshot())%s',
+                   tbl, CASE WHEN xid_type = 'xid8'::regtype THEN '' ELSE '::text::int8' END);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$fn$;
+REVOKE EXECUTE ON FUNCTION snk.restamp_ahead(regclass) FROM PUBLIC;
 
 -- snk.summarize runs as the table's owner: only the roles that run snk may call it (the
 -- owner, who runs `snk migrate`, keeps it; GRANT EXECUTE to another role that runs the

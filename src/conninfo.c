@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* After the user's options: the last -c of a setting wins. snk.copy lets the daemon's
- * sessions write copies with snk_xid NULL (migration 005's check constraint). */
+/* After the user's options: the last -c of a setting wins. snk.copy marks the daemon's
+ * sessions, whose copies keep snk_xid NULL (migration 005's trigger leaves them alone).
+ * It is a convention, not a privilege: any session may set it. */
 static const char SNK_OPTIONS[] = "-c search_path=" SNK_SESSION_SEARCH_PATH;
 static const char SNK_COPY_OPTIONS[] = " -c snk.copy=on";
 
@@ -45,12 +46,26 @@ static bool bare_dbname(const char *conninfo)
 	       strncmp(conninfo, "postgres://", 11) != 0;
 }
 
+/* A database name with "://" or "@" is a URI whose scheme is misspelt ("postgressql://
+ * user:password@host/db"): libpq would take it whole as the name and the server would echo
+ * it, password and all, in "database ... does not exist". */
+static bool looks_like_uri(const char *conninfo)
+{
+	return strstr(conninfo, "://") != NULL || strchr(conninfo, '@') != NULL;
+}
+
 bool conninfo_check(const char *conninfo, char *err, size_t errlen)
 {
 	char *msg = NULL;
 	PQconninfoOption *opts = bare_dbname(conninfo) ? NULL : PQconninfoParse(conninfo, &msg);
 	const char *meaning = "libpq cannot parse it";
 
+	if (bare_dbname(conninfo) && looks_like_uri(conninfo)) {
+		snprintf(err, errlen, "not a valid libpq connection string or URI: it looks like a URI, but"
+			 " does not begin with postgresql:// or postgres:// (the string is not shown: it may hold a"
+			 " password)");
+		return false;
+	}
 	if (bare_dbname(conninfo))
 		return true;
 	if (opts) {

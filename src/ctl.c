@@ -253,8 +253,7 @@ static cJSON *cmd_status(struct snk_app *app)
 			cJSON_AddNullToObject(db, "last_error");
 		add_u64(db, "reconnects", reconnects);
 		/* As the server reports it for the session that commits rows and cursors. */
-		cJSON_AddStringToObject(db, "synchronous_commit", s->check[1].session_ok ?
-					s->check[1].session.synchronous_commit : "unknown");
+		cJSON_AddStringToObject(db, "synchronous_commit", s->sync_commit[0] ? s->sync_commit : "unknown");
 		cJSON_AddStringToObject(db, "search_path", s->check[1].session_ok ? s->check[1].session.search_path :
 					"unknown");
 		add_u64(db, "notifies", s->notifies);

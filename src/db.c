@@ -43,8 +43,9 @@ static const char SQL_SCHEMA_CHECK[] =
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND a.attname = 'snk_xid'),"
 	" EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('snk.cursor')"
-	"   AND a.attname = 'ahead_xid' AND NOT a.attisdropped)"
-	"   AND pg_catalog.to_regprocedure('snk.summarize(oid,bigint)') IS NOT NULL,"
+	"   AND a.attname = 'reconcile_pending' AND NOT a.attisdropped)"
+	"   AND pg_catalog.to_regprocedure('snk.summarize(oid,bigint)') IS NOT NULL"
+	"   AND pg_catalog.to_regprocedure('snk.restamp_ahead(regclass)') IS NOT NULL,"
 	" (SELECT i.indexrelid::text FROM pg_catalog.pg_index i JOIN rel ON i.indrelid = rel.oid"
 	"   JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_am am ON am.oid = ic.relam"
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid AND a.attnum = i.indkey[0]"
@@ -62,7 +63,8 @@ static const char SQL_SESSION_SETUP[] =
 	"SELECT pg_catalog.current_setting('search_path'::text),"
 	" CASE WHEN pg_catalog.current_setting('synchronous_commit'::text) OPERATOR(pg_catalog.=) 'off'::text"
 	" THEN pg_catalog.set_config('synchronous_commit'::text, 'local'::text, false)"
-	" ELSE pg_catalog.current_setting('synchronous_commit'::text) END";
+	" ELSE pg_catalog.current_setting('synchronous_commit'::text) END,"
+	" pg_catalog.current_setting('snk.copy'::text, true)";
 
 /* Which database this is: "system identifier/timeline/database oid". A restore from a
  * backup or a new cluster changes the first, a promotion or point-in-time recovery the
@@ -80,31 +82,30 @@ static const char SQL_IDENTITY[] =
 	" ELSE pg_catalog.concat('x'::text, pg_catalog.substr("
 	"   pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1::int4, 8::int4))"
 	"   ::bit(32)::int8 END, d.oid),"
-	" pg_catalog.pg_current_snapshot()::text"
+	" pg_catalog.pg_current_snapshot()::text,"
+	" pg_catalog.current_setting('synchronous_commit'::text)"
 	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d"
 	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
 
 static const char SQL_CURSOR_LOAD[] =
-	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending, ahead_xid::text"
+	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending"
 	" FROM snk.cursor WHERE source = $1::text";
 
 /* The cursor row exists from the cursor's first load (SQL_CURSOR_MARK), with its debt
  * written there; if it was deleted since, the new row owes a reconcile. */
 static const char SQL_CURSOR_STORE[] =
 	"INSERT INTO snk.cursor AS c (source, snapshot, rows_copied, updated_at, source_identity, target_identity,"
-	" reconcile_pending, ahead_xid)"
-	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::int8, pg_catalog.now(), $4::text, $5::text, true, $6::int8)"
+	" reconcile_pending)"
+	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::int8, pg_catalog.now(), $4::text, $5::text, true)"
 	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot,"
 	" rows_copied = c.rows_copied + EXCLUDED.rows_copied, updated_at = EXCLUDED.updated_at,"
-	" source_identity = EXCLUDED.source_identity, target_identity = EXCLUDED.target_identity,"
-	" ahead_xid = EXCLUDED.ahead_xid";
+	" source_identity = EXCLUDED.source_identity, target_identity = EXCLUDED.target_identity";
 
 static const char SQL_CURSOR_MARK[] =
-	"INSERT INTO snk.cursor AS c (source, snapshot, source_identity, target_identity, reconcile_pending, ahead_xid)"
-	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::text, $4::text, true, 0)"
+	"INSERT INTO snk.cursor AS c (source, snapshot, source_identity, target_identity, reconcile_pending)"
+	" VALUES ($1::text, $2::pg_catalog.pg_snapshot, $3::text, $4::text, true)"
 	" ON CONFLICT (source) DO UPDATE SET snapshot = EXCLUDED.snapshot, source_identity = EXCLUDED.source_identity,"
-	" target_identity = EXCLUDED.target_identity, reconcile_pending = true, ahead_xid = 0,"
-	" updated_at = pg_catalog.now()";
+	" target_identity = EXCLUDED.target_identity, reconcile_pending = true, updated_at = pg_catalog.now()";
 
 static const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false WHERE source = $1::text";
 
@@ -185,12 +186,12 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	 * NULL xid (0 in tables of an older snk) and are never in a window: that is the echo
 	 * suppression.
 	 * A row whose xid is at or above this snapshot's xmax cannot have been inserted by a
-	 * transaction this snapshot sees: it came with its xid (a dump restored into a cluster
-	 * whose counter is lower, rows copied with every column). Such rows are "ahead": read
-	 * only when above $4, the highest ahead xid already copied (stored with the cursor), and
-	 * marked by the fourth column, so that each is copied once and reported, not read
-	 * again by every window until the counter catches up. One text per type of snk_xid, so
-	 * that both use its index. */
+	 * transaction this snapshot sees: it came with its xid (a dump of a busier cluster
+	 * restored with triggers off). Such rows are "ahead": the first arm leaves them out, the
+	 * second (when $4) finds them, and the fourth column marks them, so that the window
+	 * skips them and snk gives them current xids (snk.restamp_ahead): the next window
+	 * copies them once, like any row. One text per type of snk_xid, so that both use its
+	 * index. */
 	for (int k = 0; k < 2; k++) {
 		const char *type = k == SNK_XID_INT8 ? "int8" : "xid8";
 		const char *now = k == SNK_XID_INT8 ?
@@ -202,11 +203,11 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 				       " pg_catalog.octet_length(%s)::int8,"
 				       " CASE WHEN snk_xid >= %s THEN snk_xid::text::int8 END"
 				       " FROM %s WHERE (snk_xid >= $1::%s AND snk_xid < %s)"
-				       " OR (snk_xid >= %s AND snk_xid > $4::text::%s)"
+				       " OR (snk_xid >= %s AND $4::bool)"
 				       " OR snk_xid = ANY (ARRAY(SELECT x::text::%s"
 				       " FROM pg_catalog.unnest($2::pg_catalog.xid8[]) AS x"
 				       " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())))",
-				       t->id, t->data, t->data, t->data, now, t->qualified, type, now, now, type, type);
+				       t->id, t->data, t->data, t->data, now, t->qualified, type, now, now, type);
 		if (!t->sql_window[k]) {
 			db_table_clear(t);
 			return false;
@@ -297,10 +298,11 @@ bool db_send_session_setup(struct snk_pgconn *c)
 bool db_read_session(const PGresult *res, struct snk_session_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+	if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
 		return false;
 	snprintf(out->search_path, sizeof(out->search_path), "%s", PQgetvalue(res, 0, 0));
 	snprintf(out->synchronous_commit, sizeof(out->synchronous_commit), "%s", PQgetvalue(res, 0, 1));
+	out->copies = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 2), "on") == 0;
 	return true;
 }
 
@@ -313,6 +315,9 @@ const char *db_session_problem(const struct snk_session_info *info, char *buf, s
 			 SNK_SESSION_SEARCH_PATH);
 	else if (strcmp(info->synchronous_commit, "off") == 0)
 		snprintf(buf, len, "the session cannot turn synchronous_commit on; snk never commits asynchronously");
+	else if (!info->copies)
+		snprintf(buf, len, "the session runs without snk.copy = on, which snk sets at connect (does a"
+			 " connection pooler drop the options parameter?); its copies would be read back as new rows");
 	else
 		return NULL;
 	return buf;
@@ -355,14 +360,13 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
 }
 
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, uint64_t ahead_xid, int fetch_rows, int inline_max)
+			 const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max)
 {
-	char xmax[24], limit[16], ahead[24];
-	const char *params[4] = { xmax, prev->xip_array, limit, ahead };
+	char xmax[24], limit[16];
+	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	snprintf(limit, sizeof(limit), "%d", inline_max);
-	snprintf(ahead, sizeof(ahead), "%llu", (unsigned long long)ahead_xid);
 	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
 	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
 	       pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
@@ -400,6 +404,13 @@ bool db_send_summarize(struct snk_pgconn *c, const char *index_oid, uint64_t fro
 	return pgconn_query(c, "SELECT snk.summarize($1::pg_catalog.oid, $2::int8)", 2, params, NULL, NULL, 0);
 }
 
+bool db_send_restamp_ahead(struct snk_pgconn *c, const struct snk_table *t)
+{
+	const char *params[1] = { t->qualified };
+
+	return pgconn_query(c, "SELECT snk.restamp_ahead($1::pg_catalog.regclass)", 1, params, NULL, NULL, 0);
+}
+
 bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block)
 {
 	if (PQntuples(res) != 1 || PQnfields(res) != 1)
@@ -435,14 +446,13 @@ bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_con
 }
 
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
-			  uint64_t ahead_xid, const char *src_ident, const char *dst_ident)
+			  const char *src_ident, const char *dst_ident)
 {
-	char nrows[24], ahead[24];
-	const char *params[6] = { source_key, snap, nrows, src_ident, dst_ident, ahead };
+	char nrows[24];
+	const char *params[5] = { source_key, snap, nrows, src_ident, dst_ident };
 
 	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
-	snprintf(ahead, sizeof(ahead), "%llu", (unsigned long long)ahead_xid);
-	return pgconn_query(c, SQL_CURSOR_STORE, 6, params, NULL, NULL, 0);
+	return pgconn_query(c, SQL_CURSOR_STORE, 5, params, NULL, NULL, 0);
 }
 
 bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
@@ -518,7 +528,7 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	memset(out, 0, sizeof(*out));
 	if (PQntuples(res) == 0)
 		return true;
-	if (PQntuples(res) != 1 || PQnfields(res) != 5 || PQgetisnull(res, 0, 0))
+	if (PQntuples(res) != 1 || PQnfields(res) != 4 || PQgetisnull(res, 0, 0))
 		return false;
 	out->found = true;
 	if (!PQgetisnull(res, 0, 1))
@@ -526,15 +536,17 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	if (!PQgetisnull(res, 0, 2))
 		snprintf(out->dst_ident, sizeof(out->dst_ident), "%s", PQgetvalue(res, 0, 2));
 	out->reconcile_pending = text_bool(res, 3);
-	out->ahead_xid = PQgetisnull(res, 0, 4) ? 0 : strtoull(PQgetvalue(res, 0, 4), NULL, 10);
 	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
 }
 
-bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now)
+bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now,
+		      char *sync_commit, size_t sync_len)
 {
-	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+	if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
 		return false;
 	snprintf(ident, len, "%s", PQgetvalue(res, 0, 0));
+	if (sync_commit)
+		snprintf(sync_commit, sync_len, "%s", PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2));
 	if (!now)
 		return true;
 	return snapshot_set(now, PQgetvalue(res, 0, 1));
@@ -598,6 +610,7 @@ bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_id
 			ahead->rows++;
 			if (xid > ahead->max_xid)
 				ahead->max_xid = xid;
+			continue; /* not copied now: restamped, then copied by the next window */
 		}
 		if (PQgetisnull(res, i, 1) && has_len) {
 			/* left behind by the window: too large to travel in a page */
@@ -610,6 +623,16 @@ bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_id
 	}
 	batch_finish(b);
 	return true;
+}
+
+bool db_read_u64(const PGresult *res, uint64_t *out)
+{
+	char *end;
+
+	if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
+		return false;
+	*out = strtoull(PQgetvalue(res, 0, 0), &end, 10);
+	return *end == '\0';
 }
 
 uint64_t db_read_affected(const PGresult *res)

@@ -40,6 +40,7 @@ static void dir_kick(struct snk_dir *d);
 static void dir_progress(struct snk_dir *d);
 static void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why);
 static void dir_check_drained(struct snk_dir *d);
+static void wake(struct snk_dir *d);
 static void send_batch(struct snk_dir *d, struct slot *s, bool final);
 
 int64_t sync_now_ms(void)
@@ -364,7 +365,7 @@ static void pass_start(struct snk_dir *d)
 	d->fetch_outstanding = true;
 	d->src_tx_open = true;
 	d->stats.pass_started_ms = sync_now_ms();
-	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, d->ahead_xid,
+	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, !d->restamp_off,
 			    s->requested, inline_max(d));
 	pgconn_end(c);
 }
@@ -528,8 +529,8 @@ static void send_batch(struct snk_dir *d, struct slot *s, bool final)
 	s->lane->units++;
 	ok = s->batch.nrows == 0 || db_send_insert(c, &s->batch, s->on_conflict);
 	if (ok && final)
-		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, s->ahead_xid,
-					  d->src_ident, d->dst_ident);
+		ok = db_send_cursor_store(c, d->source_key, s->cursor.text, s->window_rows, d->src_ident,
+					  d->dst_ident);
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
 	/* Fault injection for the test suite (SNK_TEST_CRASH_AFTER_COMMITS): die the hard
@@ -630,22 +631,74 @@ static void send_fetch_large(struct snk_dir *d)
 	pgconn_end(c);
 }
 
-/* The window's rows that came with an snk_xid ahead of the source's counter: said once per
- * window (they are copied, and the cursor records the highest such xid so that no window
- * reads them again). Returns the ahead xid to store with the window's cursor. */
-static uint64_t window_ahead_done(struct snk_dir *d, uint64_t counter)
-{
-	const struct snk_ahead *w = &d->window_ahead;
+/* ---- rows ahead of the source's xid counter ----
+ *
+ * A window skips the rows whose snk_xid is at or above its snapshot's xmax (no transaction
+ * it sees inserted them: they came with their xid, from a dump of a busier cluster restored
+ * with triggers off) and snk gives them the xid of a transaction of its own on the source
+ * (snk.restamp_ahead). That xid is above the window's snapshot, so the next window copies
+ * them, once, like any row, and none is read again by every window until the counter
+ * catches up. It runs on an extra write session of the source when there is one, so that
+ * a large update does not hold up the cursor commits of the other direction. */
 
-	if (w->rows == 0)
-		return d->ahead_xid;
-	d->stats.rows_ahead += w->rows;
-	log_warn(d->role, "%llu rows of %s in database %s carry an snk_xid ahead of its transaction counter"
-		 " (up to %llu, the counter is at %llu): restored from a dump of another cluster, or copied"
-		 " with every column? Copied once; no window reads them again",
-		 (unsigned long long)w->rows, d->app->table.label, d->src->name, (unsigned long long)w->max_xid,
-		 (unsigned long long)counter);
-	return w->max_xid > d->ahead_xid ? w->max_xid : d->ahead_xid;
+static void restamp_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+	uint64_t n;
+
+	if (stmt == 0 && db_read_u64(res, &n)) {
+		d->stats.rows_ahead += n;
+		log_warn(d->role, "%llu rows of %s in database %s carried an snk_xid ahead of its transaction counter"
+			 " (up to %llu; restored from a dump of another cluster with triggers off?): given current"
+			 " xids, the next window copies them", (unsigned long long)n, d->app->table.label,
+			 d->src->name, (unsigned long long)d->restamp_max_xid);
+	}
+}
+
+static void restamp_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	d->restamp_outstanding = false;
+	if (err && !err->conn_lost && !d->restamp_off) {
+		/* Without it, such rows would be read by every window: stop looking for them, and
+		 * leave them to a reconcile, which treats them as no window's work. */
+		d->restamp_off = true;
+		log_error(d->role, "cannot give the rows of %s in database %s whose snk_xid is ahead of its"
+			  " transaction counter current xids: %s; the tail leaves them to a reconcile (run 'snk"
+			  " migrate' as the table's owner, or GRANT EXECUTE ON FUNCTION snk.restamp_ahead(regclass)"
+			  " to snk's role)", d->app->table.label, d->src->name, err->message);
+		sync_reconcile_owed(d, "rows ahead of the xid counter could not be given current xids");
+	}
+	if (d->state == DIR_FAILED) {
+		dir_check_drained(d);
+		return;
+	}
+	if (!err)
+		wake(d);
+}
+
+static void restamp_ahead(struct snk_dir *d)
+{
+	struct snk_side *src = d->src;
+	struct snk_pgconn *c = src->write;
+
+	if (d->window_ahead.rows == 0 || d->restamp_outstanding || d->restamp_off || !src->write_ok)
+		return; /* the next window finds them again */
+	for (int i = src->nlanes - 1; i > 0; i--) {
+		if (src->lane[i].ok) {
+			c = src->lane[i].conn;
+			break;
+		}
+	}
+	if (!pgconn_begin(c, restamp_result_cb, restamp_done_cb, d))
+		return;
+	d->units++;
+	d->restamp_outstanding = true;
+	d->restamp_max_xid = d->window_ahead.max_xid;
+	db_send_restamp_ahead(c, &d->app->table);
+	pgconn_end(c);
 }
 
 static void dir_progress(struct snk_dir *d)
@@ -682,6 +735,7 @@ static void dir_progress(struct snk_dir *d)
 	 * final batch included, so that no cursor commits ahead of the rows it covers. */
 	if (d->inflight > 0 || d->final_sent)
 		return;
+	restamp_ahead(d);
 	if (d->held || d->pass_rows > 0) {
 		struct slot *s = d->held ? d->held : slot_get(d);
 
@@ -692,7 +746,6 @@ static void dir_progress(struct snk_dir *d)
 		}
 		snapshot_move(&s->cursor, &d->next);
 		s->window_rows = d->pass_rows;
-		s->ahead_xid = window_ahead_done(d, s->cursor.xmax);
 		s->taken_ms = d->stats.next_taken_ms;
 		s->pass_started_ms = d->stats.pass_started_ms;
 		d->final_sent = true;
@@ -711,7 +764,6 @@ static void dir_progress(struct snk_dir *d)
  * reloads the stored cursor, and ON CONFLICT absorbs what is read again. */
 static void window_handoff(struct snk_dir *d, struct slot *s)
 {
-	d->ahead_xid = s->ahead_xid;
 	if (!snapshot_set(&d->prev, s->cursor.text)) {
 		dir_fail(d, NULL, "BUG: unparsable window snapshot");
 		return;
@@ -846,7 +898,8 @@ static void load_result_cb(void *arg, int stmt, const PGresult *res)
 	bool ok;
 
 	if (stmt == 0)
-		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), NULL);
+		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), NULL, d->dst->sync_commit,
+				      sizeof(d->dst->sync_commit));
 	else
 		ok = db_read_cursor(res, &d->stored);
 	if (!ok)
@@ -857,7 +910,7 @@ static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
 
-	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now))
+	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now, NULL, 0))
 		d->bad_result = true;
 }
 
@@ -868,7 +921,6 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 	struct snk_cursor *cur = &d->stored;
 
 	*mark = false;
-	d->ahead_xid = 0;
 	if (!cur->found) {
 		/* The cursor row is written now, with its debt: a reconcile that finishes before
 		 * the first window commits then has a row to settle (SQL_CURSOR_MARK). */
@@ -889,7 +941,6 @@ static bool judge_cursor(struct snk_dir *d, bool *mark)
 		return snapshot_set(&d->prev, d->src_now.text);
 	}
 	log_info(d->role, "resuming from cursor %s", cur->snapshot.text);
-	d->ahead_xid = cur->ahead_xid;
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
 		log_warn(d->role, "database %s is not the one the cursor was stored in (then %s, now %s):"
 			 " a reconcile brings back the rows it lost", d->dst->name, cur->dst_ident, d->dst_ident);
@@ -1101,6 +1152,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 
 		side->read_ok = true;
 		d->summarize_off = false;
+		d->restamp_off = false;
 		d->brin_next_block = 0; /* re-walked once: already summarized ranges cost little */
 		dir_kick(d);
 		return;

@@ -26,7 +26,7 @@ bool conninfo_check(const char *conninfo, char *err, size_t errlen) __attribute_
  * expand_dbname 0): the user's settings, then snk's: application_name as a fallback,
  * client_encoding UTF8, connect_timeout_s unless the user set one (0: none), and
  * options with snk's session settings after the user's, so that they win; copies: the
- * session writes copies (snk_xid NULL), which only snk's own sessions may. */
+ * session writes copies (snk_xid NULL) that the stamp trigger must leave alone. */
 bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char *app,
 		     int connect_timeout_s, bool copies) __attribute__((warn_unused_result));
 void conninfo_params_free(struct snk_conn_params *p);

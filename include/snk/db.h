@@ -57,6 +57,7 @@ struct snk_schema_info {
 struct snk_session_info {
 	char search_path[128];
 	char synchronous_commit[16];
+	bool copies;          /* snk.copy is on: the stamp trigger leaves this session's copies alone */
 };
 
 /* Rows of a window whose snk_xid is at or above the source's xid counter ("ahead"). */
@@ -72,7 +73,6 @@ struct snk_cursor {
 	char src_ident[96];      /* "" when unknown (written by an older snk) */
 	char dst_ident[96];
 	bool reconcile_pending;  /* a full reconcile has not finished since a first start or a change */
-	uint64_t ahead_xid;      /* the highest snk_xid ahead of the source's counter copied so far */
 };
 
 /* The rows of one id range, as counted and hashed inside the database. */
@@ -133,7 +133,7 @@ bool db_send_identity(struct snk_pgconn *c);
  * longer than inline_max bytes stay behind: the page holds their id and length only.
  * Decode pages with db_read_window_rows. */
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, uint64_t ahead_xid, int fetch_rows, int inline_max);
+			 const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max);
 /* One statement: the rows (id, data) of the ids of a binary uuid[]: a window's large
  * rows, or the rows a reconcile repairs. Decode with db_read_rows. */
 bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids);
@@ -146,10 +146,13 @@ bool db_send_window_close(struct snk_pgconn *c);
  * ON CONFLICT (id) DO NOTHING, else a plain INSERT that fails whole (23505) when any id
  * is already there. Decode with db_read_affected. */
 bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
-/* One statement: moves the cursor of source_key to snap, between these two databases;
- * ahead_xid: the highest snk_xid ahead of the source's counter copied so far. */
+/* One statement: moves the cursor of source_key to snap, between these two databases. */
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
-			  uint64_t ahead_xid, const char *src_ident, const char *dst_ident);
+			  const char *src_ident, const char *dst_ident);
+/* One statement, on a write session of the source: gives the rows whose snk_xid is ahead
+ * of its xid counter the xid of this transaction (snk.restamp_ahead, migration 005), so
+ * that the next window copies them. Decode with db_read_u64. */
+bool db_send_restamp_ahead(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: sets the cursor of source_key to snap and marks it as owing a reconcile. */
 bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
 			 const char *dst_ident);
@@ -185,9 +188,11 @@ bool db_read_bool(const PGresult *res, bool *out);
 /* db_read_cursor: out->found false when there is no cursor yet. *out must be zeroed or
  * hold an earlier cursor (its snapshot is cleared). */
 bool db_read_cursor(const PGresult *res, struct snk_cursor *out);
-/* db_read_identity: "system identifier/timeline/database oid" into ident, and the
- * current snapshot into *now (cleared first) unless now is NULL. */
-bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now);
+/* db_read_identity: "system identifier/timeline/database oid" into ident, the current
+ * snapshot into *now (cleared first) unless now is NULL, and the session's
+ * synchronous_commit into sync_commit unless it is NULL. */
+bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now,
+		      char *sync_commit, size_t sync_len);
 /* db_read_range_digests: out[b] for each sub-range b in the result, count 0 elsewhere. */
 bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]);
 /* db_read_row_sums: a new array (*out, free()) of *n rows. False on a malformed result. */
@@ -196,10 +201,13 @@ bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
 /* db_read_rows: appends the binary (id, data) rows of a result to b and finishes it. */
 bool db_read_rows(const PGresult *res, struct snk_batch *b);
 /* db_read_window_rows: a window page: small rows into b (finished), the ids of large
- * ones into large; rows ahead of the source's xid counter are counted into ahead. */
+ * ones into large; rows ahead of the source's xid counter are left out, and counted
+ * into ahead. */
 bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large,
 			 struct snk_ahead *ahead);
 uint64_t db_read_affected(const PGresult *res);
+/* db_read_u64: the first column of a one-row result as a number; false when it is not one. */
+bool db_read_u64(const PGresult *res, uint64_t *out);
 int db_read_ntuples(const PGresult *res);
 const char *db_read_text(const PGresult *res, int row);
 

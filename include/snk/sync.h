@@ -44,7 +44,7 @@ struct dir_stats {
 	int64_t prev_taken_ms;   /* wall clock when the snapshot `committed` was taken */
 	int64_t next_taken_ms;   /* the same for the window being applied */
 	uint64_t pass_committed; /* rows of the current pass committed in the destination */
-	uint64_t rows_ahead;     /* rows copied whose snk_xid was ahead of the source's counter */
+	uint64_t rows_ahead;     /* rows whose snk_xid was ahead of the source's counter, restamped */
 	struct rate_window copied_rate;
 	struct histogram apply;  /* seconds from sending a batch to its commit */
 };
@@ -67,7 +67,6 @@ struct slot {
 	 * by the time it commits (see window_handoff in sync.c). */
 	struct snk_snapshot cursor;
 	uint64_t window_rows;
-	uint64_t ahead_xid;      /* stored with `cursor`: the highest ahead xid copied so far */
 	int64_t taken_ms;        /* wall clock when `cursor` was taken */
 	int64_t pass_started_ms;
 };
@@ -114,6 +113,9 @@ struct snk_side {
 	struct side_check check[2]; /* [0] read, [1] write connection: one check at a time each */
 	uint64_t notifies;
 	uint64_t own_notifies;   /* notifications caused by snk's own inserts (ignored) */
+	char sync_commit[16];    /* synchronous_commit as the first write session reported it
+				  * when the cursor was last loaded: a later transaction than the
+				  * one that set it, so a setting that did not last shows */
 };
 
 struct snk_dir {
@@ -128,8 +130,10 @@ struct snk_dir {
 				  * final batch may still be committing */
 	struct snk_snapshot committed; /* every source row visible here is in the destination */
 	struct snk_snapshot next;/* snapshot of the window being applied */
-	uint64_t ahead_xid;      /* with prev: rows ahead of the counter up to here are copied */
 	struct snk_ahead window_ahead; /* rows ahead of the counter in the window being read */
+	bool restamp_outstanding;/* snk.restamp_ahead is running on the source's write session */
+	bool restamp_off;        /* it failed (logged once): windows stop looking for such rows */
+	uint64_t restamp_max_xid;/* the highest such xid the window saw, for the log */
 	bool wake_pending;
 	bool cursor_done;        /* the window's cursor is exhausted */
 	bool fetch_outstanding;

@@ -50,6 +50,12 @@ int main(void)
 	CHECK(!conninfo_check("host=h password=x y", err, sizeof(err)));
 	CHECK(strstr(err, "x y") == NULL && strstr(err, "\"y\"") == NULL);
 	CHECK_CONTAINS(err, "a keyword is not followed by");
+	/* A misspelt URI scheme would make the whole string a database name, echoed by the
+	 * server in its error: refused, without showing it. */
+	CHECK(!conninfo_check("postgressql://u:hunter2@h/d", err, sizeof(err)));
+	CHECK_CONTAINS(err, "does not begin with postgresql://");
+	CHECK(strstr(err, "hunter2") == NULL);
+	CHECK(!conninfo_check("u:hunter2@h", err, sizeof(err)));
 	CHECK(!conninfo_check("bogus_key=1", err, sizeof(err)));
 	CHECK_CONTAINS(err, "names a keyword libpq does not know");
 	return check_done();

@@ -30,16 +30,16 @@ int main(void)
 	CHECK_STR(t.label, "s\"x.T");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "SELECT \"Id\", CASE WHEN pg_catalog.octet_length(\"d d\") > $3::int4"
 						   " THEN NULL ELSE \"d d\" END, pg_catalog.octet_length(\"d d\")::int8,");
-	/* Rows ahead of the counter: read only above the stored high mark, and marked. */
+	/* Rows ahead of the counter: left out of the first arm, found (and marked) by the second. */
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], " FROM \"s\"\"x\".\"T\" WHERE (snk_xid >= $1::int8 AND snk_xid <"
 						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)"
 						   " OR (snk_xid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8"
-						   " AND snk_xid > $4::text::int8) OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
+						   " AND $4::bool) OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "CASE WHEN snk_xid >= pg_catalog.pg_snapshot_xmax(");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE (snk_xid >= $1::xid8 AND snk_xid <"
 						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))");
-	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "AND snk_xid > $4::text::xid8) OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "AND $4::bool) OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
 	CHECK_CONTAINS(t.sql_fetch_large, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE \"Id\" = ANY ($1::uuid[])");
 	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
 	CHECK_CONTAINS(t.sql_insert, "SELECT u.id, u.data, NULL FROM");
@@ -73,8 +73,12 @@ int main(void)
 	info.table_exists = false;
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "does not exist");
 
-	struct snk_session_info sess = { .search_path = "pg_catalog,pg_temp", .synchronous_commit = "local" };
+	struct snk_session_info sess = { .search_path = "pg_catalog,pg_temp", .synchronous_commit = "local",
+					 .copies = true };
 	CHECK(db_session_problem(&sess, buf, sizeof(buf)) == NULL);
+	sess.copies = false;
+	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "without snk.copy = on");
+	sess.copies = true;
 	snprintf(sess.search_path, sizeof(sess.search_path), "\"$user\", public");
 	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "pooler drop the options parameter");
 
