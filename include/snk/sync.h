@@ -82,6 +82,8 @@ struct side_check {
 	struct snk_schema_info info;
 	bool info_ok;
 	bool locked;
+	struct snk_notify_trigger trigger; /* read session, when there is a channel */
+	bool trigger_ok;
 };
 
 /* The write sessions into one database (write_connections of them). Lane 0 is `write`:
@@ -114,6 +116,9 @@ struct snk_side {
 	struct side_check check[2]; /* [0] read, [1] write connection: one check at a time each */
 	uint64_t notifies;
 	uint64_t own_notifies;   /* notifications caused by snk's own inserts (ignored) */
+	/* The NOTIFY trigger as the read session found it at its last connect: -1 not known
+	 * (not yet checked, or no notify_channel), 0 missing or disabled, 1 present. */
+	int notify_trigger;
 };
 
 struct snk_dir {
