@@ -183,8 +183,7 @@ static void check_privileges(struct check_run *r, PGconn *conn)
 	need(p.summarize_execute, "EXECUTE", "snk.summarize(oid, bigint)", "FUNCTION snk.summarize(oid, bigint)",
 	     p.role, missing, sizeof(missing), grants, sizeof(grants));
 	if (missing[0])
-		report(r, "privileges", false, "role %s lacks %s (or they do not exist: see migrations); as the"
-		       " table's owner: %s", p.role, missing, grants);
+		report(r, "privileges", false, "role %s lacks %s; as the table's owner: %s", p.role, missing, grants);
 	else
 		report(r, "privileges", true, "role %s may read and insert %s, keep snk.cursor and run snk.summarize",
 		       p.role, r->table.label);

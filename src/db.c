@@ -129,7 +129,8 @@ static const char SQL_NOTIFY_TRIGGER[] =
 	" ORDER BY g.tgenabled IN ('O', 'A') DESC, g.tgname LIMIT 1";
 
 /* What the connected role may do, by catalog lookups that need no privilege themselves
- * (to_regclass would raise an error in a schema the role may not use). */
+ * (to_regclass would raise an error in a schema the role may not use); NULL where the
+ * object does not exist. */
 static const char SQL_PRIVILEGES[] =
 	"WITH rel AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 	"   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')),"
@@ -138,16 +139,16 @@ static const char SQL_PRIVILEGES[] =
 	" fn AS (SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
 	"   WHERE n.nspname = 'snk' AND p.proname = 'summarize' AND p.proargtypes = '26 20'::pg_catalog.oidvector)"
 	" SELECT current_user::text,"
-	" coalesce((SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM rel), false),"
-	" coalesce((SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM rel), false),"
-	" coalesce((SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
-	"   WHERE n.nspname = $1), false),"
-	" coalesce((SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
-	"   WHERE n.nspname = 'snk'), false),"
-	" coalesce((SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM cur), false),"
-	" coalesce((SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM cur), false),"
-	" coalesce((SELECT pg_catalog.has_table_privilege(oid, 'UPDATE'::text) FROM cur), false),"
-	" coalesce((SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn), false)";
+	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM rel),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM rel),"
+	" (SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
+	"   WHERE n.nspname = $1),"
+	" (SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
+	"   WHERE n.nspname = 'snk'),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM cur),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM cur),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'UPDATE'::text) FROM cur),"
+	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn)";
 
 /* Who holds the writer lock (SQL_WRITER_LOCK's keys: pg_locks shows the two int4 keys as
  * classid and objid, unsigned, with objsubid 2), read without taking it. Another role's
@@ -828,8 +829,8 @@ bool db_privileges_blocking(PGconn *conn, const struct snk_table *t, struct snk_
 	memset(out, 0, sizeof(*out));
 	if (ok) {
 		snprintf(out->role, sizeof(out->role), "%s", PQgetvalue(res, 0, 0));
-		for (int i = 0; i < 8; i++)
-			*flags[i] = text_bool(res, i + 1);
+		for (int i = 0; i < 8; i++) /* a missing object is the schema check's to report */
+			*flags[i] = PQgetisnull(res, 0, i + 1) || text_bool(res, i + 1);
 	} else if (ran) {
 		snprintf(err, errlen, "unexpected result of the privilege check");
 	}

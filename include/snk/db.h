@@ -63,8 +63,8 @@ struct snk_notify_trigger {
 	char name[64];
 };
 
-/* What the connected role may do that snk needs (db_privileges_blocking). Each is false
- * when the object is missing too: the schema check says that, this says what to grant. */
+/* What the connected role may do that snk needs (db_privileges_blocking). Each is true
+ * when the object is missing: the schema check says that, this says what to grant. */
 struct snk_privileges {
 	char role[64];
 	bool table_select, table_insert, table_schema_usage;
