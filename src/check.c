@@ -28,6 +28,7 @@ struct check_run {
 	int index;
 	int checks;
 	int failed;
+	int skipped;                  /* not run: no connection */
 };
 
 static void report(struct check_run *r, const char *what, bool ok, const char *fmt, ...)
@@ -244,6 +245,7 @@ static void check_database(struct check_run *r, int index)
 	if (!conn) { /* the connection line says why; these are not counted */
 		for (int i = 0; i < 4; i++)
 			printf("%s  %-14s skipped: no connection\n", r->side, names[i]);
+		r->skipped += 4;
 		return;
 	}
 	check_migrations(r, conn);
@@ -265,7 +267,10 @@ int check_run(const struct snk_config *cfg, const char *config_path)
 		check_database(&r, i);
 	db_table_clear(&r.table);
 	if (r.failed) {
-		printf("snk check: %d of %d checks FAILED\n", r.failed, r.checks);
+		if (r.skipped)
+			printf("snk check: %d of %d checks FAILED, %d not run\n", r.failed, r.checks, r.skipped);
+		else
+			printf("snk check: %d of %d checks FAILED\n", r.failed, r.checks);
 		return SNK_EXIT_CHECK_FAILED;
 	}
 	printf("snk check: all %d checks ok\n", r.checks);

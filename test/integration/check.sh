@@ -138,6 +138,20 @@ run_check "$WORK/tls.json"
 grep -q "^a  tls files      ok: sslrootcert readable$" "$WORK/check.out" || fail "tls line: $(grep tls "$WORK/check.out")"
 log "missing and unreadable sslrootcert: exit 1 and the a tls files line"
 
+# 5b. A password in the conninfo is never shown, not even when the connection fails.
+SECRET=Zq9-check-PASSWORD-4711
+config_with secret "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres password=$SECRET dbname=$DB" \
+	"host=127.0.0.1 port=1 user=postgres password=$SECRET dbname=$DB"
+run_check "$WORK/secret.json"
+[ "$CHECK_RC" = 1 ] || fail "b unreachable: exit $CHECK_RC"
+! grep -q "$SECRET" "$WORK/check.out" || fail "snk check printed the password: $(grep "$SECRET" "$WORK/check.out")"
+grep -qE "^b  connection +FAILED: 127.0.0.1:1/$DB: .*[Cc]onnection refused.*; check databases.b in $WORK/secret.json" \
+	"$WORK/check.out" || fail "connection line: $(grep connection "$WORK/check.out")"
+[ "$(grep -c '^b  .* skipped: no connection$' "$WORK/check.out")" = 4 ] || fail "want 4 skipped b lines:"$'\n'"$(cat "$WORK/check.out")"
+grep -q "^snk check: 1 of 8 checks FAILED, 4 not run$" "$WORK/check.out" || fail "summary: $(tail -1 "$WORK/check.out")"
+[ "$(grep -c '^a  .* ok: ' "$WORK/check.out")" = 6 ] || fail "a's lines should all be ok:"$'\n'"$(cat "$WORK/check.out")"
+log "unreachable b: exit 1, its connection line, 4 lines not run, no password shown"
+
 # 6. A running snk: the writer lock held (by whom), and its warning for b's missing trigger.
 q b "DROP TRIGGER snk_notify ON records"
 snk_start
