@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -69,7 +70,8 @@ static bool file_readable(const char *path, bool is_key, char *why, size_t len)
 	close(fd);
 	if (is_key && ((st.st_uid == geteuid() && (st.st_mode & (S_IRWXG | S_IRWXO))) ||
 		       (st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IXGRP | S_IRWXO))))) {
-		snprintf(why, len, "libpq refuses a key with group or world access: chmod 0600 (0640 when owned by root)");
+		snprintf(why, len, "libpq refuses a key with group or world access:"
+			 " chmod 0600 (0640 when owned by root)");
 		return false;
 	}
 	return true;
@@ -78,27 +80,31 @@ static bool file_readable(const char *path, bool is_key, char *why, size_t len)
 static void check_tls(struct check_run *r)
 {
 	static const char *const keys[3] = { "sslrootcert", "sslcert", "sslkey" };
+	static const char *const envs[3] = { "SSLROOTCERT", "SSLCERT", "SSLKEY" };
 	const char *conninfo = r->cfg->conninfo[r->index];
 	char named[512] = "", bad[1024] = "";
 
 	for (int i = 0; i < 3; i++) {
 		char path[1024], why[256];
+		size_t n;
 
 		/* "system" (libpq 16 and later) is the system's CA store, not a file */
 		if (!conninfo_value(conninfo, keys[i], path, sizeof(path)) ||
 		    (i == 0 && strcmp(path, "system") == 0))
 			continue;
-		snprintf(named + strlen(named), sizeof(named) - strlen(named), "%s%s", named[0] ? ", " : "",
-			 keys[i]);
+		n = strlen(named);
+		snprintf(named + n, sizeof(named) - n, "%s%s", n ? ", " : "", keys[i]);
 		if (!bad[0] && !file_readable(path, i == 2, why, sizeof(why)))
-			snprintf(bad, sizeof(bad), "%s %s: %s; fix databases.%s in %s (or PG%s), or make the file"
-				 " readable by the user snk runs as", keys[i], path, why, r->side,
-				 r->config_path, i == 0 ? "SSLROOTCERT" : i == 1 ? "SSLCERT" : "SSLKEY");
+			snprintf(bad, sizeof(bad), "%s %s: %s; fix databases.%s in %s (or PG%s),"
+				 " or make the file readable by the user snk runs as", keys[i], path,
+				 why, r->side, r->config_path, envs[i]);
 	}
 	if (bad[0])
 		report(r, "tls files", false, "%s", bad);
+	else if (named[0])
+		report(r, "tls files", true, "%s readable", named);
 	else
-		report(r, "tls files", true, "%s%s", named[0] ? named : "none named", named[0] ? " readable" : "");
+		report(r, "tls files", true, "none named");
 }
 
 static PGconn *check_connection(struct check_run *r)
@@ -111,8 +117,8 @@ static PGconn *check_connection(struct check_run *r)
 	conninfo_target(r->cfg->conninfo[r->index], target, sizeof(target));
 	conn = db_connect_blocking(r->cfg->conninfo[r->index], "snk check", err, sizeof(err));
 	if (!conn) {
-		report(r, "connection", false, "%s: %s; check databases.%s in %s and that the server runs", target,
-		       err, r->side, r->config_path);
+		report(r, "connection", false, "%s: %s; check databases.%s in %s and that the server"
+		       " runs", target, err, r->side, r->config_path);
 		return NULL;
 	}
 	if (!db_session_blocking(conn, &session, err, sizeof(err))) {
@@ -142,52 +148,69 @@ static void check_migrations(struct check_run *r, PGconn *conn)
 	if (problem)
 		report(r, "migrations", false, "%s", problem);
 	else
-		report(r, "migrations", true, "%s is migrated (snk_xid %s, trigger snk_xid_stamp enabled)",
-		       r->table.label, info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8");
+		report(r, "migrations", true, "%s is migrated (snk_xid %s, trigger snk_xid_stamp"
+		       " enabled)", r->table.label, info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8");
 }
 
-/* Appends "PRIV on OBJECT" to missing when have is false, and the GRANT that fixes it to grants. */
-static void need(bool have, const char *what, const char *object, const char *grant_object, const char *role,
-		 char *missing, size_t mlen, char *grants, size_t glen)
+/* What snk needs of the role, as the GRANT that gives it: "@" stands for the table, "%"
+ * for its schema. */
+static const struct {
+	size_t have;          /* offset of the flag in struct snk_privileges */
+	const char *privilege;
+	const char *on;
+} needs[] = {
+	{ offsetof(struct snk_privileges, table_select), "SELECT", "@" },
+	{ offsetof(struct snk_privileges, table_insert), "INSERT", "@" },
+	{ offsetof(struct snk_privileges, table_schema_usage), "USAGE", "SCHEMA %" },
+	{ offsetof(struct snk_privileges, snk_usage), "USAGE", "SCHEMA snk" },
+	{ offsetof(struct snk_privileges, cursor_select), "SELECT", "snk.cursor" },
+	{ offsetof(struct snk_privileges, cursor_insert), "INSERT", "snk.cursor" },
+	{ offsetof(struct snk_privileges, cursor_update), "UPDATE", "snk.cursor" },
+	{ offsetof(struct snk_privileges, summarize_execute), "EXECUTE",
+	  "FUNCTION snk.summarize(oid, bigint)" },
+};
+
+/* The object of needs[i] as shown (label) and as granted (quoted). */
+static void need_object(const struct check_run *r, int i, bool quoted, char *buf, size_t len)
 {
-	if (have)
-		return;
-	snprintf(missing + strlen(missing), mlen - strlen(missing), "%s%s on %s", missing[0] ? ", " : "", what,
-		 object);
-	snprintf(grants + strlen(grants), glen - strlen(grants), "%sGRANT %s ON %s TO %s;", grants[0] ? " " : "",
-		 what, grant_object, role);
+	const char *on = needs[i].on;
+
+	if (strcmp(on, "@") == 0)
+		snprintf(buf, len, "%s", quoted ? r->table.qualified : r->table.label);
+	else if (strcmp(on, "SCHEMA %") == 0)
+		snprintf(buf, len, "SCHEMA %s", r->table.schema_raw);
+	else /* "FUNCTION f" reads as "f" */
+		snprintf(buf, len, "%s", quoted || strncmp(on, "FUNCTION ", 9) ? on : on + 9);
 }
 
 static void check_privileges(struct check_run *r, PGconn *conn)
 {
 	struct snk_privileges p;
-	char err[1024], missing[512] = "", grants[1024] = "", schema[300];
-	const char *q = r->table.qualified;
+	char err[1024], missing[512] = "", grants[1024] = "";
 
 	if (!db_privileges_blocking(conn, &r->table, &p, err, sizeof(err))) {
 		report(r, "privileges", false, "cannot read them: %s", err);
 		return;
 	}
-	snprintf(schema, sizeof(schema), "SCHEMA %s", r->table.schema_raw);
-	need(p.table_select, "SELECT", r->table.label, q, p.role, missing, sizeof(missing), grants, sizeof(grants));
-	need(p.table_insert, "INSERT", r->table.label, q, p.role, missing, sizeof(missing), grants, sizeof(grants));
-	need(p.table_schema_usage, "USAGE", schema, schema, p.role, missing, sizeof(missing), grants,
-	     sizeof(grants));
-	need(p.snk_usage, "USAGE", "SCHEMA snk", "SCHEMA snk", p.role, missing, sizeof(missing), grants,
-	     sizeof(grants));
-	need(p.cursor_select, "SELECT", "snk.cursor", "snk.cursor", p.role, missing, sizeof(missing), grants,
-	     sizeof(grants));
-	need(p.cursor_insert, "INSERT", "snk.cursor", "snk.cursor", p.role, missing, sizeof(missing), grants,
-	     sizeof(grants));
-	need(p.cursor_update, "UPDATE", "snk.cursor", "snk.cursor", p.role, missing, sizeof(missing), grants,
-	     sizeof(grants));
-	need(p.summarize_execute, "EXECUTE", "snk.summarize(oid, bigint)", "FUNCTION snk.summarize(oid, bigint)",
-	     p.role, missing, sizeof(missing), grants, sizeof(grants));
+	for (int i = 0; i < (int)(sizeof(needs) / sizeof(needs[0])); i++) {
+		size_t m = strlen(missing), g = strlen(grants);
+		char shown[300], granted[300];
+
+		if (*(const bool *)((const char *)&p + needs[i].have))
+			continue;
+		need_object(r, i, false, shown, sizeof(shown));
+		need_object(r, i, true, granted, sizeof(granted));
+		snprintf(missing + m, sizeof(missing) - m, "%s%s on %s", m ? ", " : "",
+			 needs[i].privilege, shown);
+		snprintf(grants + g, sizeof(grants) - g, "%sGRANT %s ON %s TO %s;", g ? " " : "",
+			 needs[i].privilege, granted, p.role);
+	}
 	if (missing[0])
-		report(r, "privileges", false, "role %s lacks %s; as the table's owner: %s", p.role, missing, grants);
+		report(r, "privileges", false, "role %s lacks %s; as the table's owner: %s", p.role,
+		       missing, grants);
 	else
-		report(r, "privileges", true, "role %s may read and insert %s, keep snk.cursor and run snk.summarize",
-		       p.role, r->table.label);
+		report(r, "privileges", true, "role %s may read and insert %s, keep snk.cursor and"
+		       " run snk.summarize", p.role, r->table.label);
 }
 
 static void check_notify_trigger(struct check_run *r, PGconn *conn)
@@ -209,8 +232,8 @@ static void check_notify_trigger(struct check_run *r, PGconn *conn)
 	if (problem)
 		report(r, "notify trigger", false, "%s", problem);
 	else
-		report(r, "notify trigger", true, "%s on %s notifies channel %s", trg.name, r->table.label,
-		       r->table.channel_raw);
+		report(r, "notify trigger", true, "%s on %s notifies channel %s", trg.name,
+		       r->table.label, r->table.channel_raw);
 }
 
 static void check_writer_lock(struct check_run *r, PGconn *conn)
@@ -226,16 +249,18 @@ static void check_writer_lock(struct check_run *r, PGconn *conn)
 		report(r, "writer lock", true, "free");
 		return;
 	}
-	report(r, "writer lock", false, "held by backend pid %d (user %s, application %s, client %s%s%s): a snk"
-	       " is writing %s in database %s now; a second one would wait 15 s and exit 75, so stop that one"
-	       " first (or ignore this line if it is the snk you meant to run)", h.pid, h.user[0] ? h.user : "?",
-	       h.application[0] ? h.application : "(none)", h.client[0] ? h.client : "not visible to this role",
-	       h.since[0] ? ", since " : "", h.since, r->table.label, r->side);
+	report(r, "writer lock", false, "held by backend pid %d (user %s, application %s, client"
+	       " %s%s%s): a snk is writing %s in database %s now; a second one would wait 15 s and"
+	       " exit 75, so stop that one first (or ignore this line if it is the snk you meant to"
+	       " run)", h.pid, h.user[0] ? h.user : "?", h.application[0] ? h.application : "(none)",
+	       h.client[0] ? h.client : "not visible to this role", h.since[0] ? ", since " : "",
+	       h.since, r->table.label, r->side);
 }
 
 static void check_database(struct check_run *r, int index)
 {
-	static const char *const names[4] = { "migrations", "privileges", "notify trigger", "writer lock" };
+	static const char *const names[4] = { "migrations", "privileges", "notify trigger",
+					      "writer lock" };
 	PGconn *conn;
 
 	r->index = index;
@@ -268,7 +293,8 @@ int check_run(const struct snk_config *cfg, const char *config_path)
 	db_table_clear(&r.table);
 	if (r.failed) {
 		if (r.skipped)
-			printf("snk check: %d of %d checks FAILED, %d not run\n", r.failed, r.checks, r.skipped);
+			printf("snk check: %d of %d checks FAILED, %d not run\n", r.failed,
+			       r.checks, r.skipped);
 		else
 			printf("snk check: %d of %d checks FAILED\n", r.failed, r.checks);
 		return SNK_EXIT_CHECK_FAILED;
