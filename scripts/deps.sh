@@ -2,7 +2,7 @@
 # from Debian 12's repositories (as root, or through sudo) and finds PostgreSQL's binaries.
 
 SNK_PACKAGES=(build-essential cmake pkg-config libpq-dev libevent-dev uuid-dev libcjson-dev
-	postgresql-15 postgresql-client-15 jq bc netcat-openbsd util-linux
+	postgresql-15 postgresql-client-15 jq bc netcat-openbsd util-linux iproute2
 	clang libclang-rt-14-dev valgrind)
 
 snk_install_deps() {

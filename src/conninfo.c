@@ -86,6 +86,47 @@ bool conninfo_check(const char *conninfo, char *err, size_t errlen)
 	return false;
 }
 
+/* The value of keyword in a parsed option list, NULL when unset or empty. */
+static const char *option_value(const PQconninfoOption *opts, const char *keyword)
+{
+	for (const PQconninfoOption *o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val && o->val[0] ? o->val : NULL;
+	}
+	return NULL;
+}
+
+bool conninfo_value(const char *conninfo, const char *keyword, char *buf, size_t len)
+{
+	PQconninfoOption *opts = bare_dbname(conninfo) ? NULL : PQconninfoParse(conninfo, NULL);
+	PQconninfoOption *defaults = PQconndefaults();
+	const char *v = bare_dbname(conninfo) && strcmp(keyword, "dbname") == 0 ? conninfo : NULL;
+
+	if (!v)
+		v = option_value(opts, keyword);
+	if (!v)
+		v = option_value(defaults, keyword);
+	snprintf(buf, len, "%s", v ? v : "");
+	PQconninfoFree(opts);
+	PQconninfoFree(defaults);
+	return v != NULL;
+}
+
+void conninfo_target(const char *conninfo, char *buf, size_t len)
+{
+	char host[256], port[32], db[256];
+
+	if (!conninfo_value(conninfo, "host", host, sizeof(host)) &&
+	    !conninfo_value(conninfo, "hostaddr", host, sizeof(host)))
+		snprintf(host, sizeof(host), "local");
+	if (!conninfo_value(conninfo, "port", port, sizeof(port)))
+		snprintf(port, sizeof(port), "5432");
+	/* libpq's default database is the user's name */
+	if (!conninfo_value(conninfo, "dbname", db, sizeof(db)))
+		(void)conninfo_value(conninfo, "user", db, sizeof(db));
+	snprintf(buf, len, "%s:%s/%s", host, port, db[0] ? db : "?");
+}
+
 static void push(struct snk_conn_params *p, int *n, const char *key, const char *val)
 {
 	p->keys[*n] = key;

@@ -256,6 +256,11 @@ static cJSON *cmd_status(struct snk_app *app)
 		cJSON_AddStringToObject(db, "synchronous_commit", s->sync_commit[0] ? s->sync_commit : "unknown");
 		cJSON_AddStringToObject(db, "search_path", s->check[1].session_ok ? s->check[1].session.search_path :
 					"unknown");
+		/* null until the read session has checked, and when timer only */
+		if (s->notify_trigger < 0)
+			cJSON_AddNullToObject(db, "notify_trigger");
+		else
+			cJSON_AddBoolToObject(db, "notify_trigger", s->notify_trigger == 1);
 		add_u64(db, "notifies", s->notifies);
 		add_u64(db, "own_notifies_ignored", s->own_notifies);
 		if (!(s->read_ok && s->write_ok))

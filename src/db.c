@@ -112,6 +112,61 @@ static const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = 
 static const char SQL_WRITER_LOCK[] =
 	"SELECT pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ", pg_catalog.hashtext($1::text))";
 
+/* The NOTIFY trigger, found by what it does rather than by its name: an AFTER INSERT
+ * trigger (row or statement) on the table whose function is snk_notify_insert and whose
+ * first argument is the channel snk listens on (migrations/notify_trigger.sql). tgargs
+ * holds each argument in the server's encoding followed by a zero byte. An enabled one
+ * (O: fires, A: always) is preferred over a disabled one; R fires only for replicas. */
+static const char SQL_NOTIFY_TRIGGER[] =
+	"SELECT g.tgname::text, g.tgenabled::text FROM pg_catalog.pg_trigger g"
+	" JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid"
+	" WHERE n.nspname = $1 AND c.relname = $2 AND p.proname = 'snk_notify_insert' AND NOT g.tgisinternal"
+	" AND (g.tgtype & 4::int2) <> 0::int2 AND (g.tgtype & 66::int2) = 0::int2 AND g.tgnargs >= 1::int2"
+	" AND pg_catalog.substr(g.tgargs, 1::int4, pg_catalog.octet_length($3::text) + 1::int4)"
+	"   = pg_catalog.convert_to($3::text, pg_catalog.getdatabaseencoding())"
+	"     || pg_catalog.decode('00'::text, 'hex'::text)"
+	" ORDER BY g.tgenabled IN ('O', 'A') DESC, g.tgname LIMIT 1";
+
+/* What the connected role may do, by catalog lookups that need no privilege themselves
+ * (to_regclass would raise an error in a schema the role may not use); NULL where the
+ * object does not exist. */
+static const char SQL_PRIVILEGES[] =
+	"WITH rel AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	"   WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')),"
+	" cur AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	"   WHERE n.nspname = 'snk' AND c.relname = 'cursor'),"
+	" fn AS (SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+	"   WHERE n.nspname = 'snk' AND p.proname = 'summarize' AND p.proargtypes = '26 20'::pg_catalog.oidvector)"
+	" SELECT current_user::text,"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM rel),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM rel),"
+	" (SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
+	"   WHERE n.nspname = $1),"
+	" (SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE'::text) FROM pg_catalog.pg_namespace n"
+	"   WHERE n.nspname = 'snk'),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM cur),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM cur),"
+	" (SELECT pg_catalog.has_table_privilege(oid, 'UPDATE'::text) FROM cur),"
+	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn)";
+
+/* Who holds the writer lock (SQL_WRITER_LOCK's keys: pg_locks shows the two int4 keys as
+ * classid and objid, unsigned, with objsubid 2), read without taking it. Another role's
+ * session shows its pid, user and application_name; its address and start only to
+ * members of pg_read_all_stats. */
+static const char SQL_WRITER_LOCK_HOLDER[] =
+	"SELECT l.pid, coalesce(a.usename::text, ''::text), coalesce(a.application_name, ''::text),"
+	" CASE WHEN a.client_port = -1 THEN 'local'::text"
+	"   WHEN a.client_addr IS NOT NULL THEN pg_catalog.host(a.client_addr) || ':'::text || a.client_port::text"
+	"   ELSE ''::text END,"
+	" coalesce(pg_catalog.to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'::text), ''::text)"
+	" FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+	" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2::int2"
+	" AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())"
+	" AND l.classid = (" LOCK_CLASS ")::pg_catalog.oid AND l.objid = pg_catalog.hashtext($1::text)::pg_catalog.oid"
+	" LIMIT 1";
+
 static const char STMT_INSERT[] = "snk_insert";
 static const char STMT_INSERT_PLAIN[] = "snk_insert_plain";
 
@@ -170,7 +225,8 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	t->index_spec = strcmp(cfg->xid_index, "btree") == 0 ? "(snk_xid)" : "USING brin (snk_xid) WITH (pages_per_range = 32)";
 	if (cfg->notify_channel[0]) {
 		t->channel = db_quote_ident(cfg->notify_channel);
-		if (t->channel)
+		t->channel_raw = strdup(cfg->notify_channel);
+		if (t->channel && t->channel_raw)
 			t->sql_listen = fmt("LISTEN %s", t->channel);
 	}
 	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label ||
@@ -237,7 +293,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 
 void db_table_clear(struct snk_table *t)
 {
-	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
+	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->channel_raw, &t->schema_raw,
 			    &t->table_raw, &t->id_raw, &t->data_raw, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
@@ -280,6 +336,26 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 			 t->label, t->qualified);
 	else
 		return NULL;
+	return buf;
+}
+
+const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, const struct snk_table *t,
+				      char *buf, size_t len)
+{
+	bool public_schema = strcmp(t->schema_raw, "public") == 0;
+
+	if (!t->channel_raw || (trg->found && trg->enabled))
+		return NULL;
+	if (trg->found)
+		snprintf(buf, len, "the NOTIFY trigger %s on %s is disabled, so snk wakes on its timer only;"
+			 " ALTER TABLE %s ENABLE TRIGGER %s, or set notify_channel to \"\" for timer only",
+			 trg->name, t->label, t->qualified, trg->name);
+	else /* notify_trigger.sql names the table unqualified: the schema comes from the search_path */
+		snprintf(buf, len, "no NOTIFY trigger for channel %s on %s, so snk wakes on its timer only;"
+			 " run %s%s%spsql -d DBNAME -v table=%s -v channel=%s -f migrations/notify_trigger.sql,"
+			 " or set notify_channel to \"\" for timer only", t->channel_raw, t->label,
+			 public_schema ? "" : "PGOPTIONS='-c search_path=", public_schema ? "" : t->schema_raw,
+			 public_schema ? "" : "' ", t->table_raw, t->channel_raw);
 	return buf;
 }
 
@@ -344,6 +420,13 @@ bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t)
 	const char *params[1] = { t->label };
 
 	return pgconn_query(c, SQL_WRITER_LOCK, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t)
+{
+	const char *params[3] = { t->schema_raw, t->table_raw, t->channel_raw };
+
+	return t->channel_raw ? pgconn_query(c, SQL_NOTIFY_TRIGGER, 3, params, NULL, NULL, 0) : true;
 }
 
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
@@ -519,6 +602,19 @@ bool db_read_bool(const PGresult *res, bool *out)
 	if (PQntuples(res) != 1 || PQnfields(res) < 1)
 		return false;
 	*out = text_bool(res, 0);
+	return true;
+}
+
+bool db_read_notify_trigger(const PGresult *res, struct snk_notify_trigger *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (PQnfields(res) != 2 || PQntuples(res) > 1)
+		return false;
+	if (PQntuples(res) == 0)
+		return true;
+	out->found = true;
+	snprintf(out->name, sizeof(out->name), "%s", PQgetvalue(res, 0, 0));
+	out->enabled = strchr("OA", PQgetvalue(res, 0, 1)[0]) != NULL;
 	return true;
 }
 
@@ -714,6 +810,77 @@ bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_sche
 	PGresult *res = PQexecParams(conn, SQL_SCHEMA_CHECK, 4, NULL, params, NULL, NULL, 0);
 	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && db_read_schema(res, out);
 
+	PQclear(res);
+	return ok;
+}
+
+bool db_session_blocking(PGconn *conn, struct snk_session_info *out, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(conn, SQL_SESSION_SETUP);
+	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && db_read_session(res, out);
+
+	PQclear(res);
+	return ok;
+}
+
+bool db_notify_trigger_blocking(PGconn *conn, const struct snk_table *t, struct snk_notify_trigger *out,
+				char *err, size_t errlen)
+{
+	const char *params[3] = { t->schema_raw, t->table_raw, t->channel_raw };
+	PGresult *res;
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	if (!t->channel_raw)
+		return true;
+	res = PQexecParams(conn, SQL_NOTIFY_TRIGGER, 3, NULL, params, NULL, NULL, 0);
+	ok = check_result(res, PGRES_TUPLES_OK, err, errlen) && db_read_notify_trigger(res, out);
+	PQclear(res);
+	return ok;
+}
+
+bool db_privileges_blocking(PGconn *conn, const struct snk_table *t, struct snk_privileges *out, char *err,
+			    size_t errlen)
+{
+	const char *params[2] = { t->schema_raw, t->table_raw };
+	PGresult *res = PQexecParams(conn, SQL_PRIVILEGES, 2, NULL, params, NULL, NULL, 0);
+	bool ran = check_result(res, PGRES_TUPLES_OK, err, errlen);
+	bool ok = ran && PQntuples(res) == 1 && PQnfields(res) == 9;
+	bool *flags[8] = { &out->table_select, &out->table_insert, &out->table_schema_usage, &out->snk_usage,
+			   &out->cursor_select, &out->cursor_insert, &out->cursor_update, &out->summarize_execute };
+
+	memset(out, 0, sizeof(*out));
+	if (ok) {
+		snprintf(out->role, sizeof(out->role), "%s", PQgetvalue(res, 0, 0));
+		for (int i = 0; i < 8; i++) /* a missing object is the schema check's to report */
+			*flags[i] = PQgetisnull(res, 0, i + 1) || text_bool(res, i + 1);
+	} else if (ran) {
+		snprintf(err, errlen, "unexpected result of the privilege check");
+	}
+	PQclear(res);
+	return ok;
+}
+
+bool db_writer_lock_blocking(PGconn *conn, const struct snk_table *t, struct snk_lock_holder *out, char *err,
+			     size_t errlen)
+{
+	const char *params[1] = { t->label };
+	PGresult *res = PQexecParams(conn, SQL_WRITER_LOCK_HOLDER, 1, NULL, params, NULL, NULL, 0);
+	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
+	char *fields[4] = { out->user, out->application, out->client, out->since };
+	size_t sizes[4] = { sizeof(out->user), sizeof(out->application), sizeof(out->client), sizeof(out->since) };
+
+	memset(out, 0, sizeof(*out));
+	if (ok && PQnfields(res) != 5) {
+		snprintf(err, errlen, "unexpected result of the writer lock check");
+		ok = false;
+	}
+	if (ok && PQntuples(res) == 1) {
+		out->held = true;
+		out->pid = atoi(PQgetvalue(res, 0, 0));
+		for (int i = 0; i < 4; i++)
+			snprintf(fields[i], sizes[i], "%s", PQgetvalue(res, 0, i + 1));
+	}
 	PQclear(res);
 	return ok;
 }

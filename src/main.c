@@ -2,6 +2,7 @@
  *
  *   snk [-c config.json] [-v] [run]      sync until SIGTERM/SIGINT
  *   snk [-c config.json] migrate         prepare both databases (idempotent)
+ *   snk [-c config.json] check           can snk run here? one line per check, changes nothing
  *   snk [-c config.json] --check-config  validate the config and exit
  */
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "snk/check.h"
 #include "snk/config.h"
 #include "snk/ctl.h"
 #include "snk/db.h"
@@ -98,6 +100,8 @@ static void usage(FILE *out)
 		"usage: snk [-c CONFIG] [-v] [run]      keep the table identical in databases a and b\n"
 		"       snk [-c CONFIG] migrate         create or prepare the table and snk's schema in both\n"
 		"       snk [-c CONFIG] verify [--list N]  compare the tables, change nothing; exit 0 identical, 1 different\n"
+		"       snk [-c CONFIG] check           connections, migrations, privileges, NOTIFY trigger, TLS files,\n"
+		"                                       writer lock of both databases; exit 0 all ok, 1 a check failed\n"
 		"       snk [-c CONFIG] --check-config  validate CONFIG and exit\n"
 		"       snk --version\n"
 		"CONFIG defaults to ./config.json. -v logs debug lines (twice: noise).\n");
@@ -410,7 +414,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		command = argv[optind++];
 	if (optind < argc || (strcmp(command, "run") != 0 && strcmp(command, "migrate") != 0 &&
-			      strcmp(command, "verify") != 0)) {
+			      strcmp(command, "verify") != 0 && strcmp(command, "check") != 0)) {
 		fprintf(stderr, "snk: unknown command or extra argument '%s'; see snk --help\n",
 			argv[optind < argc ? optind : optind - 1]);
 		return SNK_EXIT_USAGE;
@@ -433,6 +437,8 @@ int main(int argc, char **argv)
 		rc = cmd_migrate(rt.cfg);
 	else if (strcmp(command, "verify") == 0)
 		rc = verify_run(rt.cfg, list);
+	else if (strcmp(command, "check") == 0)
+		rc = check_run(rt.cfg, rt.config_path);
 	else
 		rc = cmd_run(&rt);
 	config_free(rt.cfg);

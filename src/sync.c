@@ -1096,6 +1096,10 @@ static struct snk_dir *dir_into(struct snk_app *app, const struct snk_side *dst)
 	return &app->dir[dst->index == SNK_DB_B ? 0 : 1];
 }
 
+/* The read session's check unit: 0 session, 1 schema, 2 read settings, 3 LISTEN and 4 the
+ * NOTIFY trigger (both only with a channel). The write session's: 0, 1, 2 lock, prepares. */
+#define READ_CHECK_TRIGGER 4
+
 static void check_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct side_check *cc = arg;
@@ -1106,6 +1110,26 @@ static void check_result_cb(void *arg, int stmt, const PGresult *res)
 		cc->info_ok = db_read_schema(res, &cc->info);
 	else if (stmt == 2 && cc->writer && !db_read_bool(res, &cc->locked))
 		cc->locked = false;
+	else if (stmt == READ_CHECK_TRIGGER && !cc->writer && !cc->lane)
+		cc->trigger_ok = db_read_notify_trigger(res, &cc->trigger);
+}
+
+/* At every connect of the read session: is the table woken by NOTIFY? A missing trigger
+ * is otherwise invisible: snk syncs on its timer, notifies stay 0 (README, snk check). */
+static void judge_notify_trigger(struct snk_side *side, const struct side_check *cc)
+{
+	const struct snk_table *t = &side->app->table;
+	char buf[768];
+	const char *problem;
+
+	if (!t->channel_raw || !cc->trigger_ok) {
+		side->notify_trigger = -1;
+		return;
+	}
+	problem = db_notify_trigger_problem(&cc->trigger, t, buf, sizeof(buf));
+	side->notify_trigger = problem ? 0 : 1;
+	if (problem)
+		log_warn(pgconn_name(side->read), "database %s: %s", side->name, problem);
 }
 
 static void check_done_cb(void *arg, const struct pgconn_error *err)
@@ -1151,6 +1175,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		struct snk_dir *d = dir_from(app, side);
 
 		side->read_ok = true;
+		judge_notify_trigger(side, cc);
 		d->summarize_off = false;
 		d->restamp_off = false;
 		d->brin_next_block = 0; /* re-walked once: already summarized ranges cost little */
@@ -1205,7 +1230,8 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	if (writer) {
 		if (!db_send_writer_lock(c, &app->table) || !db_send_prepare_insert(c, &app->table))
 			goto end;
-	} else if (!db_send_read_session_setup(c) || !db_send_listen(c, &app->table)) {
+	} else if (!db_send_read_session_setup(c) || !db_send_listen(c, &app->table) ||
+		   !db_send_notify_trigger(c, &app->table)) {
 		goto end;
 	}
 end:
@@ -1345,6 +1371,7 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 		s->app = app;
 		s->index = i;
 		s->name = side_names[i];
+		s->notify_trigger = -1;
 		s->read = pgconn_new(base, conn_names[i][0], cfg->conninfo[i], cfg->reconnect_max_ms,
 				     conn_state_cb, conn_notify_cb, s);
 		if (!s->read || cfg->write_connections < 1 || cfg->write_connections > SNK_WRITE_LANES_MAX)

@@ -150,6 +150,13 @@ static void print_status(const cJSON *o)
 		printf("%-4s %-10s %-28s %-10.0f %s\n", name, cJSON_IsTrue(conn) ? "yes" : "no", str(db, "target"),
 		       num(db, "reconnects"), str(db, "last_error"));
 	}
+	for (int i = 0; i < 2; i++) {
+		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, i ? "b" : "a");
+
+		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(db, "notify_trigger")))
+			printf("warning: database %s has no NOTIFY trigger: its rows are copied on the timer only (see snk check)\n",
+			       i ? "b" : "a");
+	}
 	printf("%-7s %-9s %12s %10s %8s %9s %9s %9s %s\n", "dir", "state", "rows_copied", "rows/s",
 	       "lag_ms", "pending", "conflicts", "in_flight", "cursor");
 	for (int i = 0; i < 2; i++) {

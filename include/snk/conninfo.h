@@ -31,4 +31,11 @@ bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char
 		     int connect_timeout_s, bool copies) __attribute__((warn_unused_result));
 void conninfo_params_free(struct snk_conn_params *p);
 
+/* conninfo_value: the value libpq would use for keyword: the conninfo's, else its
+ * default (a PG* environment variable, or libpq's built-in one); "" and false when none.
+ * For snk's checks (the TLS files); never print it for a secret keyword. */
+bool conninfo_value(const char *conninfo, const char *keyword, char *buf, size_t len);
+/* conninfo_target: "host:port/dbname" of conninfo, the only part of it snk shows. */
+void conninfo_target(const char *conninfo, char *buf, size_t len);
+
 #endif

@@ -20,6 +20,7 @@ struct snk_table {
 	char *id;           /* owned: quoted id column */
 	char *data;         /* owned: quoted data column */
 	char *channel;      /* owned: quoted notify channel, or NULL when timer only */
+	char *channel_raw;  /* owned: the channel as configured, NULL when timer only */
 	char *schema_raw;   /* owned: unquoted schema name */
 	char *table_raw;    /* owned: unquoted table name */
 	char *id_raw;       /* owned */
@@ -51,6 +52,35 @@ struct snk_schema_info {
 	char brin_index[16];  /* oid of a BRIN index on snk_xid, "" when none */
 	bool has_xid_guard;   /* the trigger that gives a row carrying a foreign snk_xid its own (005) */
 	bool xid_guard_enabled;
+};
+
+/* The NOTIFY trigger on one side: an enabled AFTER INSERT trigger on the table whose
+ * function is snk_notify_insert with the configured channel as its first argument
+ * (migrations/notify_trigger.sql installs one, named snk_notify). */
+struct snk_notify_trigger {
+	bool found;           /* such a trigger exists (enabled or not) */
+	bool enabled;
+	char name[64];
+};
+
+/* What the connected role may do that snk needs (db_privileges_blocking). Each is true
+ * when the object is missing: the schema check says that, this says what to grant. */
+struct snk_privileges {
+	char role[64];
+	bool table_select, table_insert, table_schema_usage;
+	bool snk_usage;
+	bool cursor_select, cursor_insert, cursor_update;
+	bool summarize_execute;
+};
+
+/* The session holding snk's writer lock on the table in one database (db_writer_lock_blocking). */
+struct snk_lock_holder {
+	bool held;
+	int pid;                 /* the holder's backend pid */
+	char user[64];
+	char application[64];    /* "" when not visible to this role */
+	char client[80];         /* address:port, "local" for a unix socket, "" when not visible */
+	char since[40];          /* backend start, "" when not visible */
 };
 
 /* What a session runs with (db_send_session_setup). */
@@ -101,6 +131,12 @@ void db_table_clear(struct snk_table *t);
 const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
 			      bool need_cursor, char *buf, size_t len);
 
+/* db_notify_trigger_problem: NULL when the table is woken by NOTIFY on its channel (or
+ * has no channel: timer only), else one line saying what is wrong and the command that
+ * installs or enables the trigger. */
+const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, const struct snk_table *t,
+				      char *buf, size_t len);
+
 /* --- Statements sent inside a pgconn unit (pgconn_begin ... pgconn_end). --- */
 
 /* One statement, the first of every session: checks the pinned search_path and makes
@@ -117,6 +153,9 @@ bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);
 bool db_send_read_session_setup(struct snk_pgconn *c);
 /* One statement: LISTEN on the table's channel (only when it has one). */
 bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement (only when t has a channel): the NOTIFY trigger. Decode with
+ * db_read_notify_trigger. */
+bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: try the advisory lock that makes this process the only writer of the
  * table on this side. Decode with db_read_bool. */
 bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
@@ -185,6 +224,7 @@ bool db_read_schema(const PGresult *res, struct snk_schema_info *out);
  * the from_block of the next call. */
 bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block);
 bool db_read_bool(const PGresult *res, bool *out);
+bool db_read_notify_trigger(const PGresult *res, struct snk_notify_trigger *out);
 /* db_read_cursor: out->found false when there is no cursor yet. *out must be zeroed or
  * hold an earlier cursor (its snapshot is cleared). */
 bool db_read_cursor(const PGresult *res, struct snk_cursor *out);
@@ -221,6 +261,18 @@ bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_bat
 /* db_schema_blocking: runs the schema check on conn. */
 bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
 			char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The checks of `snk check` (src/check.c), on a blocking connection; none takes a lock.
+ * db_session_blocking: the first statement of every session (db_send_session_setup). */
+bool db_session_blocking(PGconn *conn, struct snk_session_info *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+bool db_notify_trigger_blocking(PGconn *conn, const struct snk_table *t, struct snk_notify_trigger *out,
+				char *err, size_t errlen) __attribute__((warn_unused_result));
+bool db_privileges_blocking(PGconn *conn, const struct snk_table *t, struct snk_privileges *out, char *err,
+			    size_t errlen) __attribute__((warn_unused_result));
+/* db_writer_lock_blocking: who holds the writer lock, read from pg_locks (never taken). */
+bool db_writer_lock_blocking(PGconn *conn, const struct snk_table *t, struct snk_lock_holder *out, char *err,
+			     size_t errlen) __attribute__((warn_unused_result));
 
 /* db_uuid_text: 16 bytes as the canonical 36-character text (buf >= 37). */
 void db_uuid_text(const unsigned char id[16], char *buf);

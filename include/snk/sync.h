@@ -81,6 +81,8 @@ struct side_check {
 	struct snk_schema_info info;
 	bool info_ok;
 	bool locked;
+	struct snk_notify_trigger trigger; /* read session, when there is a channel */
+	bool trigger_ok;
 };
 
 /* The write sessions into one database (write_connections of them). Lane 0 is `write`:
@@ -116,6 +118,9 @@ struct snk_side {
 	char sync_commit[16];    /* synchronous_commit as the first write session reported it
 				  * when the cursor was last loaded: a later transaction than the
 				  * one that set it, so a setting that did not last shows */
+	/* The NOTIFY trigger as the read session found it at its last connect: -1 not known
+	 * (not yet checked, or no notify_channel), 0 missing or disabled, 1 present. */
+	int notify_trigger;
 };
 
 struct snk_dir {

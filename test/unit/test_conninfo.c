@@ -47,6 +47,28 @@ int main(void)
 	CHECK_STR(value_of(&p, "dbname"), "mydb");
 	conninfo_params_free(&p);
 
+	/* What snk shows of a conninfo: host:port/dbname, never the password or anything else. */
+	char target[256], val[256];
+	conninfo_target("host=db1 port=6543 dbname=app user=u password=hunter2 sslkey=/k", target, sizeof(target));
+	CHECK_STR(target, "db1:6543/app");
+	conninfo_target("postgresql://u:hunter2@db2/app2", target, sizeof(target));
+	CHECK_STR(target, "db2:5432/app2");
+	conninfo_target("mydb", target, sizeof(target));
+	CHECK_CONTAINS(target, "/mydb");
+	unsetenv("PGDATABASE");
+	conninfo_target("hostaddr=10.0.0.1 user=alice", target, sizeof(target));
+	CHECK_STR(target, "10.0.0.1:5432/alice"); /* libpq's default database is the user's name */
+	/* The TLS files snk check looks at: the conninfo's, else the PG* variable's. */
+	CHECK(conninfo_value("host=h sslrootcert=/etc/ca.crt", "sslrootcert", val, sizeof(val)));
+	CHECK_STR(val, "/etc/ca.crt");
+	unsetenv("PGSSLCERT");
+	CHECK(!conninfo_value("host=h", "sslcert", val, sizeof(val)));
+	CHECK_STR(val, "");
+	setenv("PGSSLCERT", "/env/client.crt", 1);
+	CHECK(conninfo_value("host=h", "sslcert", val, sizeof(val)));
+	CHECK_STR(val, "/env/client.crt");
+	unsetenv("PGSSLCERT");
+
 	CHECK(!conninfo_check("host=h password=x y", err, sizeof(err)));
 	CHECK(strstr(err, "x y") == NULL && strstr(err, "\"y\"") == NULL);
 	CHECK_CONTAINS(err, "a keyword is not followed by");

@@ -82,6 +82,21 @@ int main(void)
 	snprintf(sess.search_path, sizeof(sess.search_path), "\"$user\", public");
 	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "pooler drop the options parameter");
 
+	/* The NOTIFY trigger: its absence or disablement says what to run. */
+	struct snk_notify_trigger trg = { .found = true, .enabled = true, .name = "snk_notify" };
+	char tbuf[768];
+	CHECK(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)) == NULL);
+	trg.enabled = false;
+	CHECK_CONTAINS(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)),
+		       "the NOTIFY trigger snk_notify on s\"x.T is disabled, so snk wakes on its timer only;"
+		       " ALTER TABLE \"s\"\"x\".\"T\" ENABLE TRIGGER snk_notify");
+	trg.found = false;
+	/* notify_trigger.sql names the table unqualified: outside public, the search_path says where */
+	CHECK_CONTAINS(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)),
+		       "no NOTIFY trigger for channel snk_records on s\"x.T, so snk wakes on its timer only; run"
+		       " PGOPTIONS='-c search_path=s\"x' psql -d DBNAME -v table=T -v channel=snk_records"
+		       " -f migrations/notify_trigger.sql, or set notify_channel to \"\" for timer only");
+
 	unsigned char id[16];
 	for (int i = 0; i < 16; i++)
 		id[i] = (unsigned char)(i * 17);
@@ -96,6 +111,17 @@ int main(void)
 			   &cfg, err, sizeof(err)) == CONFIG_OK);
 	CHECK(db_table_init(&t, cfg));
 	CHECK_STR(t.index_spec, "(snk_xid)");
+	trg.found = false;
+	CHECK_CONTAINS(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)), " run psql -d DBNAME -v table=records");
+	db_table_clear(&t);
+	config_free(cfg);
+
+	/* Timer only: no trigger is needed, none is asked for. */
+	CHECK(config_parse("{\"databases\": {\"a\": \"dbname=a\", \"b\": \"dbname=b\"}, \"notify_channel\": \"\"}", "t",
+			   &cfg, err, sizeof(err)) == CONFIG_OK);
+	CHECK(db_table_init(&t, cfg));
+	CHECK(t.channel_raw == NULL && t.sql_listen == NULL);
+	CHECK(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)) == NULL);
 	db_table_clear(&t);
 	config_free(cfg);
 	return check_done();
