@@ -240,6 +240,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		sync_side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
+	log_set_format(fresh->log_format);
 	rt->app.cfg = fresh;
 	config_free(rt->cfg);
 	rt->cfg = fresh;
@@ -424,6 +425,7 @@ int main(int argc, char **argv)
 		return SNK_EXIT_OK;
 	}
 	log_set_level(rt.cfg->log_level);
+	log_set_format(rt.cfg->log_format);
 	log_route_libevent();
 	if (verbose) {
 		rt.verbose = true;
