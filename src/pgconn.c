@@ -73,6 +73,49 @@ static void copy_error(char *dst, size_t len, const char *msg)
 		dst[n - 1] = '\0';
 }
 
+static enum log_level notice_level(const char *severity)
+{
+	if (!severity)
+		return LOG_WARN;
+	if (strcmp(severity, "ERROR") == 0 || strcmp(severity, "FATAL") == 0 ||
+	    strcmp(severity, "PANIC") == 0)
+		return LOG_ERROR;
+	if (strcmp(severity, "WARNING") == 0)
+		return LOG_WARN;
+	if (strcmp(severity, "NOTICE") == 0 || strcmp(severity, "INFO") == 0)
+		return LOG_INFO;
+	return LOG_DEBUG; /* LOG, DEBUG1..5 */
+}
+
+/* libpq's default receiver prints notices raw on stderr. Besides the server's NOTICE and
+ * WARNING, that is where a FATAL lands that the server sends on an idle session before it
+ * closes it (pg_terminate_backend, a shutdown): libpq has no query to fail with it. */
+static void notice_cb(void *arg, const PGresult *res)
+{
+	const char *role = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *shown = PQresultErrorField(res, PG_DIAG_SEVERITY);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+	if (!primary) {
+		char text[512];
+
+		copy_error(text, sizeof(text), PQresultErrorMessage(res));
+		log_msg(notice_level(severity), role, "server says: %s", text);
+		return;
+	}
+	log_msg(notice_level(severity ? severity : shown), role, "server %s%s%s: %s%s%s",
+		shown ? shown : "NOTICE", state ? " " : "", state ? state : "", primary,
+		detail ? "; " : "", detail ? detail : "");
+}
+
+void pgconn_route_notices(PGconn *conn, const char *role)
+{
+	PQsetNoticeReceiver(conn, notice_cb, (void *)role);
+}
+
 struct snk_pgconn *pgconn_new(struct event_base *base, const char *name, const char *conninfo,
 			      int reconnect_max_ms, pgconn_state_cb on_state,
 			      pgconn_notify_cb on_notify, void *arg)
@@ -330,6 +373,7 @@ static void connect_begin(struct snk_pgconn *c)
 		schedule_reconnect(c);
 		return;
 	}
+	pgconn_route_notices(c->conn, c->name);
 	if (PQstatus(c->conn) == CONNECTION_BAD) {
 		copy_error(c->last_error, sizeof(c->last_error), PQerrorMessage(c->conn));
 		close_session(c);

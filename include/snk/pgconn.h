@@ -41,6 +41,11 @@ struct pgconn_stats {
 	uint64_t units;
 };
 
+/* pgconn_route_notices: the server's notices on conn (NOTICE, WARNING, and the FATAL
+ * sent before an idle session is closed) become log lines of role (borrowed: it must
+ * outlive conn) instead of libpq's raw lines on stderr. */
+void pgconn_route_notices(PGconn *conn, const char *role);
+
 /* pgconn_new: a connection named name (e.g. "a.read") to conninfo; not started. */
 struct snk_pgconn *pgconn_new(struct event_base *base, const char *name, const char *conninfo,
 			      int reconnect_max_ms, pgconn_state_cb on_state,
