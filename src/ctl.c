@@ -310,6 +310,15 @@ static cJSON *cmd_status(struct snk_app *app)
 	add_listener(o, "control_socket", app->ctl ? app->ctl->listener : NULL);
 	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
 					    degraded ? "degraded" : "running");
+	{
+		char why[700];
+
+		/* Why, when a database is down or a direction failing (the summary says the same). */
+		if (sync_degraded(app, why, sizeof(why)))
+			cJSON_AddStringToObject(o, "degraded_reason", why);
+		else
+			cJSON_AddNullToObject(o, "degraded_reason");
+	}
 	return o;
 }
 

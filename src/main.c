@@ -39,6 +39,7 @@ struct runtime {
 	int64_t last_status_ms;
 	int64_t last_summary_ms;
 	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
+	int64_t summary_every_ms; /* SUMMARY_EVERY_MS; SNK_TEST_SUMMARY_MS shortens it for tests */
 };
 
 
@@ -49,13 +50,21 @@ static void on_ready(struct snk_app *app)
 	notify_send("READY=1");
 }
 
+/* "syncing", "connecting", "paused", or "degraded (database a (host:port/db) is down:
+ * <its last error>)", then the rates. */
 static void describe(struct runtime *rt, char *buf, size_t len)
 {
 	int64_t now = sync_now_ms();
 	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
+	char why[700], state[720];
 
-	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms",
-		 rt->app.paused ? "paused" : rt->app.ready ? "syncing" : "connecting",
+	if (rt->app.paused)
+		snprintf(state, sizeof(state), "paused");
+	else if (sync_degraded(&rt->app, why, sizeof(why)))
+		snprintf(state, sizeof(state), "degraded (%s)", why);
+	else
+		snprintf(state, sizeof(state), "%s", rt->app.ready ? "syncing" : "connecting");
+	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms", state,
 		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ab, now),
 		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ba, now));
 }
@@ -66,7 +75,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct runtime *rt = arg;
 	int64_t now = sync_now_ms();
-	char text[256], msg[300];
+	char text[1024], msg[1100];
 
 	if (rt->watchdog_usec)
 		notify_send("WATCHDOG=1");
@@ -77,11 +86,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		snprintf(msg, sizeof(msg), "STATUS=%s", text);
 		notify_send(msg);
 	}
-	if (now - rt->last_summary_ms >= SUMMARY_EVERY_MS) {
+	if (now - rt->last_summary_ms >= rt->summary_every_ms) {
 		uint64_t ab = rt->app.dir[0].stats.rows_copied, ba = rt->app.dir[1].stats.rows_copied;
 
 		describe(rt, text, sizeof(text));
-		log_info(NULL, "%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
+		log_msg(strncmp(text, "degraded", 8) == 0 ? LOG_WARN : LOG_INFO, NULL,
+			"%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
 			 text, (unsigned long long)(ab - rt->summary_rows[0]),
 			 (unsigned long long)(ba - rt->summary_rows[1]),
 			 (unsigned long long)rt->app.dir[0].stats.conflicts,
@@ -322,6 +332,10 @@ static int cmd_run(struct runtime *rt)
 		tick_tv.tv_usec = (suseconds_t)(rt->watchdog_usec / 2);
 	}
 	rt->last_summary_ms = sync_now_ms();
+	/* Tests only: a summary every N ms instead of a minute, so a test can read one. */
+	rt->summary_every_ms = getenv("SNK_TEST_SUMMARY_MS") ? atol(getenv("SNK_TEST_SUMMARY_MS")) : 0;
+	if (rt->summary_every_ms <= 0)
+		rt->summary_every_ms = SUMMARY_EVERY_MS;
 	tick = event_new(rt->base, -1, EV_PERSIST, on_tick, rt);
 	event_add(tick, &tick_tv);
 	sig_term = evsignal_new(rt->base, SIGTERM, on_stop_signal, rt);

@@ -104,6 +104,38 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 	return true;
 }
 
+static const char *side_error(const struct snk_side *s)
+{
+	const char *err = pgconn_last_error(s->read);
+
+	for (int j = 0; !err[0] && j < s->nlanes; j++)
+		err = pgconn_last_error(s->lane[j].conn);
+	return err;
+}
+
+bool sync_degraded(const struct snk_app *app, char *why, size_t len)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct snk_side *s = &app->side[i];
+		const char *err = side_error(s);
+
+		if ((!s->read_ok || !s->write_ok) && err[0]) {
+			snprintf(why, len, "database %s (%s) is down: %s", s->name, pgconn_target(s->read), err);
+			return true;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct snk_dir *d = &app->dir[i];
+
+		if (d->state == DIR_FAILED || d->state == DIR_RETRY) {
+			snprintf(why, len, "%s is %s: %s", d->role, sync_dir_state_name(d->state),
+				 d->last_error[0] ? d->last_error : "(no error recorded)");
+			return true;
+		}
+	}
+	return false;
+}
+
 const char *sync_dir_state_name(enum dir_state s)
 {
 	switch (s) {

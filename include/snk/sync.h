@@ -255,4 +255,9 @@ const char *sync_reconcile_state(const struct snk_app *app);
 /* sync_healthy: both databases connected and both lags under max_lag_ms; else why not. */
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);
 
+/* sync_degraded: a database is down (a session failed and has not come back) or a
+ * direction is failing; why names which, with its last error (libpq's or the server's
+ * text, which never holds the conninfo). False while merely connecting or healthy. */
+bool sync_degraded(const struct snk_app *app, char *why, size_t len);
+
 #endif
