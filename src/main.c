@@ -21,6 +21,7 @@
 #include "snk/log.h"
 #include "snk/metrics.h"
 #include "snk/notify.h"
+#include "snk/probe.h"
 #include "snk/stats.h"
 #include "snk/sync.h"
 #include "snk/verify.h"
@@ -39,6 +40,8 @@ struct runtime {
 	int64_t last_status_ms;
 	int64_t last_summary_ms;
 	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
+	struct snk_probe *probe;  /* owned: a reload trying its new connections, else NULL */
+	struct snk_config *pending; /* owned: the config that waits for that probe */
 	int64_t summary_every_ms; /* SUMMARY_EVERY_MS; SNK_TEST_SUMMARY_MS shortens it for tests */
 };
 
@@ -206,26 +209,25 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 	return true;
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* Records a reload's verdict for status and metrics, and tells systemd it is over. */
+static void reload_verdict(struct runtime *rt, const char *error)
 {
-	struct runtime *rt = arg;
-	struct snk_config *fresh = NULL;
-	char err[1024];
-	const char *key;
+	struct snk_reload_result *r = &rt->app.reload;
+
+	r->at_ms = sync_now_ms();
+	r->successful = error == NULL;
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	if (!error)
+		r->success_at_ms = r->at_ms;
+	notify_send("READY=1");
+}
+
+/* Puts fresh in force: its conninfo into every session (they reconnect), the rest now. */
+static void reload_apply(struct runtime *rt, struct snk_config *fresh)
+{
+	bool moved = false;
 	struct timeval tv;
 
-	notify_send("RELOADING=1");
-	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
-		notify_send("READY=1");
-		log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", err);
-		return;
-	}
-	if (needs_restart(rt->cfg, fresh, &key)) {
-		log_warn(NULL, "SIGHUP: %s changed; that takes a restart, so the old config stays in force", key);
-		config_free(fresh);
-		notify_send("READY=1");
-		return;
-	}
 	for (int i = 0; i < 2; i++) {
 		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			struct snk_side *s = &rt->app.side[i];
@@ -233,15 +235,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			if (!sync_side_set_conninfo(s, fresh->conninfo[i])) {
 				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
 				config_free(fresh);
-				notify_send("READY=1");
+				reload_verdict(rt, "out of memory");
 				return;
 			}
-			log_info(NULL, "SIGHUP: database %s changed; reconnecting", s->name);
+			log_info(NULL, "SIGHUP: database %s changed and the new connection works; reconnecting",
+				 s->name);
+			moved = true;
 		}
 	}
-	if ((strcmp(rt->cfg->conninfo[0], fresh->conninfo[0]) != 0 ||
-	     strcmp(rt->cfg->conninfo[1], fresh->conninfo[1]) != 0) &&
-	    !rc_set_conninfo(rt->app.rc, fresh->conninfo))
+	if (moved && !rc_set_conninfo(rt->app.rc, fresh->conninfo))
 		log_error(NULL, "SIGHUP: out of memory; the reconcile keeps the old databases until a restart");
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
 		rt->app.reconcile_next_ms =
@@ -257,9 +259,83 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	tv.tv_sec = fresh->poll_interval_ms / 1000;
 	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
 	event_add(rt->app.poll_timer, &tv);
-	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s)",
-		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name);
-	notify_send("READY=1");
+	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s, log_format=%s)",
+		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name, fresh->log_format_name);
+	reload_verdict(rt, NULL);
+}
+
+/* The new connections have been tried (see on_hup); the probe frees itself after this. */
+static void reload_probed_cb(void *arg, bool ok, const char *why)
+{
+	struct runtime *rt = arg;
+	struct snk_config *fresh = rt->pending;
+	char msg[900];
+
+	rt->probe = NULL;
+	rt->pending = NULL;
+	if (ok) {
+		reload_apply(rt, fresh);
+		return;
+	}
+	/* A warning, not an error: the operator asked for it, and nothing stopped working. */
+	log_warn(NULL, "SIGHUP: the reload kept the old connections and config: the new conninfo of %s", why);
+	snprintf(msg, sizeof(msg), "the new conninfo of %s", why);
+	config_free(fresh);
+	reload_verdict(rt, msg);
+}
+
+static void reload_refuse(struct runtime *rt, const char *why)
+{
+	log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", why);
+	reload_verdict(rt, why);
+}
+
+/* A reload is all or nothing. When a conninfo changed, a one-shot session tries it first
+ * (probe.c); the working sessions keep running on the old one until it has connected and
+ * passed the session check, and keep it when it fails. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	struct snk_config *fresh = NULL;
+	const char *changed[2] = { NULL, NULL };
+	char err[1024];
+	const char *key;
+
+	notify_send("RELOADING=1");
+	if (rt->probe) {
+		log_info(NULL, "SIGHUP: a newer SIGHUP replaces the reload still trying its connections");
+		probe_free(rt->probe);
+		rt->probe = NULL;
+		config_free(rt->pending);
+		rt->pending = NULL;
+	}
+	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
+		reload_refuse(rt, err);
+		return;
+	}
+	if (needs_restart(rt->cfg, fresh, &key)) {
+		snprintf(err, sizeof(err), "%s changed; that takes a restart", key);
+		config_free(fresh);
+		reload_refuse(rt, err);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0)
+			changed[i] = fresh->conninfo[i];
+	}
+	if (!changed[0] && !changed[1]) {
+		reload_apply(rt, fresh);
+		return;
+	}
+	rt->probe = probe_start(rt->base, changed, reload_probed_cb, rt);
+	if (!rt->probe) {
+		config_free(fresh);
+		reload_refuse(rt, "out of memory");
+		return;
+	}
+	rt->pending = fresh;
+	log_info(NULL, "SIGHUP: trying the new connection%s before using %s", changed[0] && changed[1] ? "s" : "",
+		 changed[0] && changed[1] ? "them" : "it");
 }
 
 /* The soft descriptor limit is often 1024 below a far higher hard one (systemd's default,
@@ -361,6 +437,8 @@ static int cmd_run(struct runtime *rt)
 	rc = rt->app.exit_code;
 	log_info(NULL, "stopped (exit code %d)", rc);
 
+	probe_free(rt->probe);
+	config_free(rt->pending);
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);

@@ -47,6 +47,7 @@ struct snk_pgconn {
 	int nunits;               /* queued, including one being built */
 	bool building;            /* between begin and end */
 	bool broken;              /* loss noticed, handling deferred */
+	bool one_shot;            /* a failure ends it (IDLE) instead of a reconnect */
 	int attempts;
 	int reconnect_max_ms;
 	int backend_pid;
@@ -183,6 +184,11 @@ bool pgconn_set_conninfo(struct snk_pgconn *c, const char *conninfo)
 	return true;
 }
 
+void pgconn_set_one_shot(struct snk_pgconn *c)
+{
+	c->one_shot = true;
+}
+
 void pgconn_set_reconnect_max(struct snk_pgconn *c, int ms)
 {
 	c->reconnect_max_ms = ms;
@@ -193,6 +199,15 @@ static void schedule_reconnect(struct snk_pgconn *c)
 	long delay = BACKOFF_MIN_MS;
 	struct timeval tv;
 
+	if (c->one_shot) {
+		/* The owner hears of it from the loop: the failure may have come from inside
+		 * pgconn_start. on_timer sees IDLE and calls on_state. */
+		struct timeval now = { 0, 0 };
+
+		c->state = PGCONN_IDLE;
+		evtimer_add(c->timer, &now);
+		return;
+	}
 	for (int i = 0; i < c->attempts && delay < c->reconnect_max_ms; i++)
 		delay *= 2;
 	if (delay > c->reconnect_max_ms)
@@ -401,6 +416,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		schedule_reconnect(c);
 	} else if (c->state == PGCONN_BACKOFF) {
 		connect_begin(c);
+	} else if (c->state == PGCONN_IDLE && c->one_shot && c->on_state) {
+		c->on_state(c, c->arg);
 	}
 }
 

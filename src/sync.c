@@ -1315,6 +1315,8 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 	app->base = base;
 	app->cfg = cfg;
 	app->started_ms = sync_now_ms();
+	app->reload.successful = true;
+	app->reload.at_ms = app->reload.success_at_ms = app->started_ms;
 	if (getenv("SNK_TEST_CRASH_AFTER_COMMITS"))
 		app->crash_after_commits = strtol(getenv("SNK_TEST_CRASH_AFTER_COMMITS"), NULL, 10);
 	if (!db_table_init(&app->table, cfg))

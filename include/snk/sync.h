@@ -170,6 +170,14 @@ struct snk_dir {
 	struct dir_stats stats;
 };
 
+/* The last reload's outcome, for status and metrics; the start counts as a successful one. */
+struct snk_reload_result {
+	bool successful;
+	int64_t at_ms;          /* wall clock of the last verdict */
+	int64_t success_at_ms;  /* wall clock of the last successful load */
+	char error[800];        /* why the last one failed, "" when it did not; never a conninfo */
+};
+
 struct snk_app {
 	struct event_base *base;        /* borrowed */
 	const struct snk_config *cfg;   /* borrowed; swapped on reload */
@@ -201,6 +209,7 @@ struct snk_app {
 	uint64_t reconcile_conflicts_total;
 	struct rc_stats reconcile_last; /* of the last finished run */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
+	struct snk_reload_result reload;       /* written by main's SIGHUP handling */
 	/* Set by main once listening, for the status report; NULL when off. */
 	struct snk_ctl *ctl;            /* borrowed */
 	struct snk_metrics *metrics;    /* borrowed */
