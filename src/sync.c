@@ -120,7 +120,14 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 		const char *err = side_error(s);
 
 		if ((!s->read_ok || !s->write_ok) && err[0]) {
-			snprintf(why, len, "database %s (%s) is down: %s", s->name, pgconn_target(s->read), err);
+			const char *target = pgconn_target(s->read);
+
+			/* The target is known once a session has connected; libpq's error names
+			 * the host and port anyway. */
+			if (target[0] == '(')
+				snprintf(why, len, "database %s is down: %s", s->name, err);
+			else
+				snprintf(why, len, "database %s (%s) is down: %s", s->name, target, err);
 			return true;
 		}
 	}
