@@ -5,8 +5,8 @@
  * one object {"time","level","pid","role","direction"|"database","session","message"}.
  * When stderr is the journal's stream (JOURNAL_STREAM), every line starts with the
  * sd-daemon priority "<N>", which journald strips and files as the entry's priority.
- * Newlines inside a message are replaced so that one event is always one line. Lines that others can cause at any
- * rate (a flood of clients, libevent's messages) go through a log_limit, so that no
+ * Newlines inside a message are replaced so that one event is always one line. Lines
+ * that others can cause at any rate (a flood of clients, libevent's messages) go through a log_limit, so that no
  * outsider can turn the log into a disk filler or the loop into a log writer.
  */
 #include "snk/log.h"
@@ -115,7 +115,9 @@ static void put(char *buf, size_t len, size_t *at, const char *s, size_t n)
 
 static size_t utf8_length(const unsigned char *p)
 {
-	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 :
+		   p[0] >= 0xe0 && p[0] < 0xf0 ? 3 :
+		   p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
 
 	for (size_t k = 1; k < n; k++) {
 		if ((p[k] & 0xc0) != 0x80)

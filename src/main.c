@@ -259,8 +259,8 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 	tv.tv_sec = fresh->poll_interval_ms / 1000;
 	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
 	event_add(rt->app.poll_timer, &tv);
-	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s, log_format=%s)",
-		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name, fresh->log_format_name);
+	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s,"
+		 " log_format=%s)", fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name, fresh->log_format_name);
 	reload_verdict(rt, NULL);
 }
 
@@ -278,7 +278,8 @@ static void reload_probed_cb(void *arg, bool ok, const char *why)
 		return;
 	}
 	/* A warning, not an error: the operator asked for it, and nothing stopped working. */
-	log_warn(NULL, "SIGHUP: the reload kept the old connections and config: the new conninfo of %s", why);
+	log_warn(NULL, "SIGHUP: the reload kept the old connections and config: the new conninfo of %s",
+		 why);
 	snprintf(msg, sizeof(msg), "the new conninfo of %s", why);
 	config_free(fresh);
 	reload_verdict(rt, msg);
@@ -334,8 +335,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	rt->pending = fresh;
-	log_info(NULL, "SIGHUP: trying the new connection%s before using %s", changed[0] && changed[1] ? "s" : "",
-		 changed[0] && changed[1] ? "them" : "it");
+	log_info(NULL, "SIGHUP: trying the new connection%s before using %s",
+		 changed[0] && changed[1] ? "s" : "", changed[0] && changed[1] ? "them" : "it");
 }
 
 /* The soft descriptor limit is often 1024 below a far higher hard one (systemd's default,
