@@ -10,8 +10,9 @@
 enum log_level { LOG_NOISE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
 
-/* Longest line written, newline included; a longer message is cut (JSON: replaced). */
-#define LOG_LINE_MAX 4096
+/* Longest line written, newline included: room for a 2 KiB message whose every byte JSON
+ * escapes as \u00XX; a longer line is cut (a JSON one replaced by a note, so it parses). */
+#define LOG_LINE_MAX 16384
 
 /* One event, as log_format_line renders it. */
 struct log_line {

@@ -80,6 +80,14 @@ static void test_json(void)
 	log_format_line(buf, sizeof(buf), &l);
 	CHECK_STR(buf, "{\"time\":\"2026-11-22T10:00:00.123Z\",\"level\":\"warn\",\"pid\":4711,"
 		       "\"message\":\"m\"}");
+	{
+		/* The longest message log_msg formats, every byte escaped, still fits a line. */
+		static char big[2048], line[LOG_LINE_MAX];
+
+		memset(big, 1, sizeof(big) - 1);
+		l = sample(LOG_FORMAT_JSON, true, LOG_ERROR, "b.write2", big);
+		CHECK(log_format_line(line, sizeof(line) - 1, &l) < sizeof(line) - 1);
+	}
 	CHECK(log_parse_format("json", &f) && f == LOG_FORMAT_JSON);
 	CHECK(log_parse_format("text", &f) && f == LOG_FORMAT_TEXT);
 	CHECK(!log_parse_format("JSON", &f));
