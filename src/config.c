@@ -43,6 +43,8 @@ static const struct key_desc keys[] = {
 	STR(notify_channel, 0, "snk_records"),
 	STR(control_socket, 0, ""), /* "": the default path */
 	{ "log_level", KEY_STRING, offsetof(struct snk_config, log_level_name), 1, 16, "info", 0 },
+	/* reloadable, like log_level: a SIGHUP switches every later line */
+	{ "log_format", KEY_STRING, offsetof(struct snk_config, log_format_name), 1, 16, "text", 0 },
 	INT(poll_interval_ms, 1, 3600000, 250),
 	INT(batch_rows, 1, 100000, 5000),
 	INT(batch_max_bytes, 65536, 1073741824, 4194304),
@@ -256,6 +258,10 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	if (!log_parse_level(cfg->log_level_name, &cfg->log_level)) {
 		set_err(err, errlen, "%s: log_level: must be one of noise, debug, info, warn, error", name);
+		goto fail;
+	}
+	if (!log_parse_format(cfg->log_format_name, &cfg->log_format)) {
+		set_err(err, errlen, "%s: log_format: must be \"text\" or \"json\"", name);
 		goto fail;
 	}
 	if (strcmp(cfg->insert_mode, "optimistic") != 0 && strcmp(cfg->insert_mode, "on_conflict") != 0) {

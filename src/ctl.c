@@ -214,6 +214,20 @@ static void add_listener(cJSON *o, const char *name, const struct snk_listener *
 	add_u64(j, "accept_failures", st.accept_failures);
 }
 
+/* The last SIGHUP's outcome; at start, the initial load (successful, at the start time). */
+static void add_config_reload(cJSON *o, const struct snk_app *app)
+{
+	cJSON *r = cJSON_AddObjectToObject(o, "config_reload");
+
+	cJSON_AddBoolToObject(r, "successful", app->reload.successful);
+	add_stamp(r, "at", app->reload.at_ms);
+	add_stamp(r, "last_success_at", app->reload.success_at_ms);
+	if (app->reload.error[0])
+		cJSON_AddStringToObject(r, "error", app->reload.error);
+	else
+		cJSON_AddNullToObject(r, "error");
+}
+
 static cJSON *cmd_status(struct snk_app *app)
 {
 	cJSON *o = reply_ok();
@@ -310,10 +324,20 @@ static cJSON *cmd_status(struct snk_app *app)
 			degraded = true;
 	}
 	add_reconcile(o, app, now);
+	add_config_reload(o, app);
 	add_listener(o, "metrics", metrics_listener(app->metrics));
 	add_listener(o, "control_socket", app->ctl ? app->ctl->listener : NULL);
 	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
 					    degraded ? "degraded" : "running");
+	{
+		char why[700];
+
+		/* Why, when a database is down or a direction failing (the summary says the same). */
+		if (sync_degraded(app, why, sizeof(why)))
+			cJSON_AddStringToObject(o, "degraded_reason", why);
+		else
+			cJSON_AddNullToObject(o, "degraded_reason");
+	}
 	return o;
 }
 

@@ -763,6 +763,7 @@ PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, si
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pgconn_route_notices(conn, app);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "%s", PQerrorMessage(conn));
 		err[strcspn(err, "\n")] = '\0';

@@ -23,6 +23,7 @@
 #include "snk/log.h"
 #include "snk/metrics.h"
 #include "snk/notify.h"
+#include "snk/probe.h"
 #include "snk/stats.h"
 #include "snk/sync.h"
 #include "snk/verify.h"
@@ -41,6 +42,9 @@ struct runtime {
 	int64_t last_status_ms;
 	int64_t last_summary_ms;
 	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
+	struct snk_probe *probe;  /* owned: a reload trying its new connections, else NULL */
+	struct snk_config *pending; /* owned: the config that waits for that probe */
+	int64_t summary_every_ms; /* SUMMARY_EVERY_MS; SNK_TEST_SUMMARY_MS shortens it for tests */
 };
 
 
@@ -51,13 +55,21 @@ static void on_ready(struct snk_app *app)
 	notify_send("READY=1");
 }
 
+/* "syncing", "connecting", "paused", or "degraded (database a (host:port/db) is down:
+ * <its last error>)", then the rates. */
 static void describe(struct runtime *rt, char *buf, size_t len)
 {
 	int64_t now = sync_now_ms();
 	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
+	char why[700], state[720];
 
-	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms",
-		 rt->app.paused ? "paused" : rt->app.ready ? "syncing" : "connecting",
+	if (rt->app.paused)
+		snprintf(state, sizeof(state), "paused");
+	else if (sync_degraded(&rt->app, why, sizeof(why)))
+		snprintf(state, sizeof(state), "degraded (%s)", why);
+	else
+		snprintf(state, sizeof(state), "%s", rt->app.ready ? "syncing" : "connecting");
+	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms", state,
 		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ab, now),
 		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ba, now));
 }
@@ -68,7 +80,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct runtime *rt = arg;
 	int64_t now = sync_now_ms();
-	char text[256], msg[300];
+	char text[1024], msg[1100];
 
 	if (rt->watchdog_usec)
 		notify_send("WATCHDOG=1");
@@ -79,11 +91,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		snprintf(msg, sizeof(msg), "STATUS=%s", text);
 		notify_send(msg);
 	}
-	if (now - rt->last_summary_ms >= SUMMARY_EVERY_MS) {
+	if (now - rt->last_summary_ms >= rt->summary_every_ms) {
 		uint64_t ab = rt->app.dir[0].stats.rows_copied, ba = rt->app.dir[1].stats.rows_copied;
 
 		describe(rt, text, sizeof(text));
-		log_info(NULL, "%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
+		log_msg(strncmp(text, "degraded", 8) == 0 ? LOG_WARN : LOG_INFO, NULL,
+			"%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
 			 text, (unsigned long long)(ab - rt->summary_rows[0]),
 			 (unsigned long long)(ba - rt->summary_rows[1]),
 			 (unsigned long long)rt->app.dir[0].stats.conflicts,
@@ -200,26 +213,25 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 	return true;
 }
 
-static void on_hup(evutil_socket_t sig, short what, void *arg)
+/* Records a reload's verdict for status and metrics, and tells systemd it is over. */
+static void reload_verdict(struct runtime *rt, const char *error)
 {
-	struct runtime *rt = arg;
-	struct snk_config *fresh = NULL;
-	char err[1024];
-	const char *key;
+	struct snk_reload_result *r = &rt->app.reload;
+
+	r->at_ms = sync_now_ms();
+	r->successful = error == NULL;
+	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
+	if (!error)
+		r->success_at_ms = r->at_ms;
+	notify_send("READY=1");
+}
+
+/* Puts fresh in force: its conninfo into every session (they reconnect), the rest now. */
+static void reload_apply(struct runtime *rt, struct snk_config *fresh)
+{
+	bool moved = false;
 	struct timeval tv;
 
-	notify_send("RELOADING=1");
-	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
-		notify_send("READY=1");
-		log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", err);
-		return;
-	}
-	if (needs_restart(rt->cfg, fresh, &key)) {
-		log_warn(NULL, "SIGHUP: %s changed; that takes a restart, so the old config stays in force", key);
-		config_free(fresh);
-		notify_send("READY=1");
-		return;
-	}
 	for (int i = 0; i < 2; i++) {
 		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			struct snk_side *s = &rt->app.side[i];
@@ -227,15 +239,15 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 			if (!sync_side_set_conninfo(s, fresh->conninfo[i])) {
 				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
 				config_free(fresh);
-				notify_send("READY=1");
+				reload_verdict(rt, "out of memory");
 				return;
 			}
-			log_info(NULL, "SIGHUP: database %s changed; reconnecting", s->name);
+			log_info(NULL, "SIGHUP: database %s changed and the new connection works; reconnecting",
+				 s->name);
+			moved = true;
 		}
 	}
-	if ((strcmp(rt->cfg->conninfo[0], fresh->conninfo[0]) != 0 ||
-	     strcmp(rt->cfg->conninfo[1], fresh->conninfo[1]) != 0) &&
-	    !rc_set_conninfo(rt->app.rc, fresh->conninfo))
+	if (moved && !rc_set_conninfo(rt->app.rc, fresh->conninfo))
 		log_error(NULL, "SIGHUP: out of memory; the reconcile keeps the old databases until a restart");
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
 		rt->app.reconcile_next_ms =
@@ -244,15 +256,91 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		sync_side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
+	log_set_format(fresh->log_format);
 	rt->app.cfg = fresh;
 	config_free(rt->cfg);
 	rt->cfg = fresh;
 	tv.tv_sec = fresh->poll_interval_ms / 1000;
 	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
 	event_add(rt->app.poll_timer, &tv);
-	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s)",
-		 fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name);
-	notify_send("READY=1");
+	log_info(NULL, "SIGHUP: config reloaded (poll_interval_ms=%d, batch_rows=%d, log_level=%s,"
+		 " log_format=%s)", fresh->poll_interval_ms, fresh->batch_rows, fresh->log_level_name, fresh->log_format_name);
+	reload_verdict(rt, NULL);
+}
+
+/* The new connections have been tried (see on_hup); the probe frees itself after this. */
+static void reload_probed_cb(void *arg, bool ok, const char *why)
+{
+	struct runtime *rt = arg;
+	struct snk_config *fresh = rt->pending;
+	char msg[900];
+
+	rt->probe = NULL;
+	rt->pending = NULL;
+	if (ok) {
+		reload_apply(rt, fresh);
+		return;
+	}
+	/* A warning, not an error: the operator asked for it, and nothing stopped working. */
+	log_warn(NULL, "SIGHUP: the reload kept the old connections and config: the new conninfo of %s",
+		 why);
+	snprintf(msg, sizeof(msg), "the new conninfo of %s", why);
+	config_free(fresh);
+	reload_verdict(rt, msg);
+}
+
+static void reload_refuse(struct runtime *rt, const char *why)
+{
+	log_warn(NULL, "SIGHUP: config not reloaded, the old one stays in force: %s", why);
+	reload_verdict(rt, why);
+}
+
+/* A reload is all or nothing. When a conninfo changed, a one-shot session tries it first
+ * (probe.c); the working sessions keep running on the old one until it has connected and
+ * passed the session check, and keep it when it fails. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct runtime *rt = arg;
+	struct snk_config *fresh = NULL;
+	const char *changed[2] = { NULL, NULL };
+	char err[1024];
+	const char *key;
+
+	notify_send("RELOADING=1");
+	if (rt->probe) {
+		log_info(NULL, "SIGHUP: a newer SIGHUP replaces the reload still trying its connections");
+		probe_free(rt->probe);
+		rt->probe = NULL;
+		config_free(rt->pending);
+		rt->pending = NULL;
+	}
+	if (config_load(rt->config_path, &fresh, err, sizeof(err)) != CONFIG_OK) {
+		reload_refuse(rt, err);
+		return;
+	}
+	if (needs_restart(rt->cfg, fresh, &key)) {
+		snprintf(err, sizeof(err), "%s changed; that takes a restart", key);
+		config_free(fresh);
+		reload_refuse(rt, err);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0)
+			changed[i] = fresh->conninfo[i];
+	}
+	if (!changed[0] && !changed[1]) {
+		reload_apply(rt, fresh);
+		return;
+	}
+	rt->probe = probe_start(rt->base, changed, reload_probed_cb, rt);
+	if (!rt->probe) {
+		config_free(fresh);
+		reload_refuse(rt, "out of memory");
+		return;
+	}
+	rt->pending = fresh;
+	log_info(NULL, "SIGHUP: trying the new connection%s before using %s",
+		 changed[0] && changed[1] ? "s" : "", changed[0] && changed[1] ? "them" : "it");
 }
 
 /* The soft descriptor limit is often 1024 below a far higher hard one (systemd's default,
@@ -325,6 +413,10 @@ static int cmd_run(struct runtime *rt)
 		tick_tv.tv_usec = (suseconds_t)(rt->watchdog_usec / 2);
 	}
 	rt->last_summary_ms = sync_now_ms();
+	/* Tests only: a summary every N ms instead of a minute, so a test can read one. */
+	rt->summary_every_ms = getenv("SNK_TEST_SUMMARY_MS") ? atol(getenv("SNK_TEST_SUMMARY_MS")) : 0;
+	if (rt->summary_every_ms <= 0)
+		rt->summary_every_ms = SUMMARY_EVERY_MS;
 	tick = event_new(rt->base, -1, EV_PERSIST, on_tick, rt);
 	event_add(tick, &tick_tv);
 	sig_term = evsignal_new(rt->base, SIGTERM, on_stop_signal, rt);
@@ -350,6 +442,8 @@ static int cmd_run(struct runtime *rt)
 	rc = rt->app.exit_code;
 	log_info(NULL, "stopped (exit code %d)", rc);
 
+	probe_free(rt->probe);
+	config_free(rt->pending);
 	event_free(sig_term);
 	event_free(sig_int);
 	event_free(sig_hup);
@@ -428,6 +522,7 @@ int main(int argc, char **argv)
 		return SNK_EXIT_OK;
 	}
 	log_set_level(rt.cfg->log_level);
+	log_set_format(rt.cfg->log_format);
 	log_route_libevent();
 	if (verbose) {
 		rt.verbose = true;

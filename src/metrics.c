@@ -125,6 +125,13 @@ char *metrics_render(struct snk_app *app)
 	put(&b, "snk_info{version=\"%s\"} 1\n", SNK_VERSION);
 	family(&b, "snk_uptime_seconds", "gauge", "Seconds since snk started.");
 	put(&b, "snk_uptime_seconds %.3f\n", (double)(now - app->started_ms) / 1000);
+	family(&b, "snk_config_last_reload_successful", "gauge",
+	       "1 when the last config reload (SIGHUP) was put in force, 0 when it was refused.");
+	put(&b, "snk_config_last_reload_successful %d\n", app->reload.successful ? 1 : 0);
+	family(&b, "snk_config_last_reload_success_timestamp_seconds", "gauge",
+	       "Unix time of the last successful config load (the start counts as one).");
+	put(&b, "snk_config_last_reload_success_timestamp_seconds %.3f\n",
+	    (double)app->reload.success_at_ms / 1000);
 	family(&b, "snk_paused", "gauge", "1 when paused by snkctl.");
 	put(&b, "snk_paused %d\n", app->paused ? 1 : 0);
 	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {

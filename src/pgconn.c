@@ -47,6 +47,7 @@ struct snk_pgconn {
 	int nunits;               /* queued, including one being built */
 	bool building;            /* between begin and end */
 	bool broken;              /* loss noticed, handling deferred */
+	bool one_shot;            /* a failure ends it (IDLE) instead of a reconnect */
 	int attempts;
 	int reconnect_max_ms;
 	int backend_pid;
@@ -71,6 +72,49 @@ static void copy_error(char *dst, size_t len, const char *msg)
 	}
 	for (size_t n = strlen(dst); n > 0 && dst[n - 1] == ' '; n--)
 		dst[n - 1] = '\0';
+}
+
+static enum log_level notice_level(const char *severity)
+{
+	if (!severity)
+		return LOG_WARN;
+	if (strcmp(severity, "ERROR") == 0 || strcmp(severity, "FATAL") == 0 ||
+	    strcmp(severity, "PANIC") == 0)
+		return LOG_ERROR;
+	if (strcmp(severity, "WARNING") == 0)
+		return LOG_WARN;
+	if (strcmp(severity, "NOTICE") == 0 || strcmp(severity, "INFO") == 0)
+		return LOG_INFO;
+	return LOG_DEBUG; /* LOG, DEBUG1..5 */
+}
+
+/* libpq's default receiver prints notices raw on stderr. Besides the server's NOTICE and
+ * WARNING, that is where a FATAL lands that the server sends on an idle session before it
+ * closes it (pg_terminate_backend, a shutdown): libpq has no query to fail with it. */
+static void notice_cb(void *arg, const PGresult *res)
+{
+	const char *role = arg;
+	const char *severity = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *shown = PQresultErrorField(res, PG_DIAG_SEVERITY);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+
+	if (!primary) {
+		char text[512];
+
+		copy_error(text, sizeof(text), PQresultErrorMessage(res));
+		log_msg(notice_level(severity), role, "server says: %s", text);
+		return;
+	}
+	log_msg(notice_level(severity ? severity : shown), role, "server %s%s%s: %s%s%s",
+		shown ? shown : "NOTICE", state ? " " : "", state ? state : "", primary,
+		detail ? "; " : "", detail ? detail : "");
+}
+
+void pgconn_route_notices(PGconn *conn, const char *role)
+{
+	PQsetNoticeReceiver(conn, notice_cb, (void *)role);
 }
 
 struct snk_pgconn *pgconn_new(struct event_base *base, const char *name, const char *conninfo,
@@ -140,6 +184,11 @@ bool pgconn_set_conninfo(struct snk_pgconn *c, const char *conninfo)
 	return true;
 }
 
+void pgconn_set_one_shot(struct snk_pgconn *c)
+{
+	c->one_shot = true;
+}
+
 void pgconn_set_reconnect_max(struct snk_pgconn *c, int ms)
 {
 	c->reconnect_max_ms = ms;
@@ -150,6 +199,15 @@ static void schedule_reconnect(struct snk_pgconn *c)
 	long delay = BACKOFF_MIN_MS;
 	struct timeval tv;
 
+	if (c->one_shot) {
+		/* The owner hears of it from the loop: the failure may have come from inside
+		 * pgconn_start. on_timer sees IDLE and calls on_state. */
+		struct timeval now = { 0, 0 };
+
+		c->state = PGCONN_IDLE;
+		evtimer_add(c->timer, &now);
+		return;
+	}
 	for (int i = 0; i < c->attempts && delay < c->reconnect_max_ms; i++)
 		delay *= 2;
 	if (delay > c->reconnect_max_ms)
@@ -330,6 +388,7 @@ static void connect_begin(struct snk_pgconn *c)
 		schedule_reconnect(c);
 		return;
 	}
+	pgconn_route_notices(c->conn, c->name);
 	if (PQstatus(c->conn) == CONNECTION_BAD) {
 		copy_error(c->last_error, sizeof(c->last_error), PQerrorMessage(c->conn));
 		close_session(c);
@@ -357,6 +416,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		schedule_reconnect(c);
 	} else if (c->state == PGCONN_BACKOFF) {
 		connect_begin(c);
+	} else if (c->state == PGCONN_IDLE && c->one_shot && c->on_state) {
+		c->on_state(c, c->arg);
 	}
 }
 

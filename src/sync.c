@@ -105,6 +105,45 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 	return true;
 }
 
+static const char *side_error(const struct snk_side *s)
+{
+	const char *err = pgconn_last_error(s->read);
+
+	for (int j = 0; !err[0] && j < s->nlanes; j++)
+		err = pgconn_last_error(s->lane[j].conn);
+	return err;
+}
+
+bool sync_degraded(const struct snk_app *app, char *why, size_t len)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct snk_side *s = &app->side[i];
+		const char *err = side_error(s);
+
+		if ((!s->read_ok || !s->write_ok) && err[0]) {
+			const char *target = pgconn_target(s->read);
+
+			/* The target is known once a session has connected; libpq's error names
+			 * the host and port anyway. */
+			if (target[0] == '(')
+				snprintf(why, len, "database %s is down: %s", s->name, err);
+			else
+				snprintf(why, len, "database %s (%s) is down: %s", s->name, target, err);
+			return true;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct snk_dir *d = &app->dir[i];
+
+		if (d->state == DIR_FAILED || d->state == DIR_RETRY) {
+			snprintf(why, len, "%s is %s: %s", d->role, sync_dir_state_name(d->state),
+				 d->last_error[0] ? d->last_error : "(no error recorded)");
+			return true;
+		}
+	}
+	return false;
+}
+
 const char *sync_dir_state_name(enum dir_state s)
 {
 	switch (s) {
@@ -1361,6 +1400,8 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 	app->base = base;
 	app->cfg = cfg;
 	app->started_ms = sync_now_ms();
+	app->reload.successful = true;
+	app->reload.at_ms = app->reload.success_at_ms = app->started_ms;
 	if (getenv("SNK_TEST_CRASH_AFTER_COMMITS"))
 		app->crash_after_commits = strtol(getenv("SNK_TEST_CRASH_AFTER_COMMITS"), NULL, 10);
 	if (!db_table_init(&app->table, cfg))

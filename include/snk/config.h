@@ -18,10 +18,12 @@ struct snk_config {
 	char *notify_channel;   /* owned: LISTEN channel, "" for timer only */
 	char *control_socket;   /* owned: unix socket path */
 	char *log_level_name;   /* owned */
+	char *log_format_name;  /* owned: "text" or "json" */
 	char *metrics_listen;   /* owned: "host:port" for /metrics and /healthz, "" for none */
 	char *insert_mode;      /* owned: "optimistic" or "on_conflict" */
 	char *xid_index;        /* owned: index `snk migrate` creates on snk_xid: "brin" or "btree" */
 	enum log_level log_level;
+	enum log_format log_format;
 	int poll_interval_ms;
 	int batch_rows;
 	int batch_max_bytes;

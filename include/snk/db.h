@@ -253,7 +253,8 @@ const char *db_read_text(const PGresult *res, int row);
 
 /* --- Blocking calls, for the tools and for migrate. --- */
 
-/* db_connect_blocking: a connection for tools, or NULL with err filled. */
+/* db_connect_blocking: a connection for tools, or NULL with err filled. The server's notices
+ * become log lines of role app (borrowed: a string that outlives the connection). */
 PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen);
 /* db_app_insert: inserts the batch the way an application would (tst). */
 bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,

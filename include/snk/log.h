@@ -3,9 +3,27 @@
 #define SNK_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 enum log_level { LOG_NOISE, LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_TEXT, LOG_FORMAT_JSON };
+
+/* Longest line written, newline included: room for a 2 KiB message whose every byte JSON
+ * escapes as \u00XX; a longer line is cut (a JSON one replaced by a note, so it parses). */
+#define LOG_LINE_MAX 16384
+
+/* One event, as log_format_line renders it. */
+struct log_line {
+	enum log_format format;
+	bool journal;          /* prefix the sd-daemon priority "<N>" */
+	struct timeval tv;     /* wall clock of the event */
+	int pid;
+	enum log_level level;
+	const char *role;      /* borrowed, may be NULL */
+	const char *text;      /* borrowed: one line, no newline */
+};
 
 /* log_set_level: lines below this level are dropped. */
 void log_set_level(enum log_level level);
@@ -13,6 +31,18 @@ enum log_level log_get_level(void);
 
 /* log_parse_level: "noise", "debug", "info", "warn" or "error"; false when unknown. */
 bool log_parse_level(const char *name, enum log_level *out) __attribute__((warn_unused_result));
+
+/* log_set_format: "text" (the default) or "json" from now on. */
+void log_set_format(enum log_format format);
+/* log_parse_format: "text" or "json"; false when unknown. */
+bool log_parse_format(const char *name, enum log_format *out) __attribute__((warn_unused_result));
+/* log_priority: the syslog priority of level (3 err, 4 warning, 6 info, 7 debug). */
+int log_priority(enum log_level level);
+/* log_journal_stream_matches: env ($JOURNAL_STREAM, "dev:ino") names the file dev:ino. */
+bool log_journal_stream_matches(const char *env, unsigned long long dev, unsigned long long ino);
+/* log_format_line: renders line into buf (always terminated when len > 0), without a
+ * newline; returns the length it needed, which is >= len when it was cut. */
+size_t log_format_line(char *buf, size_t len, const struct log_line *line);
 
 /* log_msg: one line "LEVEL [role] message". role may be NULL. */
 void log_msg(enum log_level level, const char *role, const char *fmt, ...)

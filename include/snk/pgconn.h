@@ -41,6 +41,11 @@ struct pgconn_stats {
 	uint64_t units;
 };
 
+/* pgconn_route_notices: the server's notices on conn (NOTICE, WARNING, and the FATAL
+ * sent before an idle session is closed) become log lines of role (borrowed: it must
+ * outlive conn) instead of libpq's raw lines on stderr. */
+void pgconn_route_notices(PGconn *conn, const char *role);
+
 /* pgconn_new: a connection named name (e.g. "a.read") to conninfo; not started. */
 struct snk_pgconn *pgconn_new(struct event_base *base, const char *name, const char *conninfo,
 			      int reconnect_max_ms, pgconn_state_cb on_state,
@@ -54,6 +59,9 @@ void pgconn_drop(struct snk_pgconn *c, const char *why);
 /* pgconn_set_conninfo: used from the next connection attempt on. */
 bool pgconn_set_conninfo(struct snk_pgconn *c, const char *conninfo) __attribute__((warn_unused_result));
 void pgconn_set_reconnect_max(struct snk_pgconn *c, int ms);
+/* pgconn_set_one_shot: before pgconn_start: one attempt, no reconnect. A failed attempt
+ * or a loss leaves the state IDLE (pgconn_last_error says why) and calls on_state. */
+void pgconn_set_one_shot(struct snk_pgconn *c);
 
 bool pgconn_begin(struct snk_pgconn *c, pgconn_result_cb on_result, pgconn_done_cb on_done, void *arg)
 	__attribute__((warn_unused_result));

@@ -179,6 +179,14 @@ struct snk_dir {
 	struct dir_stats stats;
 };
 
+/* The last reload's outcome, for status and metrics; the start counts as a successful one. */
+struct snk_reload_result {
+	bool successful;
+	int64_t at_ms;          /* wall clock of the last verdict */
+	int64_t success_at_ms;  /* wall clock of the last successful load */
+	char error[800];        /* why the last one failed, "" when it did not; never a conninfo */
+};
+
 struct snk_app {
 	struct event_base *base;        /* borrowed */
 	const struct snk_config *cfg;   /* borrowed; swapped on reload */
@@ -210,6 +218,7 @@ struct snk_app {
 	uint64_t reconcile_conflicts_total;
 	struct rc_stats reconcile_last; /* of the last finished run */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
+	struct snk_reload_result reload;       /* written by main's SIGHUP handling */
 	/* Set by main once listening, for the status report; NULL when off. */
 	struct snk_ctl *ctl;            /* borrowed */
 	struct snk_metrics *metrics;    /* borrowed */
@@ -263,5 +272,10 @@ const char *sync_reconcile_state(const struct snk_app *app);
 
 /* sync_healthy: both databases connected and both lags under max_lag_ms; else why not. */
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);
+
+/* sync_degraded: a database is down (a session failed and has not come back) or a
+ * direction is failing; why names which, with its last error (libpq's or the server's
+ * text, which never holds the conninfo). False while merely connecting or healthy. */
+bool sync_degraded(const struct snk_app *app, char *why, size_t len);
 
 #endif

@@ -37,6 +37,7 @@ int main(void)
 	CHECK(cfg->max_batches_in_flight == 4);
 	CHECK(cfg->write_connections == 2);
 	CHECK(cfg->log_level == LOG_INFO);
+	CHECK(cfg->log_format == LOG_FORMAT_TEXT);
 	CHECK_STR(cfg->insert_mode, "optimistic");
 	CHECK_STR(cfg->xid_index, "brin");
 	CHECK(cfg->batch_max_bytes == 4194304);
@@ -44,11 +45,13 @@ int main(void)
 	config_free(cfg);
 
 	CHECK(config_parse("{" DBS ", \"table\": \"T\", \"poll_interval_ms\": 5, \"log_level\": \"debug\","
+			   " \"log_format\": \"json\","
 			   " \"notify_channel\": \"\", \"control_socket\": \"/tmp/x.sock\"}",
 			   "t.json", &cfg, err, sizeof(err)) == CONFIG_OK);
 	CHECK_STR(cfg->table, "T");
 	CHECK(cfg->poll_interval_ms == 5);
 	CHECK(cfg->log_level == LOG_DEBUG);
+	CHECK(cfg->log_format == LOG_FORMAT_JSON);
 	CHECK_STR(cfg->notify_channel, "");
 	CHECK_STR(cfg->control_socket, "/tmp/x.sock");
 	config_free(cfg);
@@ -87,6 +90,7 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 0}"), "write_connections: must be a whole number in 1..8");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 9}"), "write_connections: must be a whole number in 1..8");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_level\": \"loud\"}"), "log_level: must be one of");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"log_format\": \"xml\"}"), "log_format: must be \"text\" or \"json\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"insert_mode\": \"fast\"}"), "insert_mode: must be \"optimistic\" or \"on_conflict\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"xid_index\": \"hash\"}"), "xid_index: must be \"brin\" or \"btree\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"id_column\": \"x\", \"data_column\": \"x\"}"), "data_column: must differ");

@@ -1,0 +1,159 @@
+/* probe.c - one-shot sessions that try a reloaded conninfo before it is used.
+ *
+ * Each changed database gets a pgconn in one-shot mode named "a.reload": it connects
+ * once and runs the session check that every working session runs (db_send_session_setup:
+ * the search_path and synchronous_commit snk needs). The verdict is delivered from a
+ * deferred event, so the sessions are freed outside their own callbacks.
+ */
+#include "snk/probe.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snk/db.h"
+#include "snk/pgconn.h"
+
+struct probe_conn {
+	struct snk_probe *owner;  /* borrowed */
+	const char *db;           /* "a" or "b" */
+	struct snk_pgconn *conn;  /* owned, NULL: this database did not change */
+	bool done;
+	struct snk_session_info session;
+	bool session_ok;
+};
+
+struct snk_probe {
+	struct probe_conn side[2];
+	struct event *finish;     /* owned: delivers the verdict from the loop */
+	probe_done_cb cb;
+	void *arg;                /* borrowed */
+	bool failed;
+	char why[700];
+};
+
+static void probe_fail(struct probe_conn *pc, const char *error)
+{
+	struct snk_probe *p = pc->owner;
+
+	pc->done = true;
+	if (!p->failed)
+		snprintf(p->why, sizeof(p->why), "database %s: %s", pc->db,
+			 error && error[0] ? error : "connection failed");
+	p->failed = true;
+	event_active(p->finish, 0, 0);
+}
+
+static void probe_pass(struct probe_conn *pc)
+{
+	struct snk_probe *p = pc->owner;
+
+	pc->done = true;
+	for (int i = 0; i < 2; i++) {
+		if (p->side[i].conn && !p->side[i].done)
+			return;
+	}
+	event_active(p->finish, 0, 0);
+}
+
+static void session_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct probe_conn *pc = arg;
+
+	if (stmt == 0)
+		pc->session_ok = db_read_session(res, &pc->session);
+}
+
+static void session_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct probe_conn *pc = arg;
+	char buf[512];
+	const char *problem;
+
+	if (pc->done)
+		return;
+	if (err) {
+		probe_fail(pc, err->message);
+		return;
+	}
+	problem = pc->session_ok ? db_session_problem(&pc->session, buf, sizeof(buf)) :
+				   "unexpected result of the session check";
+	if (problem)
+		probe_fail(pc, problem);
+	else
+		probe_pass(pc);
+}
+
+static void state_cb(struct snk_pgconn *c, void *arg)
+{
+	struct probe_conn *pc = arg;
+
+	if (pc->done)
+		return;
+	if (pgconn_state(c) != PGCONN_READY) {
+		probe_fail(pc, pgconn_last_error(c));
+		return;
+	}
+	if (!pgconn_begin(c, session_result_cb, session_done_cb, pc)) {
+		probe_fail(pc, "cannot send the session check");
+		return;
+	}
+	db_send_session_setup(c);
+	pgconn_end(c);
+}
+
+static void finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_probe *p = arg;
+
+	p->cb(p->arg, !p->failed, p->failed ? p->why : NULL);
+	probe_free(p);
+}
+
+struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
+			      probe_done_cb cb, void *arg)
+{
+	static const char *const names[2] = { "a.reload", "b.reload" };
+	struct snk_probe *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->cb = cb;
+	p->arg = arg;
+	p->finish = event_new(base, -1, 0, finish_cb, p);
+	if (!p->finish)
+		goto fail;
+	for (int i = 0; i < 2; i++) {
+		p->side[i].owner = p;
+		p->side[i].db = names[i][0] == 'a' ? "a" : "b";
+		if (!conninfo[i])
+			continue;
+		/* 100 ms: the reconnect bound is unused, a one-shot session never backs off. */
+		p->side[i].conn = pgconn_new(base, names[i], conninfo[i], 100, state_cb, NULL, &p->side[i]);
+		if (!p->side[i].conn)
+			goto fail;
+		pgconn_set_one_shot(p->side[i].conn);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (p->side[i].conn)
+			pgconn_start(p->side[i].conn);
+	}
+	if (!conninfo[0] && !conninfo[1])
+		event_active(p->finish, 0, 0); /* nothing to try: passes */
+	return p;
+fail:
+	probe_free(p);
+	return NULL;
+}
+
+void probe_free(struct snk_probe *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; i < 2; i++)
+		pgconn_free(p->side[i].conn);
+	if (p->finish)
+		event_free(p->finish);
+	free(p);
+}
