@@ -126,7 +126,7 @@ static PGconn *check_connection(struct check_run *r)
 		PQfinish(conn);
 		return NULL;
 	}
-	problem = db_session_problem(&session, buf, sizeof(buf));
+	problem = db_session_problem(&session, false, buf, sizeof(buf));
 	if (problem)
 		report(r, "connection", false, "%s: %s", target, problem);
 	else

@@ -382,7 +382,7 @@ bool db_read_session(const PGresult *res, struct snk_session_info *out)
 	return true;
 }
 
-const char *db_session_problem(const struct snk_session_info *info, char *buf, size_t len)
+const char *db_session_problem(const struct snk_session_info *info, bool copies, char *buf, size_t len)
 {
 	if (strcmp(info->search_path, SNK_SESSION_SEARCH_PATH) != 0)
 		snprintf(buf, len, "the session runs with search_path '%s', not the '%s' snk sets at connect"
@@ -391,7 +391,7 @@ const char *db_session_problem(const struct snk_session_info *info, char *buf, s
 			 SNK_SESSION_SEARCH_PATH);
 	else if (strcmp(info->synchronous_commit, "off") == 0)
 		snprintf(buf, len, "the session cannot turn synchronous_commit on; snk never commits asynchronously");
-	else if (!info->copies)
+	else if (copies && !info->copies)
 		snprintf(buf, len, "the session runs without snk.copy = on, which snk sets at connect (does a"
 			 " connection pooler drop the options parameter?); its copies would be read back as new rows");
 	else

@@ -77,7 +77,7 @@ static void session_done_cb(void *arg, const struct pgconn_error *err)
 		probe_fail(pc, err->message);
 		return;
 	}
-	problem = pc->session_ok ? db_session_problem(&pc->session, buf, sizeof(buf)) :
+	problem = pc->session_ok ? db_session_problem(&pc->session, true, buf, sizeof(buf)) :
 				   "unexpected result of the session check";
 	if (problem)
 		probe_fail(pc, problem);

@@ -675,7 +675,7 @@ static void setup_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct side_arg *sa = arg;
 	char buf[512];
-	const char *problem = sa->session_ok ? db_session_problem(&sa->session, buf, sizeof(buf)) : NULL;
+	const char *problem = sa->session_ok ? db_session_problem(&sa->session, true, buf, sizeof(buf)) : NULL;
 
 	if (!err && !sa->session_ok)
 		problem = "BUG: unexpected result of the session setup";

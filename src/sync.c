@@ -1182,7 +1182,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 
 	if (err && err->conn_lost)
 		return;
-	problem = cc->session_ok ? db_session_problem(&cc->session, buf, sizeof(buf)) : NULL;
+	problem = cc->session_ok ? db_session_problem(&cc->session, true, buf, sizeof(buf)) : NULL;
 	if (problem) {
 		app_fatal(app, SNK_EXIT_CONFIG, pgconn_name(c), "database %s: %s", side->name, problem);
 		return;

@@ -143,8 +143,9 @@ const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, cons
  * commits synchronous. Decode with db_read_session, judge with db_session_problem. */
 bool db_send_session_setup(struct snk_pgconn *c);
 bool db_read_session(const PGresult *res, struct snk_session_info *out);
-/* NULL when the session runs as snk needs, else a one-line message saying what to do. */
-const char *db_session_problem(const struct snk_session_info *info, char *buf, size_t len);
+/* NULL when the session runs as snk needs (copies: one of the daemon's, which must run with
+ * snk.copy = on), else a one-line message saying what to do. */
+const char *db_session_problem(const struct snk_session_info *info, bool copies, char *buf, size_t len);
 
 /* One statement: the schema check. Decode with db_read_schema. */
 bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);

@@ -75,12 +75,12 @@ int main(void)
 
 	struct snk_session_info sess = { .search_path = "pg_catalog,pg_temp", .synchronous_commit = "local",
 					 .copies = true };
-	CHECK(db_session_problem(&sess, buf, sizeof(buf)) == NULL);
+	CHECK(db_session_problem(&sess, true, buf, sizeof(buf)) == NULL);
 	sess.copies = false;
-	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "without snk.copy = on");
+	CHECK_CONTAINS(db_session_problem(&sess, true, buf, sizeof(buf)), "without snk.copy = on");
 	sess.copies = true;
 	snprintf(sess.search_path, sizeof(sess.search_path), "\"$user\", public");
-	CHECK_CONTAINS(db_session_problem(&sess, buf, sizeof(buf)), "pooler drop the options parameter");
+	CHECK_CONTAINS(db_session_problem(&sess, true, buf, sizeof(buf)), "pooler drop the options parameter");
 
 	/* The NOTIFY trigger: its absence or disablement says what to run. */
 	struct snk_notify_trigger trg = { .found = true, .enabled = true, .name = "snk_notify" };
