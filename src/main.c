@@ -133,7 +133,7 @@ static int cmd_migrate(const struct snk_config *cfg)
 		const char *side = i == 0 ? "a" : "b";
 		char err[1024];
 		int applied = 0;
-		PGconn *conn = db_connect_blocking(cfg->conninfo[i], "snk migrate", err, sizeof(err));
+		PGconn *conn = db_connect_blocking(cfg->conninfo[i], i == 0 ? "snk a.migrate" : "snk b.migrate", err, sizeof(err));
 
 		if (!conn) {
 			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", side, err);
