@@ -158,6 +158,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	t->id_raw = strdup(cfg->id_column);
 	t->data_raw = strdup(cfg->data_column);
 	t->label = fmt("%s.%s", cfg->schema, cfg->table);
+	t->config_path = strdup(cfg->path ? cfg->path : "CONFIG");
 	char *s = db_quote_ident(cfg->schema), *n = db_quote_ident(cfg->table);
 	if (s && n)
 		t->qualified = fmt("%s.%s", s, n);
@@ -172,7 +173,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 		if (t->channel)
 			t->sql_listen = fmt("LISTEN %s", t->channel);
 	}
-	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label ||
+	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label || !t->config_path ||
 	    !t->qualified || !t->id || !t->data ||
 	    (cfg->notify_channel[0] && !t->sql_listen)) {
 		db_table_clear(t);
@@ -237,7 +238,8 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->schema_raw,
-			    &t->table_raw, &t->id_raw, &t->data_raw, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
+			    &t->table_raw, &t->config_path, &t->id_raw, &t->data_raw, &t->sql_window[0],
+			    &t->sql_window[1], &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -246,12 +248,12 @@ void db_table_clear(struct snk_table *t)
 	}
 }
 
-const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
-			      bool need_cursor, char *buf, size_t len)
+const char *db_table_problem(const struct snk_schema_info *info, const struct snk_table *t, char *buf,
+			     size_t len)
 {
 	if (!info->table_exists)
-		snprintf(buf, len, "table %s does not exist; run 'snk -c CONFIG migrate' to create it",
-			 t->label);
+		snprintf(buf, len, "table %s does not exist; run 'snk -c %s migrate' to create it", t->label,
+			 t->config_path);
 	else if (!info->id_type[0])
 		snprintf(buf, len, "table %s has no column %s; set id_column in the config", t->label,
 			 t->id_raw);
@@ -263,16 +265,27 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 	else if (strcmp(info->data_type, "text") != 0 && strncmp(info->data_type, "character varying", 17) != 0)
 		snprintf(buf, len, "column %s.%s is %s; snk needs text or varchar", t->label, t->data_raw,
 			 info->data_type);
-	else if (!info->has_unique_id)
+	else
+		return NULL;
+	return buf;
+}
+
+const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
+			      bool need_cursor, char *buf, size_t len)
+{
+	if (db_table_problem(info, t, buf, len))
+		return buf;
+	if (!info->has_unique_id)
 		snprintf(buf, len, "table %s has no unique index on %s alone; add a primary key or unique index on it",
 			 t->label, t->id_raw);
 	else if (!info->has_xid_column || !info->has_xid_index || !info->has_xid_guard ||
 		 (need_cursor && !info->has_snk_schema))
-		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c CONFIG migrate'",
+		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c %s migrate'",
 			 t->label,
 			 !info->has_xid_column ? "column snk_xid" :
 			 !info->has_xid_index  ? "index on snk_xid" :
-			 !info->has_xid_guard  ? "trigger " SNK_XID_GUARD : "schema snk or its newest objects");
+			 !info->has_xid_guard  ? "trigger " SNK_XID_GUARD : "schema snk or its newest objects",
+			 t->config_path);
 	else if (!info->xid_guard_enabled)
 		snprintf(buf, len, "trigger " SNK_XID_GUARD " on %s is disabled: rows inserted with an snk_xid"
 			 " of their own would not be copied; ALTER TABLE %s ENABLE TRIGGER " SNK_XID_GUARD,
