@@ -175,12 +175,19 @@ static void print_status(const cJSON *o)
 		const char *name = i ? "b" : "a";
 		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, name);
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(db, "connected");
-		char target[64];
+		char target[64], row[128], err[1024];
 
-		/* The target is cut to its column, so that the error after it stays in sight. */
-		line("%-4s %-10s %-28s %-10.0f %s", name, cJSON_IsTrue(conn) ? "yes" : "no",
-		     cli_fit(target, sizeof(target), str(db, "target"), 28), num(db, "reconnects"),
-		     str(db, "last_error"));
+		/* The target is cut to its column; an error too long for the rest of the row
+		 * gets a line of its own, where its cause (at the end of libpq's text) fits. */
+		snprintf(row, sizeof(row), "%-4s %-10s %-28s %-10.0f ", name, cJSON_IsTrue(conn) ? "yes" : "no",
+			 cli_fit(target, sizeof(target), str(db, "target"), 28), num(db, "reconnects"));
+		cli_fit(err, sizeof(err), str(db, "last_error"), 1000);
+		if (strlen(row) + strlen(err) <= CLI_MAX_COLUMNS) {
+			line("%s%s", row, err);
+		} else {
+			line("%s(below)", row);
+			line("  %s: %s", name, err);
+		}
 	}
 	line("%-7s %-9s %12s %10s %8s %9s %9s %9s %s", "dir", "state", "rows_copied", "rows/s", "lag_ms",
 	     "pending", "conflicts", "in_flight", "cursor");
@@ -332,11 +339,13 @@ static int socket_from_config(const char *config, char *path, size_t len)
 	return st == CONFIG_UNREADABLE ? SNK_EXIT_NOINPUT : SNK_EXIT_CONFIG;
 }
 
+/* bad_usage: one line saying what is wrong, or the usage when nothing in particular is. */
 static int bad_usage(const char *why, const char *what)
 {
 	if (why)
-		fprintf(stderr, "snkctl: %s%s\n", why, what ? what : "");
-	usage(stderr);
+		fprintf(stderr, "snkctl: %s%s; see snkctl --help\n", why, what ? what : "");
+	else
+		usage(stderr);
 	return SNK_EXIT_USAGE;
 }
 
@@ -392,11 +401,9 @@ int main(int argc, char **argv)
 		command = argv[optind];
 	}
 	if (!command)
-		return bad_usage("no command given", NULL);
-	if (!known_command(command)) {
-		fprintf(stderr, "snkctl: unknown command '%s'\n", command);
 		return bad_usage(NULL, NULL);
-	}
+	if (!known_command(command))
+		return bad_usage("unknown command ", command);
 	if (watching && strcmp(command, "status") != 0)
 		return bad_usage("--watch applies only to status", NULL);
 	/* -s names the socket itself: with both, the config is not needed. */
