@@ -72,10 +72,11 @@ static cJSON *json_report(const struct snk_reconcile *rc, int list, int code)
 {
 	const struct rc_stats *st = rc_stats(rc);
 	cJSON *o = cJSON_CreateObject();
-	cJSON *rows = cJSON_AddObjectToObject(o, "rows");
-	cJSON *diffs = cJSON_AddObjectToObject(o, "differences");
+	cJSON *rows, *diffs;
 
 	cJSON_AddStringToObject(o, "result", code == SNK_EXIT_OK ? "identical" : "different");
+	rows = cJSON_AddObjectToObject(o, "rows");
+	diffs = cJSON_AddObjectToObject(o, "differences");
 	cJSON_AddNumberToObject(rows, "a", (double)st->rows[0]);
 	cJSON_AddNumberToObject(rows, "b", (double)st->rows[1]);
 	for (int k = 0; k < 3; k++) {
