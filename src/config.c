@@ -101,7 +101,8 @@ bool config_resolve_path(const char *config_path, const char *value, char *out, 
 	if (value[0] == '/' || value[0] == '\0' || !slash)
 		n = snprintf(out, outlen, "%s", value);
 	else
-		n = snprintf(out, outlen, "%.*s%s", (int)(slash - config_path + 1), config_path, value);
+		n = snprintf(out, outlen, "%.*s%s", (int)(slash - config_path + 1), config_path,
+			     value);
 	return n >= 0 && (size_t)n < outlen;
 }
 
@@ -254,8 +255,7 @@ static bool set_socket(struct snk_config *cfg, const char *name, char *err, size
 		return false;
 	free(cfg->control_socket);
 	cfg->control_socket = strdup(path);
-	cfg->path = strdup(name);
-	if (!cfg->control_socket || !cfg->path) {
+	if (!cfg->control_socket) {
 		set_err(err, errlen, "%s: out of memory", name);
 		return false;
 	}
@@ -340,6 +340,11 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	if (!set_socket(cfg, name, err, errlen))
 		goto fail;
+	cfg->path = strdup(name);
+	if (!cfg->path) {
+		set_err(err, errlen, "%s: out of memory", name);
+		goto fail;
+	}
 	cJSON_Delete(root);
 	*out = cfg;
 	return CONFIG_OK;
@@ -531,7 +536,10 @@ static bool find_socket(const char *text, cJSON **value, const char **where)
 		key_at = s.p;
 		if (wanted) {
 			/* Found: a string, or nothing the daemon would accept either. */
-			if (*s.p != '"' || !scan_string(&s) || !(*value = decode_string(key_at, s.p)))
+			if (*s.p != '"' || !scan_string(&s))
+				return fail_at(where, key_at);
+			*value = decode_string(key_at, s.p);
+			if (!*value)
 				return fail_at(where, key_at);
 			return true;
 		}
@@ -545,7 +553,8 @@ static bool find_socket(const char *text, cJSON **value, const char **where)
 	}
 }
 
-enum config_status config_read_socket(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+enum config_status config_read_socket(const char *path, char *out, size_t outlen, char *err,
+				      size_t errlen)
 {
 	char *text;
 	cJSON *value = NULL;
@@ -555,7 +564,8 @@ enum config_status config_read_socket(const char *path, char *out, size_t outlen
 	if (status != CONFIG_OK)
 		return status;
 	if (!find_socket(text, &value, &where)) {
-		set_err(err, errlen, "%s: no control_socket found: the file is not valid JSON near line %d;"
+		set_err(err, errlen,
+			"%s: no control_socket found: the file is not valid JSON near line %d;"
 			" fix it or give the socket with -s", path, line_of(text, where));
 		status = CONFIG_INVALID;
 	} else if (!socket_path(value ? value->valuestring : "", path, out, outlen, err, errlen)) {

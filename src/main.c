@@ -137,7 +137,8 @@ static int cmd_migrate(const struct snk_config *cfg)
 		const char *side = i == 0 ? "a" : "b";
 		char err[1024];
 		int applied = 0;
-		PGconn *conn = db_connect_blocking(cfg->conninfo[i], i == 0 ? "snk a.migrate" : "snk b.migrate", err, sizeof(err));
+		const char *app = i == 0 ? "snk a.migrate" : "snk b.migrate"; /* as pgconn names sessions */
+		PGconn *conn = db_connect_blocking(cfg->conninfo[i], app, err, sizeof(err));
 
 		if (!conn) {
 			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", side, err);
