@@ -168,6 +168,8 @@ static const struct {
 	{ offsetof(struct snk_privileges, cursor_update), "UPDATE", "snk.cursor" },
 	{ offsetof(struct snk_privileges, summarize_execute), "EXECUTE",
 	  "FUNCTION snk.summarize(oid, bigint)" },
+	{ offsetof(struct snk_privileges, restamp_execute), "EXECUTE",
+	  "FUNCTION snk.restamp_ahead(regclass)" },
 };
 
 /* The object of needs[i] as shown (label) and as granted (quoted). */
@@ -210,7 +212,7 @@ static void check_privileges(struct check_run *r, PGconn *conn)
 		       missing, grants);
 	else
 		report(r, "privileges", true, "role %s may read and insert %s, keep snk.cursor and"
-		       " run snk.summarize", p.role, r->table.label);
+		       " run snk.summarize and snk.restamp_ahead", p.role, r->table.label);
 }
 
 static void check_notify_trigger(struct check_run *r, PGconn *conn)

@@ -9,6 +9,7 @@
 #include "snk/conninfo.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,19 +70,61 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-void config_default_socket(char *buf, size_t len)
+void config_default_socket_for(const char *runtime_dir, bool run_snk_exists, bool root, char *buf,
+			       size_t len)
 {
-	const char *rt = getenv("RUNTIME_DIRECTORY");
-
-	if (rt && *rt) {
+	if (runtime_dir && *runtime_dir) {
 		/* systemd may list several directories separated by ':'; use the first. */
-		size_t n = strcspn(rt, ":");
-		snprintf(buf, len, "%.*s/snk.sock", (int)n, rt);
-	} else if (geteuid() == 0) {
+		size_t n = strcspn(runtime_dir, ":");
+		snprintf(buf, len, "%.*s/snk.sock", (int)n, runtime_dir);
+	} else if (run_snk_exists || root) {
+		/* Where the unit's RuntimeDirectory= puts it: an operator in group snk, who has no
+		 * RUNTIME_DIRECTORY, finds the service's socket there too. */
 		snprintf(buf, len, "/run/snk/snk.sock");
 	} else {
 		snprintf(buf, len, "./snk.sock");
 	}
+}
+
+void config_default_socket(char *buf, size_t len)
+{
+	struct stat st;
+	bool run_snk = stat("/run/snk", &st) == 0 && S_ISDIR(st.st_mode);
+
+	config_default_socket_for(getenv("RUNTIME_DIRECTORY"), run_snk, geteuid() == 0, buf, len);
+}
+
+bool config_resolve_path(const char *config_path, const char *value, char *out, size_t outlen)
+{
+	const char *slash = strrchr(config_path, '/');
+	int n;
+
+	/* A config without a directory part is in the working directory already. */
+	if (value[0] == '/' || value[0] == '\0' || !slash)
+		n = snprintf(out, outlen, "%s", value);
+	else
+		n = snprintf(out, outlen, "%.*s%s", (int)(slash - config_path + 1), config_path,
+			     value);
+	return n >= 0 && (size_t)n < outlen;
+}
+
+/* The control socket's path from the config's value: "" is the default, a relative path
+ * is relative to the config file's directory, as the daemon and snkctl both see it. */
+static bool socket_path(const char *value, const char *config_path, char *out, size_t outlen,
+			char *err, size_t errlen)
+{
+	if (value[0] == '\0') {
+		config_default_socket(out, outlen);
+	} else if (!config_resolve_path(config_path, value, out, outlen)) {
+		set_err(err, errlen, "%s: control_socket: path too long", config_path);
+		return false;
+	}
+	if (strlen(out) >= 108) { /* sizeof(sun_path) */
+		set_err(err, errlen, "%s: control_socket: path must be shorter than 108 bytes (%s)",
+			config_path, out);
+		return false;
+	}
+	return true;
 }
 
 void config_free(struct snk_config *cfg)
@@ -90,6 +133,7 @@ void config_free(struct snk_config *cfg)
 		return;
 	free(cfg->conninfo[0]);
 	free(cfg->conninfo[1]);
+	free(cfg->path);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].type != KEY_INT)
 			free(*(char **)((char *)cfg + keys[i].offset));
@@ -205,6 +249,21 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 	return true;
 }
 
+static bool set_socket(struct snk_config *cfg, const char *name, char *err, size_t errlen)
+{
+	char path[4096];
+
+	if (!socket_path(cfg->control_socket, name, path, sizeof(path), err, errlen))
+		return false;
+	free(cfg->control_socket);
+	cfg->control_socket = strdup(path);
+	if (!cfg->control_socket) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return false;
+	}
+	return true;
+}
+
 enum config_status config_parse(const char *text, const char *name, struct snk_config **out,
 				char *err, size_t errlen)
 {
@@ -285,19 +344,11 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 		set_err(err, errlen, "%s: snk_xid is the column snk adds; choose other column names", name);
 		goto fail;
 	}
-	if (cfg->control_socket[0] == '\0') {
-		char path[4096];
-
-		config_default_socket(path, sizeof(path));
-		free(cfg->control_socket);
-		cfg->control_socket = strdup(path);
-		if (!cfg->control_socket) {
-			set_err(err, errlen, "%s: out of memory", name);
-			goto fail;
-		}
-	}
-	if (strlen(cfg->control_socket) >= 108) { /* sizeof(sun_path) */
-		set_err(err, errlen, "%s: control_socket: path must be shorter than 108 bytes", name);
+	if (!set_socket(cfg, name, err, errlen))
+		goto fail;
+	cfg->path = strdup(name);
+	if (!cfg->path) {
+		set_err(err, errlen, "%s: out of memory", name);
 		goto fail;
 	}
 	cJSON_Delete(root);
@@ -309,13 +360,14 @@ fail:
 	return CONFIG_INVALID;
 }
 
-enum config_status config_load(const char *path, struct snk_config **out, char *err, size_t errlen)
+/* read_text: the whole file as a string (owned by the caller), refusing what cannot be a
+ * config: not a regular file, over CONFIG_MAX_BYTES, a NUL byte. */
+static enum config_status read_text(const char *path, char **out, char *err, size_t errlen)
 {
 	FILE *f;
 	struct stat st;
 	char *text;
 	size_t n;
-	enum config_status status;
 
 	*out = NULL;
 	f = fopen(path, "r");
@@ -354,7 +406,178 @@ enum config_status config_load(const char *path, struct snk_config **out, char *
 		free(text);
 		return CONFIG_INVALID;
 	}
+	*out = text;
+	return CONFIG_OK;
+}
+
+enum config_status config_load(const char *path, struct snk_config **out, char *err, size_t errlen)
+{
+	char *text;
+	enum config_status status = read_text(path, &text, err, errlen);
+
+	*out = NULL;
+	if (status != CONFIG_OK)
+		return status;
 	status = config_parse(text, path, out, err, errlen);
+	free(text);
+	return status;
+}
+
+/* ---- the control socket alone, for snkctl ----
+ *
+ * snkctl needs one key. A config being edited (a key out of range, half written, trailing
+ * junk) must not keep it from asking snk how it is, so the top-level object is walked only
+ * as far as control_socket: what comes after it is never looked at, and what comes before
+ * it need only be well-formed enough to be stepped over. */
+
+struct scan {
+	const char *p;
+};
+
+static void scan_ws(struct scan *s)
+{
+	while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+		s->p++;
+}
+
+/* s->p at '"': steps past the closing quote; false at the end of the text. */
+static bool scan_string(struct scan *s)
+{
+	for (s->p++; *s->p && *s->p != '"'; s->p++) {
+		if (*s->p == '\\' && s->p[1])
+			s->p++;
+	}
+	if (!*s->p)
+		return false;
+	s->p++;
+	return true;
+}
+
+/* Steps over one value of any kind: a string, a scalar, or a nested one by bracket depth
+ * (what is inside it need not be valid: it is not the key snkctl wants). */
+static bool scan_value(struct scan *s)
+{
+	int depth = 0;
+
+	if (*s->p == '"')
+		return scan_string(s);
+	if (*s->p != '{' && *s->p != '[') {
+		const char *from = s->p;
+
+		while (*s->p && (isalnum((unsigned char)*s->p) || strchr("+-.", *s->p)))
+			s->p++;
+		return s->p > from;
+	}
+	do {
+		if (*s->p == '"') {
+			if (!scan_string(s))
+				return false;
+			continue;
+		}
+		if (!*s->p)
+			return false;
+		if (*s->p == '{' || *s->p == '[')
+			depth++;
+		else if (*s->p == '}' || *s->p == ']')
+			depth--;
+		s->p++;
+	} while (depth > 0);
+	return true;
+}
+
+/* The JSON string token at [from, to), decoded; NULL when it is not one. Owned. */
+static cJSON *decode_string(const char *from, const char *to)
+{
+	cJSON *v = cJSON_ParseWithLength(from, (size_t)(to - from));
+
+	if (v && !cJSON_IsString(v)) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	return v;
+}
+
+static bool fail_at(const char **where, const char *at)
+{
+	*where = at;
+	return false;
+}
+
+static int line_of(const char *text, const char *at)
+{
+	int line = 1;
+
+	for (const char *p = text; p < at; p++)
+		line += *p == '\n';
+	return line;
+}
+
+/* find_socket: *value the control_socket string (owned), or NULL when the object, read to
+ * its end, has none; false when the text breaks off or is not JSON before it is found. */
+static bool find_socket(const char *text, cJSON **value, const char **where)
+{
+	struct scan s = { .p = text };
+
+	*value = NULL;
+	scan_ws(&s);
+	if (*s.p++ != '{')
+		return fail_at(where, s.p - 1);
+	for (;;) {
+		const char *key_at;
+		cJSON *key;
+		bool wanted;
+
+		scan_ws(&s);
+		if (*s.p == '}')
+			return true;
+		key_at = s.p;
+		if (*s.p != '"' || !scan_string(&s) || !(key = decode_string(key_at, s.p)))
+			return fail_at(where, key_at);
+		wanted = strcmp(key->valuestring, "control_socket") == 0;
+		cJSON_Delete(key);
+		scan_ws(&s);
+		if (*s.p++ != ':')
+			return fail_at(where, s.p - 1);
+		scan_ws(&s);
+		key_at = s.p;
+		if (wanted) {
+			/* Found: a string, or nothing the daemon would accept either. */
+			if (*s.p != '"' || !scan_string(&s))
+				return fail_at(where, key_at);
+			*value = decode_string(key_at, s.p);
+			if (!*value)
+				return fail_at(where, key_at);
+			return true;
+		}
+		if (!scan_value(&s))
+			return fail_at(where, key_at);
+		scan_ws(&s);
+		if (*s.p == '}')
+			return true;
+		if (*s.p++ != ',')
+			return fail_at(where, s.p - 1);
+	}
+}
+
+enum config_status config_read_socket(const char *path, char *out, size_t outlen, char *err,
+				      size_t errlen)
+{
+	char *text;
+	cJSON *value = NULL;
+	const char *where = NULL;
+	enum config_status status = read_text(path, &text, err, errlen);
+
+	if (status != CONFIG_OK)
+		return status;
+	if (!find_socket(text, &value, &where)) {
+		set_err(err, errlen,
+			"%s: no control_socket found: the file is not valid JSON near line %d;"
+			" fix it or give the socket with -s", path, line_of(text, where));
+		status = CONFIG_INVALID;
+	} else if (!socket_path(value ? value->valuestring : "", path, out, outlen, err, errlen)) {
+		status = CONFIG_INVALID;
+	}
+	cJSON_Delete(value);
 	free(text);
 	return status;
 }

@@ -138,7 +138,9 @@ static const char SQL_PRIVILEGES[] =
 	" cur AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 	"   WHERE n.nspname = 'snk' AND c.relname = 'cursor'),"
 	" fn AS (SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
-	"   WHERE n.nspname = 'snk' AND p.proname = 'summarize' AND p.proargtypes = '26 20'::pg_catalog.oidvector)"
+	"   WHERE n.nspname = 'snk' AND p.proname = 'summarize' AND p.proargtypes = '26 20'::pg_catalog.oidvector),"
+	" fn2 AS (SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+	"   WHERE n.nspname = 'snk' AND p.proname = 'restamp_ahead' AND p.proargtypes = '2205'::pg_catalog.oidvector)"
 	" SELECT current_user::text,"
 	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM rel),"
 	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM rel),"
@@ -149,7 +151,8 @@ static const char SQL_PRIVILEGES[] =
 	" (SELECT pg_catalog.has_table_privilege(oid, 'SELECT'::text) FROM cur),"
 	" (SELECT pg_catalog.has_table_privilege(oid, 'INSERT'::text) FROM cur),"
 	" (SELECT pg_catalog.has_table_privilege(oid, 'UPDATE'::text) FROM cur),"
-	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn)";
+	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn),"
+	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn2)";
 
 /* Who holds the writer lock (SQL_WRITER_LOCK's keys: pg_locks shows the two int4 keys as
  * classid and objid, unsigned, with objsubid 2), read without taking it. Another role's
@@ -214,6 +217,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 	t->id_raw = strdup(cfg->id_column);
 	t->data_raw = strdup(cfg->data_column);
 	t->label = fmt("%s.%s", cfg->schema, cfg->table);
+	t->config_path = strdup(cfg->path ? cfg->path : "CONFIG");
 	char *s = db_quote_ident(cfg->schema), *n = db_quote_ident(cfg->table);
 	if (s && n)
 		t->qualified = fmt("%s.%s", s, n);
@@ -229,7 +233,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 		if (t->channel && t->channel_raw)
 			t->sql_listen = fmt("LISTEN %s", t->channel);
 	}
-	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label ||
+	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label || !t->config_path ||
 	    !t->qualified || !t->id || !t->data ||
 	    (cfg->notify_channel[0] && !t->sql_listen)) {
 		db_table_clear(t);
@@ -294,7 +298,8 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 void db_table_clear(struct snk_table *t)
 {
 	char **fields[] = { &t->label, &t->qualified, &t->id, &t->data, &t->channel, &t->channel_raw, &t->schema_raw,
-			    &t->table_raw, &t->id_raw, &t->data_raw, &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large,
+			    &t->table_raw, &t->config_path, &t->id_raw, &t->data_raw, &t->sql_window[0],
+			    &t->sql_window[1], &t->sql_fetch_large,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->sql_listen, &t->sql_app_insert };
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -303,12 +308,12 @@ void db_table_clear(struct snk_table *t)
 	}
 }
 
-const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
-			      bool need_cursor, char *buf, size_t len)
+const char *db_table_problem(const struct snk_schema_info *info, const struct snk_table *t, char *buf,
+			     size_t len)
 {
 	if (!info->table_exists)
-		snprintf(buf, len, "table %s does not exist; run 'snk -c CONFIG migrate' to create it",
-			 t->label);
+		snprintf(buf, len, "table %s does not exist; run 'snk -c %s migrate' to create it", t->label,
+			 t->config_path);
 	else if (!info->id_type[0])
 		snprintf(buf, len, "table %s has no column %s; set id_column in the config", t->label,
 			 t->id_raw);
@@ -320,16 +325,27 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 	else if (strcmp(info->data_type, "text") != 0 && strncmp(info->data_type, "character varying", 17) != 0)
 		snprintf(buf, len, "column %s.%s is %s; snk needs text or varchar", t->label, t->data_raw,
 			 info->data_type);
-	else if (!info->has_unique_id)
+	else
+		return NULL;
+	return buf;
+}
+
+const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,
+			      bool need_cursor, char *buf, size_t len)
+{
+	if (db_table_problem(info, t, buf, len))
+		return buf;
+	if (!info->has_unique_id)
 		snprintf(buf, len, "table %s has no unique index on %s alone; add a primary key or unique index on it",
 			 t->label, t->id_raw);
 	else if (!info->has_xid_column || !info->has_xid_index || !info->has_xid_guard ||
 		 (need_cursor && !info->has_snk_schema))
-		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c CONFIG migrate'",
+		snprintf(buf, len, "table %s is not migrated for snk (missing %s); run 'snk -c %s migrate'",
 			 t->label,
 			 !info->has_xid_column ? "column snk_xid" :
 			 !info->has_xid_index  ? "index on snk_xid" :
-			 !info->has_xid_guard  ? "trigger " SNK_XID_GUARD : "schema snk or its newest objects");
+			 !info->has_xid_guard  ? "trigger " SNK_XID_GUARD : "schema snk or its newest objects",
+			 t->config_path);
 	else if (!info->xid_guard_enabled)
 		snprintf(buf, len, "trigger " SNK_XID_GUARD " on %s is disabled: rows inserted with an snk_xid"
 			 " of their own would not be copied; ALTER TABLE %s ENABLE TRIGGER " SNK_XID_GUARD,
@@ -846,14 +862,15 @@ bool db_privileges_blocking(PGconn *conn, const struct snk_table *t, struct snk_
 	const char *params[2] = { t->schema_raw, t->table_raw };
 	PGresult *res = PQexecParams(conn, SQL_PRIVILEGES, 2, NULL, params, NULL, NULL, 0);
 	bool ran = check_result(res, PGRES_TUPLES_OK, err, errlen);
-	bool ok = ran && PQntuples(res) == 1 && PQnfields(res) == 9;
-	bool *flags[8] = { &out->table_select, &out->table_insert, &out->table_schema_usage, &out->snk_usage,
-			   &out->cursor_select, &out->cursor_insert, &out->cursor_update, &out->summarize_execute };
+	bool ok = ran && PQntuples(res) == 1 && PQnfields(res) == 10;
+	bool *flags[9] = { &out->table_select, &out->table_insert, &out->table_schema_usage, &out->snk_usage,
+			   &out->cursor_select, &out->cursor_insert, &out->cursor_update, &out->summarize_execute,
+			   &out->restamp_execute };
 
 	memset(out, 0, sizeof(*out));
 	if (ok) {
 		snprintf(out->role, sizeof(out->role), "%s", PQgetvalue(res, 0, 0));
-		for (int i = 0; i < 8; i++) /* a missing object is the schema check's to report */
+		for (int i = 0; i < 9; i++) /* a missing object is the schema check's to report */
 			*flags[i] = PQgetisnull(res, 0, i + 1) || text_bool(res, i + 1);
 	} else if (ran) {
 		snprintf(err, errlen, "unexpected result of the privilege check");

@@ -2,8 +2,10 @@
  *
  *   snk [-c config.json] [-v] [run]      sync until SIGTERM/SIGINT
  *   snk [-c config.json] migrate         prepare both databases (idempotent)
+ *   snk [-c config.json] verify [--list N] [--json]  compare the tables
  *   snk [-c config.json] check           can snk run here? one line per check, changes nothing
  *   snk [-c config.json] --check-config  validate the config and exit
+ *   snk -V | --version
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "snk/check.h"
+#include "snk/cli.h"
 #include "snk/config.h"
 #include "snk/ctl.h"
 #include "snk/db.h"
@@ -112,11 +115,12 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: snk [-c CONFIG] [-v] [run]      keep the table identical in databases a and b\n"
 		"       snk [-c CONFIG] migrate         create or prepare the table and snk's schema in both\n"
-		"       snk [-c CONFIG] verify [--list N]  compare the tables, change nothing; exit 0 identical, 1 different\n"
+		"       snk [-c CONFIG] verify [--list N] [--json]  compare the tables, change nothing;\n"
+		"                                       exit 0 identical, 1 different\n"
 		"       snk [-c CONFIG] check           connections, migrations, privileges, NOTIFY trigger, TLS files,\n"
 		"                                       writer lock of both databases; exit 0 all ok, 1 a check failed\n"
 		"       snk [-c CONFIG] --check-config  validate CONFIG and exit\n"
-		"       snk --version\n"
+		"       snk -V | --version\n"
 		"CONFIG defaults to ./config.json. -v logs debug lines (twice: noise).\n");
 }
 
@@ -150,7 +154,8 @@ static int cmd_migrate(const struct snk_config *cfg)
 		const char *side = i == 0 ? "a" : "b";
 		char err[1024];
 		int applied = 0;
-		PGconn *conn = db_connect_blocking(cfg->conninfo[i], "snk migrate", err, sizeof(err));
+		const char *app = i == 0 ? "snk a.migrate" : "snk b.migrate"; /* as pgconn names sessions */
+		PGconn *conn = db_connect_blocking(cfg->conninfo[i], app, err, sizeof(err));
 
 		if (!conn) {
 			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", side, err);
@@ -463,17 +468,19 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "list", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct runtime rt = { .config_path = "config.json" };
-	bool check_only = false;
+	bool check_only = false, json = false;
 	int verbose = 0, opt, rc, list = 10;
-	const char *command = "run";
+	unsigned given = 0; /* enum cli_opt: options only some commands take */
+	const char *command = "run", *misplaced;
 
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	opterr = 0; /* one line of our own instead of getopt's */
-	while ((opt = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:vhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			rt.config_path = optarg;
@@ -483,6 +490,11 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check_only = true;
+			given |= CLI_OPT_CHECK_CONFIG;
+			break;
+		case 'j':
+			json = true;
+			given |= CLI_OPT_JSON;
 			break;
 		case 'l': {
 			char *end;
@@ -492,6 +504,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "snk: --list: must be a whole number >= 0\n");
 				return SNK_EXIT_USAGE;
 			}
+			given |= CLI_OPT_LIST;
 			break;
 		}
 		case 'V':
@@ -513,6 +526,11 @@ int main(int argc, char **argv)
 			argv[optind < argc ? optind : optind - 1]);
 		return SNK_EXIT_USAGE;
 	}
+	misplaced = cli_misplaced_option(command, given);
+	if (misplaced) {
+		fprintf(stderr, "snk: %s does not apply to %s; see snk --help\n", misplaced, command);
+		return SNK_EXIT_USAGE;
+	}
 	rc = load_config(rt.config_path, &rt.cfg);
 	if (rc != 0)
 		return rc;
@@ -531,7 +549,7 @@ int main(int argc, char **argv)
 	if (strcmp(command, "migrate") == 0)
 		rc = cmd_migrate(rt.cfg);
 	else if (strcmp(command, "verify") == 0)
-		rc = verify_run(rt.cfg, list);
+		rc = verify_run(rt.cfg, list, json);
 	else if (strcmp(command, "check") == 0)
 		rc = check_run(rt.cfg, rt.config_path);
 	else

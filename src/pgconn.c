@@ -372,11 +372,15 @@ static void connect_begin(struct snk_pgconn *c)
 {
 	struct snk_conn_params params;
 	struct timeval tv = { CONNECT_TIMEOUT_S, 0 };
+	char app[64]; /* NAMEDATALEN: the server truncates longer names */
 
 	c->state = PGCONN_CONNECTING;
 	c->last_error[0] = '\0';
+	/* "snk a.read", "snk b.write2": pg_stat_activity tells the sessions apart. A fallback,
+	 * so an application_name in the user's conninfo still wins. */
+	snprintf(app, sizeof(app), "snk %s", c->name);
 	/* The conninfo was checked when the config was loaded: failing here is memory. */
-	if (!conninfo_params(&params, c->conninfo, "snk", 0, true)) {
+	if (!conninfo_params(&params, c->conninfo, app, 0, true)) {
 		snprintf(c->last_error, sizeof(c->last_error), "out of memory");
 		schedule_reconnect(c);
 		return;

@@ -64,6 +64,8 @@ struct side_arg {
 	int side;
 	struct snk_session_info session;
 	bool session_ok;
+	struct snk_schema_info info; /* RC_VERIFY: the table as this side's catalog has it */
+	bool info_ok;
 };
 
 struct snk_reconcile {
@@ -669,6 +671,28 @@ static void setup_result_cb(void *arg, int stmt, const PGresult *res)
 
 	if (stmt == 0)
 		sa->session_ok = db_read_session(res, &sa->session);
+	else if (stmt == 1 && sa->rc->mode == RC_VERIFY)
+		sa->info_ok = db_read_schema(res, &sa->info);
+}
+
+/* verify checks the table first, so that a missing one is reported with the daemon's
+ * advice, not as the raw error of the first digest query. */
+static bool verify_table_ok(struct side_arg *sa)
+{
+	struct snk_reconcile *rc = sa->rc;
+	char buf[512], why[600];
+	const char *problem;
+
+	if (rc->mode != RC_VERIFY || !sa->info_ok)
+		return true;
+	problem = db_table_problem(&sa->info, rc->t, buf, sizeof(buf));
+	if (!problem)
+		return true;
+	if (rc->running) {
+		snprintf(why, sizeof(why), "database %s: %s", sa->side ? "b" : "a", problem);
+		finish(rc, false, why);
+	}
+	return false;
 }
 
 static void setup_done_cb(void *arg, const struct pgconn_error *err)
@@ -685,6 +709,8 @@ static void setup_done_cb(void *arg, const struct pgconn_error *err)
 			pgconn_drop(sa->rc->conn[sa->side], err ? err->message : problem);
 		return;
 	}
+	if (!verify_table_ok(sa))
+		return;
 	sa->rc->setup_ok[sa->side] = true;
 	schedule(sa->rc, 0);
 }
@@ -696,6 +722,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 
 	rc->setup_ok[sa->side] = false;
 	sa->session_ok = false;
+	sa->info_ok = false;
 	if (!pgconn_ready(c)) {
 		if (rc->hooks.on_conn_error)
 			rc->hooks.on_conn_error(rc->hooks.arg, sa->side, pgconn_last_error(c));
@@ -703,8 +730,12 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	}
 	if (!pgconn_begin(c, setup_result_cb, setup_done_cb, sa))
 		return;
-	if (db_send_session_setup(c) && rc->mode == RC_REPAIR)
-		(void)db_send_prepare_insert(c, rc->t);
+	if (db_send_session_setup(c)) {
+		if (rc->mode == RC_REPAIR)
+			(void)db_send_prepare_insert(c, rc->t);
+		else
+			(void)db_send_schema_check(c, rc->t);
+	}
 	pgconn_end(c);
 }
 

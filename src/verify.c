@@ -7,8 +7,10 @@
  */
 #include "snk/verify.h"
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "snk/db.h"
@@ -42,9 +44,11 @@ static void on_finish(void *arg, const struct rc_stats *stats)
 	event_base_loopbreak(v->base);
 }
 
+static const char *const kinds[3] = { "only in a", "only in b", "different data" };
+static const char *const kind_keys[3] = { "only_in_a", "only_in_b", "different_data" };
+
 static void print_report(const struct snk_reconcile *rc, int list)
 {
-	static const char *const kinds[3] = { "only in a", "only in b", "different data" };
 	const struct rc_stats *st = rc_stats(rc);
 
 	printf("a: %lld rows\nb: %lld rows\n", st->rows[0], st->rows[1]);
@@ -63,7 +67,64 @@ static void print_report(const struct snk_reconcile *rc, int list)
 	}
 }
 
-int verify_run(const struct snk_config *cfg, int list)
+/* The report as one JSON object: what print_report and the result line say, for scripts. */
+static cJSON *json_report(const struct snk_reconcile *rc, int list, int code)
+{
+	const struct rc_stats *st = rc_stats(rc);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *rows, *diffs;
+
+	cJSON_AddStringToObject(o, "result", code == SNK_EXIT_OK ? "identical" : "different");
+	rows = cJSON_AddObjectToObject(o, "rows");
+	diffs = cJSON_AddObjectToObject(o, "differences");
+	cJSON_AddNumberToObject(rows, "a", (double)st->rows[0]);
+	cJSON_AddNumberToObject(rows, "b", (double)st->rows[1]);
+	for (int k = 0; k < 3; k++) {
+		size_t n = rc_diff_count(rc, (enum rc_diff)k);
+		cJSON *kind = cJSON_AddObjectToObject(diffs, kind_keys[k]);
+		cJSON *ids = cJSON_AddArrayToObject(kind, "ids");
+
+		cJSON_AddNumberToObject(kind, "count", (double)n);
+		for (size_t i = 0; ids && i < n && (int)i < list; i++) {
+			char text[37];
+
+			db_uuid_text(rc_diff_id(rc, (enum rc_diff)k, i), text);
+			cJSON_AddItemToArray(ids, cJSON_CreateString(text));
+		}
+		cJSON_AddBoolToObject(kind, "ids_complete", n <= (size_t)list);
+	}
+	cJSON_AddNumberToObject(o, "queries", (double)st->queries);
+	cJSON_AddNumberToObject(o, "bytes_received", (double)st->bytes_received);
+	return o;
+}
+
+/* print_json: one object on stdout, the report or {"result": "error", "error": why}, so that
+ * a script reads stdout alone. NULL o: out of memory, said on stderr. */
+static void print_json(cJSON *o)
+{
+	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+
+	if (text)
+		printf("%s\n", text);
+	else
+		fprintf(stderr, "snk: verify: out of memory\n");
+	free(text);
+	cJSON_Delete(o);
+}
+
+static void print_error_json(const char *why, int code)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o) {
+		cJSON_AddStringToObject(o, "result", "error");
+		cJSON_AddStringToObject(o, "error", why);
+		cJSON_AddNumberToObject(o, "exit_code", code);
+	}
+	print_json(o);
+}
+
+int verify_run(const struct snk_config *cfg, int list, bool json)
 {
 	struct verify v = { 0 };
 	struct snk_table t;
@@ -95,21 +156,31 @@ int verify_run(const struct snk_config *cfg, int list)
 	if (!v.conn_failed && !v.finished)
 		event_base_dispatch(v.base);
 	st = rc_stats(rc);
-	if (v.conn_failed) {
-		fprintf(stderr, "snk: verify: cannot use database %s: %s\n", v.conn_failed == 1 ? "a" : "b",
-			v.conn_error);
-		code = SNK_EXIT_UNAVAILABLE;
-	} else if (!v.finished || !st->ok) {
-		/* The table or a column is missing, or not readable: the message says which. */
-		fprintf(stderr, "snk: verify: %s\n", v.finished ? st->error : "stopped before the end");
-		code = SNK_EXIT_SCHEMA;
+	if (v.conn_failed || !v.finished || !st->ok) {
+		char why[700];
+
+		/* Unreachable; or the table or a column is missing, or not readable: the message
+		 * says which. */
+		if (v.conn_failed)
+			snprintf(why, sizeof(why), "cannot use database %s: %s", v.conn_failed == 1 ? "a" : "b",
+				 v.conn_error);
+		else
+			snprintf(why, sizeof(why), "%s", v.finished ? st->error : "stopped before the end");
+		code = v.conn_failed ? SNK_EXIT_UNAVAILABLE : SNK_EXIT_SCHEMA;
+		fprintf(stderr, "snk: verify: %s\n", why);
+		if (json)
+			print_error_json(why, code);
 	} else {
-		print_report(rc, list);
 		code = rc_diff_count(rc, RC_ONLY_A) || rc_diff_count(rc, RC_ONLY_B) || rc_diff_count(rc, RC_DIFFERENT)
 			       ? SNK_EXIT_DIFFER
 			       : SNK_EXIT_OK;
-		printf("%s (%llu queries, %llu bytes received)\n", code ? "DIFFERENT" : "IDENTICAL",
-		       (unsigned long long)st->queries, (unsigned long long)st->bytes_received);
+		if (json) {
+			print_json(json_report(rc, list, code));
+		} else {
+			print_report(rc, list);
+			printf("%s (%llu queries, %llu bytes received)\n", code ? "DIFFERENT" : "IDENTICAL",
+			       (unsigned long long)st->queries, (unsigned long long)st->bytes_received);
+		}
 	}
 out:
 	rc_free(rc);

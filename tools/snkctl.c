@@ -1,30 +1,59 @@
 /* snkctl.c - talks to a running snk over its control socket.
  *
- *   snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume | reconcile
+ *   snkctl [-s SOCKET | -c CONFIG] [--json] status [--watch [SECONDS]] | ping | pause | resume | reconcile
  *
- * Sends one JSON request line, reads one JSON reply line. Exit 0 on an "ok" reply,
- * 1 when snk refused the request, 69 when no snk answers, 64 on bad usage.
+ * Sends one JSON request line, reads one JSON reply line, and says what it means in one
+ * human line or table (the reply itself with --json). Exit 0 on an "ok" reply (status: and
+ * snk is well), 2 when status finds snk degraded, 1 when snk refused the request, 69 when
+ * no snk answers, 64 on bad usage; -c reads only control_socket from the config.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "snk/cli.h"
 #include "snk/config.h"
 #include "snk/exitcodes.h"
 
 #define TIMEOUT_MS 5000
 #define MAX_REPLY (4 * 1024 * 1024)
 
+#define WATCH_DEFAULT_S 2.0
+#define WATCH_MAX_S 86400.0
+
+static volatile sig_atomic_t interrupted;
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: snkctl [-s SOCKET | -c CONFIG] status [--json] | ping | pause | resume | reconcile\n");
+	fprintf(out, "usage: snkctl [-s SOCKET | -c CONFIG] [--json] status [--watch [SECONDS]] | ping | pause |"
+		     " resume | reconcile\n"
+		     "       snkctl --version\n"
+		     "status exits 0 when snk is running or paused, 2 when degraded, 69 when no snk answers.\n");
+}
+
+/* line: one line of the human status, never wider than the terminal's 100 columns, whatever
+ * a libpq message in it holds (tabs, newlines, long DETAIL text). */
+static void line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void line(const char *fmt, ...)
+{
+	char raw[2048], fitted[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	va_end(ap);
+	puts(cli_fit(fitted, sizeof(fitted), raw, CLI_MAX_COLUMNS));
 }
 
 static char *request(const char *path, const char *command, int *rc)
@@ -112,26 +141,26 @@ static void print_reconcile(const cJSON *r)
 	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(r, "current");
 	const cJSON *last = cJSON_GetObjectItemCaseSensitive(r, "last");
 
-	printf("reconcile %s", str(r, "state"));
 	if (cJSON_IsObject(cur)) {
 		const cJSON *eta = cJSON_GetObjectItemCaseSensitive(cur, "eta_s");
+		char eta_text[32] = "unknown";
 
-		printf(" (%s): %.1f%% of the key space, %.0f ranges compared, %.0f to go, repaired %.0f into a and %.0f"
-		       " into b, %.0f conflicts, ETA ", str(r, "reason"), num(cur, "keyspace_done_pct"),
-		       num(cur, "ranges_done"), num(cur, "ranges_pending"), num(cur, "rows_repaired_into_a"),
-		       num(cur, "rows_repaired_into_b"), num(cur, "conflicts"));
 		if (cJSON_IsNumber(eta))
-			printf("%.0f s", eta->valuedouble);
-		else
-			printf("unknown");
+			snprintf(eta_text, sizeof(eta_text), "%.0f s", eta->valuedouble);
+		line("reconcile %s (%s): %.1f%% of the key space, %.0f ranges compared, %.0f to go, ETA %s",
+		     str(r, "state"), str(r, "reason"), num(cur, "keyspace_done_pct"), num(cur, "ranges_done"),
+		     num(cur, "ranges_pending"), eta_text);
+		line("  repaired %.0f into a and %.0f into b, %.0f conflicts", num(cur, "rows_repaired_into_a"),
+		     num(cur, "rows_repaired_into_b"), num(cur, "conflicts"));
 	} else if (strcmp(str(r, "state"), "waiting") == 0) {
-		printf(" (%s)", str(r, "reason"));
+		line("reconcile %s (%s)", str(r, "state"), str(r, "reason"));
+	} else {
+		line("reconcile %s", str(r, "state"));
 	}
-	printf("\n");
 	if (cJSON_IsObject(last))
-		printf("last reconcile %s at %s in %.1f s: repaired %.0f into a and %.0f into b, %.0f conflicts\n",
-		       str(last, "result"), str(last, "finished_at"), num(last, "seconds"),
-		       num(last, "rows_repaired_into_a"), num(last, "rows_repaired_into_b"), num(last, "conflicts"));
+		line("last reconcile %s at %s in %.1f s: repaired %.0f into a, %.0f into b, %.0f conflicts",
+		     str(last, "result"), str(last, "finished_at"), num(last, "seconds"),
+		     num(last, "rows_repaired_into_a"), num(last, "rows_repaired_into_b"), num(last, "conflicts"));
 }
 
 static void print_status(const cJSON *o)
@@ -139,104 +168,78 @@ static void print_status(const cJSON *o)
 	const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
 	static const char *const dirs[2] = { "a_to_b", "b_to_a" };
 
-	printf("snk %s  pid %.0f  up %.0fs  state %s  table %s  wake %s\n", str(o, "version"), num(o, "pid"),
-	       num(o, "uptime_s"), str(o, "state"), str(o, "table"), str(o, "wake"));
-	printf("%-4s %-10s %-28s %-10s %s\n", "db", "connected", "target", "reconnects", "last_error");
+	line("snk %s  pid %.0f  up %.0fs  state %s  table %s  wake %s", str(o, "version"), num(o, "pid"),
+	     num(o, "uptime_s"), str(o, "state"), str(o, "table"), str(o, "wake"));
+	line("%-4s %-10s %-28s %-10s %s", "db", "connected", "target", "reconnects", "last_error");
 	for (int i = 0; i < 2; i++) {
 		const char *name = i ? "b" : "a";
 		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, name);
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(db, "connected");
+		char target[64], row[128], err[1024];
 
-		printf("%-4s %-10s %-28s %-10.0f %s\n", name, cJSON_IsTrue(conn) ? "yes" : "no", str(db, "target"),
-		       num(db, "reconnects"), str(db, "last_error"));
+		/* The target is cut to its column; an error too long for the rest of the row
+		 * gets a line of its own, where its cause (at the end of libpq's text) fits. */
+		snprintf(row, sizeof(row), "%-4s %-10s %-28s %-10.0f ", name, cJSON_IsTrue(conn) ? "yes" : "no",
+			 cli_fit(target, sizeof(target), str(db, "target"), 28), num(db, "reconnects"));
+		cli_fit(err, sizeof(err), str(db, "last_error"), 1000);
+		if (strlen(row) + strlen(err) <= CLI_MAX_COLUMNS) {
+			line("%s%s", row, err);
+		} else {
+			line("%s(below)", row);
+			line("  %s: %s", name, err);
+		}
 	}
 	for (int i = 0; i < 2; i++) {
 		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, i ? "b" : "a");
 
 		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(db, "notify_trigger")))
-			printf("warning: database %s has no NOTIFY trigger: its rows are copied on the timer only (see snk check)\n",
-			       i ? "b" : "a");
+			line("warning: database %s has no NOTIFY trigger: its rows are copied on the timer only (see snk check)",
+			     i ? "b" : "a");
 	}
-	printf("%-7s %-9s %12s %10s %8s %9s %9s %9s %s\n", "dir", "state", "rows_copied", "rows/s",
-	       "lag_ms", "pending", "conflicts", "in_flight", "cursor");
+	line("%-7s %-9s %12s %10s %8s %9s %9s %9s %s", "dir", "state", "rows_copied", "rows/s", "lag_ms",
+	     "pending", "conflicts", "in_flight", "cursor");
 	for (int i = 0; i < 2; i++) {
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, dirs[i]);
 
-		printf("%-7s %-9s %12.0f %10.0f %8.0f %9.0f %9.0f %9.0f %s\n", dirs[i], str(d, "state"),
-		       num(d, "rows_copied"), num(d, "rows_per_s"), num(d, "lag_ms"), num(d, "pending_rows"),
-		       num(d, "conflicts"), num(d, "batches_in_flight"), str(d, "cursor"));
+		line("%-7s %-9s %12.0f %10.0f %8.0f %9.0f %9.0f %9.0f %s", dirs[i], str(d, "state"),
+		     num(d, "rows_copied"), num(d, "rows_per_s"), num(d, "lag_ms"), num(d, "pending_rows"),
+		     num(d, "conflicts"), num(d, "batches_in_flight"), str(d, "cursor"));
+		if (strcmp(str(d, "last_error"), "-") != 0)
+			line("  %s: %s", dirs[i], str(d, "last_error"));
 	}
 	print_reconcile(cJSON_GetObjectItemCaseSensitive(o, "reconcile"));
 }
 
-int main(int argc, char **argv)
+static int status_code(const cJSON *o)
 {
-	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },          { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	const char *dir_state[2] = {
+		str(cJSON_GetObjectItemCaseSensitive(o, "a_to_b"), "state"),
+		str(cJSON_GetObjectItemCaseSensitive(o, "b_to_a"), "state"),
 	};
-	static const char *const known[] = { "status", "ping", "pause", "resume", "reconcile" };
-	char path[4096] = "";
-	const char *command = NULL;
-	bool json = false, ok_cmd = false;
-	int opt, rc;
-	char *reply;
+
+	return cli_status_code(str(o, "state"), dir_state);
+}
+
+/* What an "ok" reply to a command other than status means, in words. */
+static void print_done(const char *command, const cJSON *o)
+{
+	if (strcmp(command, "pause") == 0)
+		line("snk paused: no new windows start; the one in flight finishes (snkctl resume to go on)");
+	else if (strcmp(command, "resume") == 0)
+		line("snk resumed: syncing");
+	else if (strcmp(command, "ping") == 0)
+		line("%s answers", str(o, "pong"));
+	else
+		line("%s", str(o, "message"));
+}
+
+/* ask: one request and its answer, printed; returns the exit code. */
+static int ask(const char *path, const char *command, bool json)
+{
+	int rc;
+	char *reply = request(path, command, &rc);
 	cJSON *o;
 
-	while ((opt = getopt_long(argc, argv, "s:c:jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			snprintf(path, sizeof(path), "%s", optarg);
-			break;
-		case 'c': {
-			struct snk_config *cfg;
-			char err[1024];
-			enum config_status st = config_load(optarg, &cfg, err, sizeof(err));
-
-			if (st != CONFIG_OK) {
-				fprintf(stderr, "snkctl: %s\n", err);
-				return st == CONFIG_UNREADABLE ? SNK_EXIT_NOINPUT : SNK_EXIT_CONFIG;
-			}
-			snprintf(path, sizeof(path), "%s", cfg->control_socket);
-			config_free(cfg);
-			break;
-		}
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return SNK_EXIT_USAGE;
-		}
-	}
-	for (; optind < argc; optind++) {
-		if (strcmp(argv[optind], "--json") == 0)
-			json = true;
-		else if (!command)
-			command = argv[optind];
-		else {
-			usage(stderr);
-			return SNK_EXIT_USAGE;
-		}
-	}
-	if (!command) {
-		usage(stderr);
-		return SNK_EXIT_USAGE;
-	}
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		ok_cmd = ok_cmd || strcmp(command, known[i]) == 0;
-	if (!ok_cmd) {
-		fprintf(stderr, "snkctl: unknown command '%s'\n", command);
-		usage(stderr);
-		return SNK_EXIT_USAGE;
-	}
-	if (!path[0])
-		config_default_socket(path, sizeof(path));
-	reply = request(path, command, &rc);
 	if (!reply)
 		return rc;
 	o = cJSON_Parse(reply);
@@ -245,14 +248,175 @@ int main(int argc, char **argv)
 		free(reply);
 		return SNK_EXIT_SOFTWARE;
 	}
-	rc = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok")) ? 0 : 1;
-	if (rc != 0)
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "ok"))) {
 		fprintf(stderr, "snkctl: %s\n", str(o, "error"));
-	else if (json || strcmp(command, "status") != 0)
-		printf("%s\n", reply);
-	else
-		print_status(o);
+		rc = SNK_EXIT_REFUSED;
+	} else {
+		if (json)
+			printf("%s\n", reply);
+		else if (strcmp(command, "status") == 0)
+			print_status(o);
+		else
+			print_done(command, o);
+		rc = strcmp(command, "status") == 0 ? status_code(o) : SNK_EXIT_OK;
+	}
+	fflush(stdout);
 	cJSON_Delete(o);
 	free(reply);
 	return rc;
+}
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* watch: status every `every` seconds until SIGINT or SIGTERM; the exit code is that of
+ * the last answer (or of no answer). */
+static int watch(const char *path, bool json, double every)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt }; /* no SA_RESTART: the sleep ends */
+	bool tty = isatty(STDOUT_FILENO);
+	int rc = SNK_EXIT_OK;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	while (!interrupted) {
+		struct timespec ts = { (time_t)every, (long)((every - (double)(time_t)every) * 1e9) };
+		time_t now = time(NULL);
+		char stamp[32];
+
+		if (!json) {
+			strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", localtime(&now));
+			/* On a terminal each table replaces the last, as watch(1) does. */
+			printf("%s%s, every %g s (Ctrl-C to stop)\n", tty ? "\033[H\033[2J" : "\n", stamp, every);
+		}
+		rc = ask(path, "status", json);
+		while (!interrupted && nanosleep(&ts, &ts) != 0)
+			;
+	}
+	return rc;
+}
+
+/* --watch takes an optional number as the next word; getopt only knows --watch=N. */
+static int join_watch_seconds(int argc, char **argv)
+{
+	static char joined[64];
+
+	for (int i = 1; i + 1 < argc; i++) {
+		char *end;
+
+		if (strcmp(argv[i], "--watch") != 0)
+			continue;
+		(void)strtod(argv[i + 1], &end);
+		if (end == argv[i + 1] || *end)
+			break;
+		snprintf(joined, sizeof(joined), "--watch=%s", argv[i + 1]);
+		argv[i] = joined;
+		memmove(&argv[i + 1], &argv[i + 2], (size_t)(argc - i - 2) * sizeof(*argv));
+		argv[--argc] = NULL;
+		break;
+	}
+	return argc;
+}
+
+static bool known_command(const char *command)
+{
+	static const char *const known[] = { "status", "ping", "pause", "resume", "reconcile" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp(command, known[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The socket from -c: only control_socket is read, so that a config being edited does not
+ * keep snkctl from asking snk how it is. */
+static int socket_from_config(const char *config, char *path, size_t len)
+{
+	char err[1024];
+	enum config_status st = config_read_socket(config, path, len, err, sizeof(err));
+
+	if (st == CONFIG_OK)
+		return SNK_EXIT_OK;
+	fprintf(stderr, "snkctl: %s\n", err);
+	return st == CONFIG_UNREADABLE ? SNK_EXIT_NOINPUT : SNK_EXIT_CONFIG;
+}
+
+/* bad_usage: one line saying what is wrong, or the usage when nothing in particular is. */
+static int bad_usage(const char *why, const char *what)
+{
+	if (why)
+		fprintf(stderr, "snkctl: %s%s; see snkctl --help\n", why, what ? what : "");
+	else
+		usage(stderr);
+	return SNK_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },          { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },       { "watch", optional_argument, NULL, 'w' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char path[4096] = "";
+	const char *command = NULL, *config = NULL;
+	bool json = false, watching = false;
+	double every = WATCH_DEFAULT_S;
+	int opt, rc;
+
+	argc = join_watch_seconds(argc, argv);
+	while ((opt = getopt_long(argc, argv, "s:c:jhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			snprintf(path, sizeof(path), "%s", optarg);
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'w': {
+			char *end = NULL;
+
+			watching = true;
+			if (optarg)
+				every = strtod(optarg, &end);
+			if (optarg && (*end || !(every > 0 && every <= WATCH_MAX_S)))
+				return bad_usage("--watch: seconds must be a number over 0 and at most 86400", NULL);
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return SNK_EXIT_OK;
+		case 'V':
+			printf("snkctl %s\n", SNK_VERSION);
+			return SNK_EXIT_OK;
+		default:
+			return bad_usage(NULL, NULL);
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (command)
+			return bad_usage("extra argument ", argv[optind]);
+		command = argv[optind];
+	}
+	if (!command)
+		return bad_usage(NULL, NULL);
+	if (!known_command(command))
+		return bad_usage("unknown command ", command);
+	if (watching && strcmp(command, "status") != 0)
+		return bad_usage("--watch applies only to status", NULL);
+	/* -s names the socket itself: with both, the config is not needed. */
+	if (!path[0] && config && (rc = socket_from_config(config, path, sizeof(path))) != SNK_EXIT_OK)
+		return rc;
+	if (!path[0])
+		config_default_socket(path, sizeof(path));
+	return watching ? watch(path, json, every) : ask(path, command, json);
 }

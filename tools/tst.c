@@ -142,7 +142,8 @@ static bool side_up(struct side *sd, const struct snk_table *t, double now)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: tst -c CONFIG [--seconds S] [--batches N] [--batch-size N] [--side a|b] [--seed N] [--quiet]\n");
+	fprintf(out, "usage: tst -c CONFIG [--seconds S] [--batches N] [--batch-size N] [--side a|b] [--seed N] [--quiet]\n"
+		     "       tst --version\n");
 }
 
 int main(int argc, char **argv)
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
 		{ "batches", required_argument, NULL, 'n' }, { "batch-size", required_argument, NULL, 'b' },
 		{ "side", required_argument, NULL, 'S' },    { "seed", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },         { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
 	};
 	const char *config_path = "config.json";
 	double seconds = 0;
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
 	static char text[16384];
 
 	rng_state = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		char *end = NULL;
 
 		switch (opt) {
@@ -213,6 +214,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("tst %s\n", SNK_VERSION);
+			return SNK_EXIT_OK;
 		default:
 			usage(stderr);
 			return SNK_EXIT_USAGE;

@@ -10,6 +10,7 @@
 enum { SNK_DB_A = 0, SNK_DB_B = 1 };
 
 struct snk_config {
+	char *path;             /* owned: the file it was read from (config_parse's name) */
 	char *conninfo[2];      /* owned: libpq conninfo or URI of a and b */
 	char *schema;           /* owned: schema of the table */
 	char *table;            /* owned: table name */
@@ -41,13 +42,29 @@ enum config_status { CONFIG_OK, CONFIG_UNREADABLE, CONFIG_INVALID };
 enum config_status config_load(const char *path, struct snk_config **out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* config_parse: the same from JSON text; name is used in messages. */
+/* config_parse: the same from JSON text; name is the file's path, used in messages and to
+ * resolve relative paths (control_socket) against the file's directory. */
 enum config_status config_parse(const char *text, const char *name, struct snk_config **out,
 				char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* config_default_socket: the control socket path used when the config names none:
- * $RUNTIME_DIRECTORY/snk.sock, else /run/snk/snk.sock for root, else ./snk.sock. */
+ * $RUNTIME_DIRECTORY/snk.sock, else /run/snk/snk.sock when /run/snk exists or for root,
+ * else ./snk.sock. */
 void config_default_socket(char *buf, size_t len);
+/* config_default_socket_for: the same decision from its inputs (unit tests). */
+void config_default_socket_for(const char *runtime_dir, bool run_snk_exists, bool root, char *buf,
+			       size_t len);
+
+/* config_resolve_path: value as seen from the working directory when it is written
+ * relative to the directory of config_path; false when it does not fit outlen. */
+bool config_resolve_path(const char *config_path, const char *value, char *out, size_t outlen)
+	__attribute__((warn_unused_result));
+
+/* config_read_socket: the control socket path that the config at path gives, read without
+ * validating anything else (snkctl): a config with other keys wrong, or cut off or broken
+ * after control_socket, still gives it. A config without the key gives the default. */
+enum config_status config_read_socket(const char *path, char *out, size_t outlen, char *err,
+				      size_t errlen) __attribute__((warn_unused_result));
 
 void config_free(struct snk_config *cfg);
 

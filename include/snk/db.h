@@ -16,6 +16,7 @@
 /* The synced table and the statements about it, built once from the config. */
 struct snk_table {
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
+	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
 	char *id;           /* owned: quoted id column */
 	char *data;         /* owned: quoted data column */
@@ -71,6 +72,7 @@ struct snk_privileges {
 	bool snk_usage;
 	bool cursor_select, cursor_insert, cursor_update;
 	bool summarize_execute;
+	bool restamp_execute;
 };
 
 /* The session holding snk's writer lock on the table in one database (db_writer_lock_blocking). */
@@ -126,6 +128,10 @@ char *db_quote_ident(const char *name);
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg) __attribute__((warn_unused_result));
 void db_table_clear(struct snk_table *t);
 
+/* db_table_problem: NULL when the table and its two columns exist with types snk reads
+ * (all that verify needs), else a one-line message saying what to do. */
+const char *db_table_problem(const struct snk_schema_info *info, const struct snk_table *t, char *buf,
+			     size_t len);
 /* db_schema_problem: NULL when info shows a table snk can sync (need_cursor: the snk
  * schema must exist too), else a one-line message saying what to do. */
 const char *db_schema_problem(const struct snk_schema_info *info, const struct snk_table *t,

@@ -5,6 +5,8 @@
 #define SNK_EXIT_OK 0
 #define SNK_EXIT_DIFFER 1       /* verify: the tables differ */
 #define SNK_EXIT_CHECK_FAILED 1 /* check: at least one check failed (the answer is no, as verify's 1) */
+#define SNK_EXIT_REFUSED 1      /* snkctl: snk refused the request */
+#define SNK_EXIT_DEGRADED 2     /* snkctl status: snk answers, but a database or direction is down */
 #define SNK_EXIT_USAGE 64       /* bad command line */
 #define SNK_EXIT_SCHEMA 65      /* table missing, not migrated, no unique id index */
 #define SNK_EXIT_NOINPUT 66     /* config file missing or unreadable */

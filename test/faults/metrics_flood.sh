@@ -70,7 +70,7 @@ flood_check() {
 # --- 1: the flood meets the connection cap; b's sessions reconnect during it.
 flood_start 8
 insert_rows "flood 1"
-n=$(q b "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'snk' AND datname = current_database()")
+n=$(q b "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'snk %' AND datname = current_database()")
 [ "$n" -ge 2 ] || fail "only $n snk sessions on b to terminate"
 insert_rows "flood 1, after the terminate"
 rows_during_flood 'flood 1%' 200

@@ -56,7 +56,7 @@ write_config '"table": "no_such_table"'
 rc=0
 "$SNK" -c "$CFG" >"$WORK/run.log" 2>&1 || rc=$?
 [ "$rc" = 65 ] || fail "missing table: exit $rc"
-grep -q "table public.no_such_table does not exist; run 'snk -c CONFIG migrate'" "$WORK/run.log" || fail "no advice: $(cat "$WORK/run.log")"
+grep -q "table public.no_such_table does not exist; run 'snk -c $CFG migrate'" "$WORK/run.log" || fail "no advice: $(cat "$WORK/run.log")"
 [ "$(q a "SELECT count(*) FROM pg_class WHERE relname = 'no_such_table'")" = 0 ] || fail "run created the table"
 
 # An oversized config, and (as root) one the daemon's user cannot read.

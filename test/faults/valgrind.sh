@@ -15,7 +15,7 @@ SNK_PID=$!
 for _ in $(seq 1 200); do "$SNKCTL" -s "$SOCK" ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$TST" -c "$CFG" --batches 20 --quiet >/dev/null
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), repeat('x', 200000) FROM generate_series(1, 30)"
-q b "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'snk' AND datname = current_database()" >/dev/null
+q b "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'snk %' AND datname = current_database()" >/dev/null
 "$TST" -c "$CFG" --batches 10 --quiet >/dev/null
 DIGEST_SKIP="id = '$c'" wait_synced 120
 "$SNKCTL" -s "$SOCK" status --json >/dev/null

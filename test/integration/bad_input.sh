@@ -51,13 +51,13 @@ expect 65 "no unique index on id" -- "$SNK" -c "$CFG" migrate
 rc=0
 "$SNK" -c "$CFG" >"$WORK/run.log" 2>&1 || rc=$?
 [ "$rc" = 65 ] || fail "run on an unmigrated pair exited $rc, want 65"
-grep -q "run 'snk -c CONFIG migrate'\|no unique index" "$WORK/run.log" || fail "no advice in: $(cat "$WORK/run.log")"
+grep -q "run 'snk -c $CFG migrate'\|no unique index" "$WORK/run.log" || fail "no advice in: $(cat "$WORK/run.log")"
 # Not migrated (no snk_xid): run says to migrate.
 q a "ALTER TABLE records ADD PRIMARY KEY (id)"
 rc=0
 "$SNK" -c "$CFG" >"$WORK/run.log" 2>&1 || rc=$?
 [ "$rc" = 65 ] || fail "run without snk_xid exited $rc, want 65"
-grep -q "not migrated for snk (missing column snk_xid); run 'snk -c CONFIG migrate'" "$WORK/run.log" ||
+grep -q "not migrated for snk (missing column snk_xid); run 'snk -c $CFG migrate'" "$WORK/run.log" ||
 	fail "no migrate advice in: $(cat "$WORK/run.log")"
 [ "$(q a "SELECT count(*) FROM pg_namespace WHERE nspname = 'snk'")" = 0 ] || fail "run wrote to a"
 

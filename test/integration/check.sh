@@ -102,7 +102,7 @@ psql_side "$SNK_IT_PORT_B" -d "$RAW_DB" -v table=records -v channel=snk_records 
 	-f "$SNK_SRC_DIR/migrations/notify_trigger.sql" >/dev/null 2>&1
 config_with raw "$A_CONN" "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$RAW_DB"
 run_check "$WORK/raw.json"
-expect_fail b migrations "table public.records is not migrated for snk (missing column snk_xid); run 'snk -c CONFIG migrate'"
+expect_fail b migrations "table public.records is not migrated for snk (missing column snk_xid); run 'snk -c $WORK/raw.json migrate'"
 log "unmigrated table on b: exit 1 and the b migrations line"
 
 # 4. A role that may connect, use the schemas and SELECT, but not INSERT.
@@ -114,7 +114,7 @@ expect_fail a privileges "role $ROLE lacks INSERT on public.records, INSERT on s
 expect_fail a privileges "GRANT INSERT ON \"public\".\"records\" TO $ROLE;"
 # What it says to grant is what it takes.
 q a "GRANT INSERT ON records TO $ROLE; GRANT INSERT, UPDATE ON snk.cursor TO $ROLE;
-     GRANT EXECUTE ON FUNCTION snk.summarize(oid, bigint) TO $ROLE"
+     GRANT EXECUTE ON FUNCTION snk.summarize(oid, bigint), snk.restamp_ahead(regclass) TO $ROLE"
 run_check "$WORK/ro.json"
 [ "$CHECK_RC" = 0 ] || fail "with the grants it named, check still fails:"$'\n'"$(cat "$WORK/check.out")"
 log "role without INSERT: exit 1 and the a privileges line; its GRANTs fix it"

@@ -1,5 +1,6 @@
 /* Unit tests of config.c: defaults, every kind of rejection, and messages naming the key. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "snk/config.h"
@@ -19,6 +20,107 @@ static const char *parse_err(const char *json)
 }
 
 #define DBS "\"databases\": {\"a\": \"dbname=a\", \"b\": \"dbname=b\"}"
+
+static void test_paths(void)
+{
+	char out[256];
+	struct snk_config *cfg = NULL;
+	char err[1024];
+
+	/* Relative to the config file's directory; absolute and bare names untouched. */
+	CHECK(config_resolve_path("/etc/snk/config.json", "snk.sock", out, sizeof(out)));
+	CHECK_STR(out, "/etc/snk/snk.sock");
+	CHECK(config_resolve_path("sub/dir/c.json", "run/snk.sock", out, sizeof(out)));
+	CHECK_STR(out, "sub/dir/run/snk.sock");
+	CHECK(config_resolve_path("sub/c.json", "/abs/snk.sock", out, sizeof(out)));
+	CHECK_STR(out, "/abs/snk.sock");
+	CHECK(config_resolve_path("c.json", "snk.sock", out, sizeof(out)));
+	CHECK_STR(out, "snk.sock");
+	CHECK(!config_resolve_path("/a/very/long/dir/c.json", "snk.sock", out, 10));
+	CHECK(config_parse("{" DBS ", \"control_socket\": \"s/snk.sock\"}", "/srv/x/c.json", &cfg, err,
+			   sizeof(err)) == CONFIG_OK);
+	CHECK_STR(cfg->control_socket, "/srv/x/s/snk.sock");
+	CHECK_STR(cfg->path, "/srv/x/c.json");
+	config_free(cfg);
+
+	/* The default: systemd's directory, else /run/snk when it exists (an operator in
+	 * group snk) or for root, else the working directory. */
+	config_default_socket_for("/run/snk:/run/other", false, false, out, sizeof(out));
+	CHECK_STR(out, "/run/snk/snk.sock");
+	config_default_socket_for("/tmp/rt", true, true, out, sizeof(out));
+	CHECK_STR(out, "/tmp/rt/snk.sock");
+	config_default_socket_for(NULL, true, false, out, sizeof(out));
+	CHECK_STR(out, "/run/snk/snk.sock");
+	config_default_socket_for("", false, true, out, sizeof(out));
+	CHECK_STR(out, "/run/snk/snk.sock");
+	config_default_socket_for(NULL, false, false, out, sizeof(out));
+	CHECK_STR(out, "./snk.sock");
+}
+
+/* read_socket: config_read_socket on text written to dir/c.json; its error in err. */
+static enum config_status read_socket(const char *dir, const char *text, char *out, size_t outlen,
+				      char *err, size_t errlen)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/c.json", dir);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return CONFIG_UNREADABLE;
+	fputs(text, f);
+	fclose(f);
+	out[0] = err[0] = '\0';
+	return config_read_socket(path, out, outlen, err, errlen);
+}
+
+static void test_read_socket(void)
+{
+	char dir[] = "/tmp/snk-test-config-XXXXXX", want[256], dflt[256], out[256], err[1024];
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(want, sizeof(want), "%s/run/snk.sock", dir);
+	config_default_socket(dflt, sizeof(dflt));
+	/* Other keys wrong or unknown: the socket is still found, relative to the file. */
+	CHECK(read_socket(dir, "{\"batch_rows\": -5, \"databases\": {\"a\": [1, {\"x\": \"}\"}]}, \"nokey\": null,"
+			  " \"control_socket\": \"run/snk.sock\"}", out, sizeof(out), err, sizeof(err)) == CONFIG_OK);
+	CHECK_STR(out, want);
+	/* Cut off, or junk, after control_socket. */
+	CHECK(read_socket(dir, "{\"control_socket\": \"run/snk.sock\", \"databases\": {\"a\": \"host=",
+			  out, sizeof(out), err, sizeof(err)) == CONFIG_OK);
+	CHECK_STR(out, want);
+	CHECK(read_socket(dir, "{\"control_socket\": \"run/snk.sock\"} trailing ,,, junk", out, sizeof(out), err,
+			  sizeof(err)) == CONFIG_OK);
+	CHECK_STR(out, want);
+	/* Escapes in the key and the value are decoded as JSON does. */
+	CHECK(read_socket(dir, "{\"control\\u005fsocket\": \"/x\\/y.sock\"}", out, sizeof(out), err, sizeof(err)) ==
+	      CONFIG_OK);
+	CHECK_STR(out, "/x/y.sock");
+	/* A whole object without the key, or with "": the default, as the daemon uses. */
+	CHECK(read_socket(dir, " {\"table\": \"t\", \"poll_interval_ms\": 1e3}\n", out, sizeof(out), err,
+			  sizeof(err)) == CONFIG_OK);
+	CHECK_STR(out, dflt);
+	CHECK(read_socket(dir, "{\"control_socket\": \"\"}", out, sizeof(out), err, sizeof(err)) == CONFIG_OK);
+	CHECK_STR(out, dflt);
+	/* Broken before the key is found: nothing is guessed; the line is named. */
+	CHECK(read_socket(dir, "{\n\"table\": \"t\",\n\"databases\": {\"a\": ", out, sizeof(out), err,
+			  sizeof(err)) == CONFIG_INVALID);
+	CHECK_CONTAINS(err, "no control_socket found");
+	CHECK_CONTAINS(err, "near line 3");
+	CHECK_CONTAINS(err, "-s");
+	CHECK(read_socket(dir, "{\"table\" \"t\", \"control_socket\": \"/s\"}", out, sizeof(out), err,
+			  sizeof(err)) == CONFIG_INVALID);
+	CHECK(read_socket(dir, "[\"control_socket\", \"/s\"]", out, sizeof(out), err, sizeof(err)) ==
+	      CONFIG_INVALID);
+	CHECK(read_socket(dir, "", out, sizeof(out), err, sizeof(err)) == CONFIG_INVALID);
+	/* A value the daemon would refuse too. */
+	CHECK(read_socket(dir, "{\"control_socket\": 5}", out, sizeof(out), err, sizeof(err)) == CONFIG_INVALID);
+	CHECK(config_read_socket("/nonexistent/c.json", out, sizeof(out), err, sizeof(err)) == CONFIG_UNREADABLE);
+	snprintf(out, sizeof(out), "%s/c.json", dir);
+	unlink(out);
+	rmdir(dir);
+}
 
 int main(void)
 {
@@ -104,5 +206,7 @@ int main(void)
 	CHECK(config_load("/nonexistent/snk.json", &cfg, err, sizeof(err)) == CONFIG_UNREADABLE);
 	CHECK_CONTAINS(err, "/nonexistent/snk.json: cannot open config file");
 	CHECK(config_load("/", &cfg, err, sizeof(err)) == CONFIG_UNREADABLE);
+	test_paths();
+	test_read_socket();
 	return check_done();
 }

@@ -59,8 +59,10 @@ int main(void)
 	info.xid_guard_enabled = true;
 	info.has_snk_schema = false;
 	CHECK(db_schema_problem(&info, &t, false, buf, sizeof(buf)) == NULL);
-	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "run 'snk -c CONFIG migrate'");
+	/* The advice names the config snk was given (config_parse's name here). */
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "run 'snk -c t migrate'");
 	info.has_xid_column = false;
+	CHECK(db_table_problem(&info, &t, buf, sizeof(buf)) == NULL); /* verify needs no snk_xid */
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "missing column snk_xid");
 	info.has_unique_id = false;
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "no unique index on Id alone");
@@ -70,8 +72,10 @@ int main(void)
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "is bigint; snk needs uuid");
 	info.id_type[0] = '\0';
 	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "has no column Id");
+	CHECK_CONTAINS(db_table_problem(&info, &t, buf, sizeof(buf)), "has no column Id");
 	info.table_exists = false;
-	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "does not exist");
+	CHECK_CONTAINS(db_schema_problem(&info, &t, true, buf, sizeof(buf)), "does not exist; run 'snk -c t migrate'");
+	CHECK_CONTAINS(db_table_problem(&info, &t, buf, sizeof(buf)), "does not exist; run 'snk -c t migrate'");
 
 	struct snk_session_info sess = { .search_path = "pg_catalog,pg_temp", .synchronous_commit = "local",
 					 .copies = true };
