@@ -7,15 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 it_init bad_input --no-migrate --no-trigger
 
-# expect CODE PATTERN -- command...: exit code and a single stderr line matching PATTERN.
-expect() {
-	local want=$1 pat=$2 rc=0
-	shift 3
-	"$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-	[ "$rc" = "$want" ] || fail "$* exited $rc, want $want: $(cat "$WORK/err")"
-	[ "$(wc -l <"$WORK/err")" = 1 ] || fail "$*: want one line on stderr, got: $(cat "$WORK/err")"
-	grep -q -- "$pat" "$WORK/err" || fail "$*: stderr [$(cat "$WORK/err")] lacks [$pat]"
-}
 bad() { printf '%s\n' "$1" >"$WORK/bad.json"; }
 
 expect 66 "cannot open config file" -- "$SNK" -c "$WORK/nope.json" --check-config

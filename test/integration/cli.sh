@@ -14,16 +14,6 @@
 . "$(dirname "$0")/lib.sh"
 it_init cli
 
-# expect CODE PATTERN -- command...: exit code and a single stderr line matching PATTERN.
-expect() {
-	local want=$1 pat=$2 rc=0
-	shift 3
-	"$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
-	[ "$rc" = "$want" ] || fail "$* exited $rc, want $want: $(cat "$WORK/err")"
-	[ "$(wc -l <"$WORK/err")" = 1 ] || fail "$*: want one line on stderr, got: $(cat "$WORK/err")"
-	grep -qF -- "$pat" "$WORK/err" || fail "$*: stderr [$(cat "$WORK/err")] lacks [$pat]"
-}
-
 # narrow FILE: every line within 100 columns (characters), none with a control character.
 narrow() {
 	local wide
@@ -39,16 +29,16 @@ for tool in "$SNK -V" "$SNK --version" "$SNKCTL --version" "$TST --version"; do
 done
 
 # --- options a command does not take
-expect 64 "--list does not apply to migrate" -- "$SNK" -c "$CFG" --list 5 migrate
-expect 64 "--json does not apply to run" -- "$SNK" -c "$CFG" --json run
-expect 64 "--json does not apply to run" -- "$SNK" -c "$CFG" --json
-expect 64 "--check-config does not apply to verify" -- "$SNK" -c "$CFG" --check-config verify
-expect 64 "--watch applies only to status" -- "$SNKCTL" -c "$CFG" --watch 1 pause
-expect 64 "--watch: seconds must be" -- "$SNKCTL" -c "$CFG" status --watch 0
+expect_fixed 64 "--list does not apply to migrate" -- "$SNK" -c "$CFG" --list 5 migrate
+expect_fixed 64 "--json does not apply to run" -- "$SNK" -c "$CFG" --json run
+expect_fixed 64 "--json does not apply to run" -- "$SNK" -c "$CFG" --json
+expect_fixed 64 "--check-config does not apply to verify" -- "$SNK" -c "$CFG" --check-config verify
+expect_fixed 64 "--watch applies only to status" -- "$SNKCTL" -c "$CFG" --watch 1 pause
+expect_fixed 64 "--watch: seconds must be" -- "$SNKCTL" -c "$CFG" status --watch 0
 
 # --- verify on a missing table: the daemon's advice, with the path given
 sed 's/"reconnect_max_ms"/"table": "no_such_table", "reconnect_max_ms"/' "$CFG" >"$WORK/missing.json"
-expect 65 ": table public.no_such_table does not exist; run 'snk -c $WORK/missing.json migrate' to create it" \
+expect_fixed 65 ": table public.no_such_table does not exist; run 'snk -c $WORK/missing.json migrate' to create it" \
 	-- "$SNK" -c "$WORK/missing.json" verify
 rc=0
 "$SNK" -c "$WORK/missing.json" verify --json >"$WORK/missing.out" 2>/dev/null || rc=$?
@@ -88,7 +78,7 @@ bad '{"control_socket": "ctl/snk.sock", "databases": {"a": "host='
 bad '{"control_socket": "ctl/snk.sock"} }} half of an old file'
 "$SNKCTL" -c "$WORK/edit.json" status >/dev/null || fail "status blocked by junk after the config"
 bad '{"databases": {"a": "host=127.0.0.1", "b": '
-expect 78 "no control_socket found: the file is not valid JSON near line 1; fix it or give the socket with -s" \
+expect_fixed 78 "no control_socket found: the file is not valid JSON near line 1; fix it or give the socket with -s" \
 	-- "$SNKCTL" -c "$WORK/edit.json" status
 
 # --- pause and resume say what they did

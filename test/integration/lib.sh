@@ -284,3 +284,16 @@ assert_tail_only() {
 		[ "$n" = 0 ] || fail "snkctl status says a reconcile repaired $n rows: the tail alone did not deliver them"
 	fi
 }
+
+# expect CODE PATTERN -- command...: the command exits CODE and prints a single line on
+# stderr, matching PATTERN (a grep regex; expect_fixed: a fixed string).
+expect() { expect_line -q "$@"; }
+expect_fixed() { expect_line -qF "$@"; }
+expect_line() {
+	local how=$1 want=$2 pat=$3 rc=0
+	shift 4
+	"$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+	[ "$rc" = "$want" ] || fail "$* exited $rc, want $want: $(cat "$WORK/err")"
+	[ "$(wc -l <"$WORK/err")" = 1 ] || fail "$*: want one line on stderr, got: $(cat "$WORK/err")"
+	grep "$how" -- "$pat" "$WORK/err" || fail "$*: stderr [$(cat "$WORK/err")] lacks [$pat]"
+}
