@@ -272,8 +272,11 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!connect_first(sd, cfg, force_side))
+	if (!connect_first(sd, cfg, force_side)) {
+		db_table_clear(&t);
+		config_free(cfg);
 		return SNK_EXIT_UNAVAILABLE;
+	}
 
 	double start = now_s(), last_report = start;
 	long done = 0;
