@@ -109,7 +109,8 @@ static void render_process(struct snk_buf *b)
 
 	if (!procstat_read(&p))
 		return;
-	family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+	family(b, "process_cpu_seconds_total", "counter",
+	       "Total user and system CPU time spent in seconds.");
 	put(b, "process_cpu_seconds_total %.2f\n", p.cpu_seconds);
 	family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	put(b, "process_resident_memory_bytes %llu\n", (unsigned long long)p.resident_bytes);

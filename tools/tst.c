@@ -161,14 +161,16 @@ static bool connect_first(struct side *sd, const struct snk_config *cfg, int for
 		if (sd[i].conn || (force_side >= 0 && force_side != i))
 			continue;
 		if (any)
-			fprintf(stderr, "tst: database %s: %s; writing to %s meanwhile, retrying %s every second\n",
+			fprintf(stderr,
+				"tst: database %s: %s; writing to %s meanwhile, retrying %s every second\n",
 				sd[i].name, err[i], sd[1 - i].name, sd[i].name);
 		else
 			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err[i]);
 		sd[i].next_try = now_s() + 1.0;
 	}
 	if (!any)
-		fprintf(stderr, "tst: no database to write to is reachable; check databases.a and .b in the config\n");
+		fprintf(stderr, "tst: no database to write to is reachable; "
+			"check databases.a and .b in the config\n");
 	return any;
 }
 

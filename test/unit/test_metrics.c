@@ -130,11 +130,13 @@ int main(void)
 
 		for (size_t j = 0; j < n; j++) {
 			int pick = rand_r(&seed);
+			int k = pick / 2 % (int)(sizeof(ALPHABET) - 1);
 
-			buf[j] = (char)(pick % 2 ? ALPHABET[pick / 2 % (int)(sizeof(ALPHABET) - 1)] : rand_r(&seed));
+			buf[j] = (char)(pick % 2 ? ALPHABET[k] : rand_r(&seed));
 		}
 		r = metrics_route(buf, n, &head);
-		if (r == METRICS_METRICS || r == METRICS_HEALTHZ || r == METRICS_LIVEZ || r == METRICS_READYZ) {
+		if (r == METRICS_METRICS || r == METRICS_HEALTHZ || r == METRICS_LIVEZ ||
+		    r == METRICS_READYZ) {
 			CHECK(n >= 15 && (!memcmp(buf, "GET ", 4) || !memcmp(buf, "HEAD ", 5)));
 		}
 	}
