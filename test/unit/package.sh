@@ -12,6 +12,7 @@
 # - the postinst, run for real into a scratch root (DPKG_ROOT), creates user snk (home
 #   /nonexistent) and leaves the config 0640 root:snk;
 # - `cmake --install` twice keeps a config edited in between;
+# - configured for /opt/snk, the unit goes to /opt/snk/lib/systemd/system with its paths;
 # - lintian, when installed, reports no error (warnings are printed, not failures).
 # Skips (exit 77) only when cpack or dpkg-deb is missing (scripts/deps.sh installs them).
 set -euo pipefail
@@ -117,6 +118,16 @@ echo '{"edited": true}' >"$out/inst/etc/snk/config.json"
 DESTDIR=$out/inst cmake --install "$out/build" >"$out/reinstall.log"
 grep -q edited "$out/inst/etc/snk/config.json" || fail "cmake --install overwrote an edited config"
 grep -q "Kept: .*/etc/snk/config.json" "$out/reinstall.log" || fail "the kept config is not mentioned"
+
+# --- another prefix: the unit goes under it and names its paths (configure only)
+cmake -S "$src" -B "$out/opt" -DCMAKE_INSTALL_PREFIX=/opt/snk -DSNK_TESTS=OFF >/dev/null
+# GNUInstallDirs puts the config of an /opt prefix under /etc/opt (FHS).
+grep -qx "ExecStart=/opt/snk/bin/snk -c /etc/opt/snk/snk/config.json" "$out/opt/dist/snk.service" ||
+	fail "unit for /opt/snk: $(grep ExecStart= "$out/opt/dist/snk.service")"
+grep -q "^Documentation=.*file:///opt/snk/share/doc/snk/README.md" "$out/opt/dist/snk.service" ||
+	fail "Documentation= does not follow the prefix: $(grep Documentation= "$out/opt/dist/snk.service")"
+grep -q '"/opt/snk/lib/systemd/system" TYPE FILE FILES "[^"]*/dist/snk.service"' "$out/opt/cmake_install.cmake" ||
+	fail "the unit is not installed under /opt/snk/lib/systemd/system"
 
 # --- lintian
 if command -v lintian >/dev/null; then
