@@ -11,7 +11,7 @@ cluster_stop b fast
 B_DOWN=1
 # Whatever happens, b is started again for the tests after this one; it_cleanup sees the
 # test's own exit status.
-trap 'rc=$?; [ "$B_DOWN" = 0 ] || cluster_start b; (exit $rc); it_cleanup' EXIT
+trap 'rc=$?; set +e; [ "$B_DOWN" = 0 ] || cluster_start b; (exit $rc); it_cleanup' EXIT
 "$SINK" "$WORK/notify.sock" 60 >"$WORK/notify.out" &
 BG_PIDS+=($!)
 for _ in $(seq 1 50); do [ -S "$WORK/notify.sock" ] && break; sleep 0.1; done
