@@ -3,7 +3,8 @@
 
 SNK_PACKAGES=(build-essential cmake pkg-config libpq-dev libevent-dev uuid-dev libcjson-dev
 	postgresql-15 postgresql-client-15 jq bc netcat-openbsd util-linux iproute2
-	clang libclang-rt-14-dev valgrind)
+	clang libclang-rt-14-dev valgrind
+	dpkg-dev lintian groff-base man-db bash-completion)
 
 snk_install_deps() {
 	local missing=() p sudo=

@@ -34,6 +34,10 @@
 #define STATUS_EVERY_MS 5000
 #define SUMMARY_EVERY_MS 60000
 #define NOFILE_WANTED 65536
+/* While waiting for the databases at start: ask systemd for this much more start time,
+ * again every EXTEND_EVERY_MS, so a database that is down does not trip TimeoutStartSec. */
+#define EXTEND_START_USEC 30000000
+#define EXTEND_EVERY_MS 10000
 
 struct runtime {
 	struct event_base *base;
@@ -44,6 +48,7 @@ struct runtime {
 	uint64_t watchdog_usec;   /* 0: systemd asked for no watchdog */
 	int64_t last_status_ms;
 	int64_t last_summary_ms;
+	int64_t last_extend_ms;   /* the last EXTEND_TIMEOUT_USEC sent, 0: none yet */
 	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
 	struct snk_probe *probe;  /* owned: a reload trying its new connections, else NULL */
 	struct snk_config *pending; /* owned: the config that waits for that probe */
@@ -77,6 +82,22 @@ static void describe(struct runtime *rt, char *buf, size_t len)
 		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ba, now));
 }
 
+/* Until READY=1, snk waits for both databases for as long as they take (it retries,
+ * never gives up), while systemd would fail the start after TimeoutStartSec. Each
+ * EXTEND_TIMEOUT_USEC moves that deadline; a loop that stops turning stops sending them,
+ * so a hung start still times out. */
+static void extend_start_timeout(struct runtime *rt, int64_t now)
+{
+	char msg[64];
+
+	if (rt->app.ready || rt->app.stopping ||
+	    (rt->last_extend_ms && now - rt->last_extend_ms < EXTEND_EVERY_MS))
+		return;
+	rt->last_extend_ms = now;
+	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%d", EXTEND_START_USEC);
+	notify_send(msg);
+}
+
 /* Once a second (or faster when systemd's watchdog asks): WATCHDOG=1 proves the loop
  * turns; STATUS= shows rates in `systemctl status`; an info line every minute. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -87,6 +108,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	if (rt->watchdog_usec)
 		notify_send("WATCHDOG=1");
+	extend_start_timeout(rt, now);
 	log_libevent_flush();
 	if (now - rt->last_status_ms >= STATUS_EVERY_MS) {
 		rt->last_status_ms = now;

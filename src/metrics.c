@@ -1,9 +1,13 @@
-/* metrics.c - GET /metrics in the Prometheus text format, and GET /healthz.
+/* metrics.c - GET /metrics in the Prometheus text format, and the health endpoints.
  *
  * Served on the same loop: rendering reads counters only, so a scrape never waits on a
  * database. Units follow Prometheus conventions (seconds, _total for counters). /healthz
  * answers 200 when both databases are connected and both directions' lag is under
- * healthz_max_lag_ms, 503 with the reason otherwise.
+ * healthz_max_lag_ms, 503 with the reason otherwise. Because a pause lets the lag grow,
+ * /healthz is 503 while snk is paused on purpose, so it is neither a liveness nor a
+ * readiness probe; those are split out: /livez answers 200 whenever it is answered at
+ * all (the loop that serves it is the loop that syncs, so a stuck loop answers nothing),
+ * and /readyz is /healthz's verdict with "not paused" added.
  *
  * The server is a small HTTP/1.0 responder on bufferevents, not evhttp: one request per
  * connection (GET or HEAD, headers up to 8 KiB, any body ignored), one reply with
@@ -29,6 +33,7 @@
 #include "snk/batch.h"
 #include "snk/listener.h"
 #include "snk/log.h"
+#include "snk/procstat.h"
 #include "snk/sync.h"
 
 #define METRICS_MAX_CLIENTS 64
@@ -97,6 +102,35 @@ static void render_listener(struct snk_buf *b, const struct snk_metrics *m)
 	put(b, "snk_metrics_accept_failures_total %llu\n", (unsigned long long)st.accept_failures);
 }
 
+/* The standard process_* series, as Prometheus' client libraries export them. */
+static void render_process(struct snk_buf *b)
+{
+	struct proc_figures p;
+
+	if (!procstat_read(&p))
+		return;
+	family(b, "process_cpu_seconds_total", "counter",
+	       "Total user and system CPU time spent in seconds.");
+	put(b, "process_cpu_seconds_total %.2f\n", p.cpu_seconds);
+	family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	put(b, "process_resident_memory_bytes %llu\n", (unsigned long long)p.resident_bytes);
+	family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	put(b, "process_virtual_memory_bytes %llu\n", (unsigned long long)p.virtual_bytes);
+	if (p.start_time_seconds > 0) {
+		family(b, "process_start_time_seconds", "gauge",
+		       "Start time of the process since unix epoch in seconds.");
+		put(b, "process_start_time_seconds %.2f\n", p.start_time_seconds);
+	}
+	if (p.open_fds >= 0) {
+		family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+		put(b, "process_open_fds %lld\n", (long long)p.open_fds);
+	}
+	if (p.max_fds >= 0) {
+		family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		put(b, "process_max_fds %lld\n", (long long)p.max_fds);
+	}
+}
+
 char *metrics_render(struct snk_app *app)
 {
 	struct snk_buf b = { 0 };
@@ -148,6 +182,11 @@ char *metrics_render(struct snk_app *app)
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_lag_seconds{direction=\"%s\"} %.3f\n", app->dir[i].name,
 		    (double)sync_dir_lag_ms(&app->dir[i], now) / 1000);
+	family(&b, "snk_last_commit_timestamp_seconds", "gauge",
+	       "Unix time of the last commit that copied rows into the peer; 0 before the first.");
+	for (int i = 0; i < 2; i++)
+		put(&b, "snk_last_commit_timestamp_seconds{direction=\"%s\"} %.3f\n", app->dir[i].name,
+		    (double)app->dir[i].stats.last_copy_ms / 1000);
 	family(&b, "snk_pending_rows", "gauge", "Rows read from the source and not yet committed in the peer.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_pending_rows{direction=\"%s\"} %llu\n", app->dir[i].name,
@@ -208,6 +247,7 @@ char *metrics_render(struct snk_app *app)
 	       "Ids a reconcile found with different data on the two sides (ended runs; left alone).");
 	put(&b, "snk_reconcile_conflicts_total %llu\n", (unsigned long long)app->reconcile_conflicts_total);
 	render_listener(&b, app->metrics);
+	render_process(&b);
 	if (!buf_reserve(&b, 1)) {
 		free(b.data);
 		return NULL;
@@ -261,6 +301,10 @@ enum metrics_route metrics_route(const char *line, size_t len, bool *head)
 		return METRICS_METRICS;
 	if (plen == 8 && memcmp(sp1 + 1, "/healthz", 8) == 0)
 		return METRICS_HEALTHZ;
+	if (plen == 6 && memcmp(sp1 + 1, "/livez", 6) == 0)
+		return METRICS_LIVEZ;
+	if (plen == 7 && memcmp(sp1 + 1, "/readyz", 7) == 0)
+		return METRICS_READYZ;
 	return METRICS_NOT_FOUND;
 }
 
@@ -303,10 +347,36 @@ static void client_error(struct metrics_client *c, int code, const char *body)
 	client_reply(c, code, "text/plain; charset=utf-8", body);
 }
 
+bool metrics_ready(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len)
+{
+	bool connected = true;
+
+	for (int i = 0; i < 2; i++)
+		connected = connected && app->side[i].read_ok && app->side[i].write_ok;
+	/* A lost database is the first thing to say; sync_healthy names it. */
+	if (connected && app->stopping) {
+		snprintf(why, len, "stopping");
+		return false;
+	}
+	if (connected && app->paused) {
+		snprintf(why, len, "paused by snkctl; 'snkctl resume' starts copying again");
+		return false;
+	}
+	return sync_healthy(app, max_lag_ms, why, len);
+}
+
+static void client_health(struct metrics_client *c, bool ok, const char *why)
+{
+	char body[300];
+
+	snprintf(body, sizeof(body), "%s\n", why);
+	client_reply(c, ok ? 200 : 503, "text/plain; charset=utf-8", body);
+}
+
 static void client_answer(struct metrics_client *c)
 {
 	struct snk_app *app = c->m->app;
-	char why[256], body[300];
+	char why[256];
 	char *text;
 	bool ok;
 
@@ -322,14 +392,20 @@ static void client_answer(struct metrics_client *c)
 		return;
 	case METRICS_HEALTHZ:
 		ok = sync_healthy(app, app->cfg->healthz_max_lag_ms, why, sizeof(why));
-		snprintf(body, sizeof(body), "%s\n", why);
-		client_reply(c, ok ? 200 : 503, "text/plain; charset=utf-8", body);
+		client_health(c, ok, why);
+		return;
+	case METRICS_LIVEZ:
+		client_health(c, true, "ok");
+		return;
+	case METRICS_READYZ:
+		ok = metrics_ready(app, app->cfg->healthz_max_lag_ms, why, sizeof(why));
+		client_health(c, ok, why);
 		return;
 	case METRICS_NOT_FOUND:
-		client_error(c, 404, "try /metrics or /healthz\n");
+		client_error(c, 404, "try /metrics, /healthz, /livez or /readyz\n");
 		return;
 	case METRICS_BAD_METHOD:
-		client_error(c, 405, "use GET\n");
+		client_error(c, 405, "use GET or HEAD\n");
 		return;
 	case METRICS_BAD_REQUEST:
 	default:

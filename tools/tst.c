@@ -6,9 +6,10 @@
  *
  * Prints a progress line every second and, at the end, "tst: a=N b=M total=T": the rows
  * it knows were committed on each side. While one database is down tst keeps writing to
- * the other and retries the lost one every second. A batch whose commit reply was lost is
- * looked up after reconnecting, so the totals stay exact across database restarts
- * (exit 75 if that could not be settled).
+ * the other and retries the lost one every second, from the start too: only when no
+ * database it may write to answers at start does it exit (69). A batch whose commit reply
+ * was lost is looked up after reconnecting, so the totals stay exact across database
+ * restarts (exit 75 if that could not be settled).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -140,6 +141,39 @@ static bool side_up(struct side *sd, const struct snk_table *t, double now)
 	return true;
 }
 
+/* The first connections. A database that is down at start is treated as one that went
+ * down later: tst writes to the other and retries it every second. Only when no database
+ * tst may write to answers is there nothing to do. */
+static bool connect_first(struct side *sd, const struct snk_config *cfg, int force_side)
+{
+	char err[2][1024];
+	bool any = false;
+
+	for (int i = 0; i < 2; i++) {
+		sd[i].name = i ? "b" : "a";
+		sd[i].conninfo = cfg->conninfo[i];
+		if (force_side >= 0 && force_side != i)
+			continue;
+		sd[i].conn = db_connect_blocking(cfg->conninfo[i], "tst", err[i], sizeof(err[i]));
+		any = any || sd[i].conn;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (sd[i].conn || (force_side >= 0 && force_side != i))
+			continue;
+		if (any)
+			fprintf(stderr,
+				"tst: database %s: %s; writing to %s meanwhile, retrying %s every second\n",
+				sd[i].name, err[i], sd[1 - i].name, sd[i].name);
+		else
+			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err[i]);
+		sd[i].next_try = now_s() + 1.0;
+	}
+	if (!any)
+		fprintf(stderr, "tst: no database to write to is reachable; "
+			"check databases.a and .b in the config\n");
+	return any;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: tst -c CONFIG [--seconds S] [--batches N] [--batch-size N] [--side a|b] [--seed N] [--quiet]\n"
@@ -244,14 +278,10 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	for (int i = 0; i < 2; i++) {
-		sd[i].name = i ? "b" : "a";
-		sd[i].conninfo = cfg->conninfo[i];
-		sd[i].conn = db_connect_blocking(cfg->conninfo[i], "tst", err, sizeof(err));
-		if (!sd[i].conn) {
-			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err);
-			return SNK_EXIT_UNAVAILABLE;
-		}
+	if (!connect_first(sd, cfg, force_side)) {
+		db_table_clear(&t);
+		config_free(cfg);
+		return SNK_EXIT_UNAVAILABLE;
 	}
 
 	double start = now_s(), last_report = start;

@@ -244,6 +244,16 @@ http_get() {
 	exec 5<&-
 }
 
+# http_head PORT PATH: status line and headers of HEAD http://127.0.0.1:PORT/PATH, and
+# whatever else the server sent (a HEAD reply has no body).
+http_head() {
+	local port=$1 path=$2
+	exec 5<>"/dev/tcp/127.0.0.1/$port"
+	printf 'HEAD %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&5
+	cat <&5
+	exec 5<&-
+}
+
 free_port() {
 	local p=$((40000 + RANDOM % 20000))
 	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Checks dist/snk.service with `systemd-analyze verify` (syntax, directives, executables).
-# The unit's paths are pointed at this build's binary, since nothing is installed here.
+# Checks dist/snk.service with `systemd-analyze verify` (syntax, directives, executables,
+# and that the man pages in Documentation= exist). The unit's paths are pointed at this
+# build's binary and man pages, since nothing is installed here.
 # Skips (exit 77) with a message when systemd-analyze is absent.
 set -euo pipefail
-unit=${1:?usage: systemd_verify.sh BUILT_UNIT SNK_BINARY}
+unit=${1:?usage: systemd_verify.sh BUILT_UNIT SNK_BINARY [BUILT_MANDIR]}
 bin=${2:?}
+[ -z "${3:-}" ] || export MANPATH=$3
 if ! command -v systemd-analyze >/dev/null; then
 	echo "SKIP: systemd-analyze not installed; the unit was not verified"
 	exit 77
