@@ -59,7 +59,7 @@ run_one() {
 		SNK_PID=$!
 		bench_wait_snk "$work/snk.sock"
 		while :; do
-			n=$("$build/snkctl" -s "$work/snk.sock" status --json | jq '.a_to_b.rows_copied')
+			n=$(bench_status "$work/snk.sock" | jq '.a_to_b.rows_copied')
 			[ "$n" -ge "$ROWS" ] && break
 			sleep 0.05
 		done

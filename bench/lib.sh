@@ -78,3 +78,11 @@ bench_wait_snk() {
 	echo "snk did not start (no answer on $1 within 5 s)" >&2
 	exit 1
 }
+
+# bench_status SOCKET: snkctl status --json; a degraded snk (exit 2: a direction still
+# waiting or retrying) answers too, and is not an error for a benchmark.
+bench_status() {
+	local rc=0
+	"$build/snkctl" -s "$1" status --json || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 2 ]
+}

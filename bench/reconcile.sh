@@ -59,8 +59,8 @@ for n in $SIZES; do
 	"$build/snk" -c "$cfg" >"$work/snk-$n.log" 2>&1 &
 	SNK_PID=$!
 	bench_wait_snk "$work/snk.sock"
-	until [ "$("$build/snkctl" -s "$work/snk.sock" status --json | jq -r '.reconcile.last.result // empty')" != "" ]; do sleep 0.5; done
-	"$build/snkctl" -s "$work/snk.sock" status --json | jq '.reconcile.last' >"$work/last.json"
+	until [ "$(bench_status "$work/snk.sock" | jq -r '.reconcile.last.result // empty')" != "" ]; do sleep 0.5; done
+	bench_status "$work/snk.sock" | jq '.reconcile.last' >"$work/last.json"
 	bench_snk_stop
 	r_s=$(jq .seconds "$work/last.json")
 	r_b=$(jq .bytes_received "$work/last.json")
