@@ -251,12 +251,17 @@ static void check_writer_lock(struct check_run *r, PGconn *conn)
 		report(r, "writer lock", true, "free");
 		return;
 	}
-	report(r, "writer lock", false, "held by backend pid %d (user %s, application %s, client"
-	       " %s%s%s): a snk is writing %s in database %s now; a second one would wait 15 s and"
-	       " exit 75, so stop that one first (or ignore this line if it is the snk you meant to"
-	       " run)", h.pid, h.user[0] ? h.user : "?", h.application[0] ? h.application : "(none)",
-	       h.client[0] ? h.client : "not visible to this role", h.since[0] ? ", since " : "",
-	       h.since, r->table.label, r->side);
+	/* A running snk holds it: that is the normal state of a live system, which check is
+	 * meant to be run against (before a reload, from monitoring). A session that does not
+	 * name itself as snk's holds snk's lock: that one would keep every snk out. */
+	bool snk_holds = strncmp(h.application, "snk", 3) == 0;
+
+	report(r, "writer lock", snk_holds, "held by %s: backend pid %d (user %s, application %s, client"
+	       " %s%s%s)%s", snk_holds ? "a running snk" : "a session that is not snk's", h.pid,
+	       h.user[0] ? h.user : "?", h.application[0] ? h.application : "(none)",
+	       h.client[0] ? h.client : "not visible to this role", h.since[0] ? ", since " : "", h.since,
+	       snk_holds ? "; a second snk for this table would wait 15 s and exit 75" :
+			   "; no snk can write this table while it holds it: end that session");
 }
 
 static void check_database(struct check_run *r, int index)

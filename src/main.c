@@ -359,7 +359,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_apply(rt, fresh);
 		return;
 	}
-	rt->probe = probe_start(rt->base, changed, reload_probed_cb, rt);
+	rt->probe = probe_start(rt->base, changed, &rt->app.table, reload_probed_cb, rt);
 	if (!rt->probe) {
 		config_free(fresh);
 		reload_refuse(rt, "out of memory");

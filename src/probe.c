@@ -1,8 +1,11 @@
 /* probe.c - one-shot sessions that try a reloaded conninfo before it is used.
  *
  * Each changed database gets a pgconn in one-shot mode named "a.reload": it connects
- * once and runs the session check that every working session runs (db_send_session_setup:
- * the search_path and synchronous_commit snk needs). The verdict is delivered from a
+ * once and runs the checks that every working session runs at connect: the session check
+ * (db_send_session_setup: the search_path, synchronous_commit and snk.copy snk needs) and
+ * the schema check, so that a reload to a database that exists but was never migrated (a
+ * mistyped dbname, another member of the cluster) keeps the old sessions instead of
+ * ending snk with exit 65. The verdict is delivered from a
  * deferred event, so the sessions are freed outside their own callbacks.
  */
 #include "snk/probe.h"
@@ -22,11 +25,14 @@ struct probe_conn {
 	bool done;
 	struct snk_session_info session;
 	bool session_ok;
+	struct snk_schema_info schema;
+	bool schema_ok;
 };
 
 struct snk_probe {
 	struct probe_conn side[2];
 	struct event *finish;     /* owned: delivers the verdict from the loop */
+	const struct snk_table *table; /* borrowed: the synced table, the same across reloads */
 	probe_done_cb cb;
 	void *arg;                /* borrowed */
 	bool failed;
@@ -63,6 +69,8 @@ static void session_result_cb(void *arg, int stmt, const PGresult *res)
 
 	if (stmt == 0)
 		pc->session_ok = db_read_session(res, &pc->session);
+	else if (stmt == 1)
+		pc->schema_ok = db_read_schema(res, &pc->schema);
 }
 
 static void session_done_cb(void *arg, const struct pgconn_error *err)
@@ -73,12 +81,14 @@ static void session_done_cb(void *arg, const struct pgconn_error *err)
 
 	if (pc->done)
 		return;
-	if (err) {
-		probe_fail(pc, err->message);
-		return;
-	}
-	problem = pc->session_ok ? db_session_problem(&pc->session, true, buf, sizeof(buf)) :
-				   "unexpected result of the session check";
+	/* The session check first: its advice beats a later statement's raw error. */
+	problem = pc->session_ok ? db_session_problem(&pc->session, true, buf, sizeof(buf)) : NULL;
+	if (!problem && pc->schema_ok)
+		problem = db_schema_problem(&pc->schema, pc->owner->table, true, buf, sizeof(buf));
+	if (!problem && err)
+		problem = err->message;
+	if (!problem && (!pc->session_ok || !pc->schema_ok))
+		problem = "unexpected result of the session or schema check";
 	if (problem)
 		probe_fail(pc, problem);
 	else
@@ -99,7 +109,8 @@ static void state_cb(struct snk_pgconn *c, void *arg)
 		probe_fail(pc, "cannot send the session check");
 		return;
 	}
-	db_send_session_setup(c);
+	if (db_send_session_setup(c))
+		(void)db_send_schema_check(c, pc->owner->table);
 	pgconn_end(c);
 }
 
@@ -112,7 +123,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
-			      probe_done_cb cb, void *arg)
+			      const struct snk_table *table, probe_done_cb cb, void *arg)
 {
 	static const char *const names[2] = { "a.reload", "b.reload" };
 	struct snk_probe *p = calloc(1, sizeof(*p));
@@ -121,6 +132,7 @@ struct snk_probe *probe_start(struct event_base *base, const char *const conninf
 		return NULL;
 	p->cb = cb;
 	p->arg = arg;
+	p->table = table;
 	p->finish = event_new(base, -1, 0, finish_cb, p);
 	if (!p->finish)
 		goto fail;

@@ -217,7 +217,8 @@ static int status_code(const cJSON *o)
 		str(cJSON_GetObjectItemCaseSensitive(o, "b_to_a"), "state"),
 	};
 
-	return cli_status_code(str(o, "state"), dir_state);
+	return cli_status_code(str(o, "state"), dir_state,
+			       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "degraded_reason")));
 }
 
 /* What an "ok" reply to a command other than status means, in words. */

@@ -8,16 +8,19 @@
 
 struct event_base;
 struct snk_probe;
+struct snk_table;
 
 /* Called once, from the event loop, when every probe has connected and passed the session
- * check (ok) or the first has failed (why: "database a (host:port/db): <error>", never the
+ * and schema checks (ok) or the first has failed (why: "database a (host:port/db): <error>", never the
  * conninfo). The probe frees itself after cb returns: the owner forgets it in cb. */
 typedef void (*probe_done_cb)(void *arg, bool ok, const char *why);
 
-/* probe_start: tries conninfo[i] for each i (0: a, 1: b) that is not NULL; NULL when out
- * of memory (no callback then). */
+/* probe_start: tries conninfo[i] for each i (0: a, 1: b) that is not NULL, with the
+ * session and schema checks for table (borrowed; it must outlive the probe); NULL when
+ * out of memory (no callback then). */
 struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
-			      probe_done_cb cb, void *arg) __attribute__((warn_unused_result));
+			      const struct snk_table *table, probe_done_cb cb, void *arg)
+	__attribute__((warn_unused_result));
 /* probe_free: cancels (no callback); probe_free(NULL) is fine. Not from inside cb. */
 void probe_free(struct snk_probe *p);
 

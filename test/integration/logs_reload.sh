@@ -134,6 +134,19 @@ done
 [ "$(status_field .databases.a.reconnects)" -gt "$ra" ] || fail "a's sessions did not move to the new conninfo"
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'after good reload ' || g FROM generate_series(1, 10) g"
 wait_for b "SELECT count(*) FROM records" 110 15
+
+# --- SIGHUP to a database that exists but holds no migrated table (a mistyped dbname,
+# another member of the cluster): refused by the probe's schema check, snk keeps running
+config_with "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=postgres keepalives_idle=31" "$CONN_B"
+kill -HUP "$SNK_PID"
+for _ in $(seq 1 100); do [ "$(status_field .config_reload.successful)" = false ] && break; sleep 0.1; done
+[ "$(status_field .config_reload.successful)" = false ] || fail "a reload to an unmigrated database was not refused"
+status_field .config_reload.error | grep -q "database a.*table public.records does not exist" ||
+	fail "the refused reload does not say why: $(status_field .config_reload.error)"
+kill -0 "$SNK_PID" || fail "snk ended on a reload to an unmigrated database"
+q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'after unmigrated reload ' || g FROM generate_series(1, 10) g"
+wait_for b "SELECT count(*) FROM records" 120 15
+config_with "$CONN_A keepalives_idle=30" "$CONN_B"
 snk_stop || fail "snk stopped with $?"
 lines_from "$from" >"$WORK/journal.log"
 bad=$(grep -Evc '^<[3467]>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z snk\[[0-9]+\] (noise|debug|info|warn|error) ' "$WORK/journal.log" || true)
@@ -161,4 +174,4 @@ line=$(lines_from "$from" | grep "copied in the last minute" | tail -1)
 grep -q " warn degraded (database b.* is down: .*$CLOSED.*); a->b" <<<"$line" || fail "summary line: $line"
 log "summary: $line"
 snk_stop || true
-it_pass "json lines parse, the server's FATAL in snk's format, <N> under journald, a failed reload kept the sessions, a good one moved them, degraded said why"
+it_pass "json lines parse, the server's FATAL in snk's format, <N> under journald, a failed reload kept the sessions (also one to an unmigrated database), a good one moved them, degraded said why"

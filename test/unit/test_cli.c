@@ -75,13 +75,16 @@ static void test_status_code(void)
 	const char *retrying[2] = { "idle", "retrying" };
 	const char *failed[2] = { "failed", "idle" };
 
-	CHECK(cli_status_code("running", well) == SNK_EXIT_OK);
-	CHECK(cli_status_code("paused", well) == SNK_EXIT_OK);
-	CHECK(cli_status_code("degraded", well) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("running", retrying) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("running", failed) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("stopping", well) == SNK_EXIT_UNAVAILABLE);
-	CHECK(cli_status_code("-", well) == SNK_EXIT_DEGRADED); /* no state: not known to be well */
+	CHECK(cli_status_code("running", well, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("paused", well, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("degraded", well, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", retrying, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", failed, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("stopping", well, false) == SNK_EXIT_UNAVAILABLE);
+	/* paused is shown ahead of degraded: a database down still makes it 2 */
+	CHECK(cli_status_code("paused", well, true) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", well, true) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("-", well, false) == SNK_EXIT_DEGRADED); /* no state: not known to be well */
 	CHECK(SNK_EXIT_DEGRADED != SNK_EXIT_OK && SNK_EXIT_DEGRADED != SNK_EXIT_REFUSED &&
 	      SNK_EXIT_DEGRADED != SNK_EXIT_UNAVAILABLE && SNK_EXIT_DEGRADED != SNK_EXIT_USAGE);
 }
