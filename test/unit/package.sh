@@ -10,9 +10,15 @@
 # - the unit runs /usr/bin/snk on /etc/snk/config.json and its Documentation= pages are in
 #   the package; the man pages format without warnings; the completions complete;
 # - the postinst, run for real into a scratch root (DPKG_ROOT), creates user snk (home
-#   /nonexistent) and leaves the config 0640 root:snk;
+#   /nonexistent) and leaves the config 0640 root:snk; run again as an upgrade after the
+#   config was deleted, exits 0 and creates none; names the sysusers entry by its path;
+# - prerm and postrm parse, stop/mask/reload on remove and purge/unmask on purge; run for
+#   real (deb-systemd-helper honours DPKG_ROOT), a purge removes the link `systemctl
+#   enable snk` made and the mask, and leaves the user snk;
+# - snk.json(5) marks reload exactly the keys main.c's needs_restart() does not refuse;
 # - `cmake --install` twice keeps a config edited in between;
-# - configured for /opt/snk, the unit goes to /opt/snk/lib/systemd/system with its paths;
+# - configured for /opt/snk, the unit goes to /opt/snk/lib/systemd/system with its paths,
+#   the sysusers entry to /opt/snk/lib/sysusers.d, and the postinst names it there;
 # - lintian, when installed, reports no error (warnings are printed, not failures).
 # Skips (exit 77) only when cpack or dpkg-deb is missing (scripts/deps.sh installs them).
 set -euo pipefail
@@ -103,6 +109,8 @@ sh -n "$out/control/postinst" || fail "postinst syntax"
 mkdir -p "$root/etc"
 : >"$root/etc/passwd"
 : >"$root/etc/group"
+# dpkg names the package to every maintainer script; deb-systemd-helper refuses to run without it.
+export DPKG_MAINTSCRIPT_PACKAGE=snk
 DPKG_ROOT=$root sh "$out/control/postinst" configure "" >"$out/postinst.log" 2>&1 ||
 	{ cat "$out/postinst.log"; fail "postinst configure failed"; }
 grep -q '^snk:x:[0-9]*:[0-9]*:.*:/nonexistent:/usr/sbin/nologin$' "$root/etc/passwd" ||
@@ -111,6 +119,60 @@ gid=$(awk -F: '$1 == "snk" {print $3}' "$root/etc/group")
 [ -n "$gid" ] || fail "postinst created no group snk"
 [ "$(stat -c '%a %u %g' "$root/etc/snk/config.json")" = "640 0 $gid" ] ||
 	fail "config after postinst: $(stat -c '%a %u %g' "$root/etc/snk/config.json"), want 640 0 $gid"
+
+# An upgrade after the operator deleted the config: dpkg does not bring a conffile back, and
+# the postinst must neither fail on it nor create it.
+rm "$root/etc/snk/config.json"
+DPKG_ROOT=$root sh "$out/control/postinst" configure 0.0.1 >"$out/postinst-upgrade.log" 2>&1 ||
+	{ cat "$out/postinst-upgrade.log"; fail "postinst configure (upgrade) fails when the config was deleted"; }
+[ ! -e "$root/etc/snk/config.json" ] || fail "the upgrade's postinst created a config the operator had deleted"
+# The sysusers entry by its full path, which follows the prefix (bare, systemd-sysusers
+# would search only its own directories).
+grep -q 'systemd-sysusers .*"$DPKG_ROOT/usr/lib/sysusers.d/snk.conf"' "$out/control/postinst" ||
+	fail "postinst does not name the sysusers entry by the path the package installs"
+
+# --- prerm and postrm: the unit's links. The remove and purge branches, and for real
+# into the scratch root where deb-systemd-helper is installed (it honours DPKG_ROOT).
+for s in prerm postrm; do sh -n "$out/control/$s" || fail "$s syntax"; done
+branch() { # SCRIPT ARG: the commands run when $1 is ARG, one a line
+	awk -v a="$2" '/^if / { on = index($0, "\"$1\" = " a) > 0; next } /^fi/ { on = 0 } on' "$out/control/$1"
+}
+branch prerm remove | grep -q "deb-systemd-invoke stop snk.service" || fail "prerm remove does not stop snk"
+branch postrm remove | grep -q "deb-systemd-helper mask snk.service" || fail "postrm remove does not mask the unit"
+branch postrm remove | grep -q "systemctl --system daemon-reload" || fail "postrm remove does not reload systemd"
+branch postrm purge | grep -q "deb-systemd-helper purge snk.service" || fail "postrm purge does not remove the unit's links"
+branch postrm purge | grep -q "deb-systemd-helper unmask snk.service" || fail "postrm purge leaves the mask"
+! grep -qE "(^|[^a-z_-])(rm|userdel|deluser|delgroup) " "$out/control/postrm" || fail "postrm deletes what dpkg or policy leaves"
+if [ -x /usr/bin/deb-systemd-helper ]; then
+	wants=$root/etc/systemd/system/multi-user.target.wants/snk.service
+	grep -qx /etc/systemd/system/multi-user.target.wants/snk.service \
+		"$root/var/lib/systemd/deb-systemd-helper-enabled/snk.service.dsh-also" ||
+		fail "postinst did not record the unit's links, so a purge cannot remove them"
+	# What `systemctl enable snk` makes; dpkg removes the package's files before postrm.
+	mkdir -p "${wants%/*}"
+	ln -s /usr/lib/systemd/system/snk.service "$wants"
+	rm "$unit"
+	DPKG_ROOT=$root sh "$out/control/prerm" remove || fail "prerm remove failed"
+	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove failed"
+	[ "$(readlink "$root/etc/systemd/system/snk.service")" = /dev/null ] || fail "postrm remove did not mask snk.service"
+	DPKG_ROOT=$root sh "$out/control/postrm" purge || fail "postrm purge failed"
+	[ ! -L "$wants" ] || fail "postrm purge left $wants"
+	[ ! -L "$root/etc/systemd/system/snk.service" ] || fail "postrm purge left the mask"
+	grep -q '^snk:' "$root/etc/passwd" || fail "postrm purge removed the user snk"
+fi
+
+# --- snk.json(5) marks reload exactly the keys main.c's needs_restart() does not refuse
+# (xid_index, read by snk migrate only, is neither and unmarked).
+refused=$(sed -n '/^static bool needs_restart(/,/^}/p' "$src/src/main.c" | grep -o 'a->[a-z_]*' | sed 's/^a->//' | sort -u)
+[ -n "$refused" ] || fail "found no needs_restart() in src/main.c"
+keys=$(sed -n '/^\.SH KEYS/,/^\.SH TLS/p' "$src/man/snk.json.5.in" | awk '
+	prev == ".TP" { r = index($0, "\\fIreload\\fP") ? "reload" : "restart"
+		k = substr($0, 5); sub(/ *" \(.*/, "", k); n = split(k, ks, /" *, *"/)
+		for (i = 1; i <= n; i++) { gsub(/[ "]/, "", ks[i]); print ks[i], r } }
+	{ prev = $0 }')
+unmarked=$(awk '$2 == "restart" && $1 != "xid_index" { print $1 }' <<<"$keys" | sort -u)
+[ "$unmarked" = "$refused" ] || fail "snk.json(5) marks as needing a restart [$(echo $unmarked)]; main.c refuses [$(echo $refused)]"
+awk '$1 == "reconcile_interval_s" && $2 == "reload"' <<<"$keys" | grep -q . || fail "parsing snk.json(5)'s keys: $keys"
 
 # --- cmake --install over an edited config keeps it
 DESTDIR=$out/inst cmake --install "$out/build" >/dev/null
@@ -128,6 +190,10 @@ grep -q "^Documentation=.*file:///opt/snk/share/doc/snk/README.md" "$out/opt/dis
 	fail "Documentation= does not follow the prefix: $(grep Documentation= "$out/opt/dist/snk.service")"
 grep -q '"/opt/snk/lib/systemd/system" TYPE FILE FILES "[^"]*/dist/snk.service"' "$out/opt/cmake_install.cmake" ||
 	fail "the unit is not installed under /opt/snk/lib/systemd/system"
+grep -q '"/opt/snk/lib/sysusers.d" TYPE FILE .*RENAME "snk.conf"' "$out/opt/cmake_install.cmake" ||
+	fail "the sysusers entry is not installed under /opt/snk/lib/sysusers.d"
+grep -q 'systemd-sysusers .*"$DPKG_ROOT/opt/snk/lib/sysusers.d/snk.conf"' "$out/opt/deb/postinst" ||
+	fail "the postinst for /opt/snk does not name /opt/snk/lib/sysusers.d/snk.conf: $(grep systemd-sysusers "$out/opt/deb/postinst")"
 
 # --- lintian
 if command -v lintian >/dev/null; then
