@@ -79,7 +79,7 @@ for bad_ci in "host=127.0.0.1 password horse-battery-$SECRET" "postgresql://post
 	printf '{"databases": {"a": "%s", "b": "dbname=x"}, "control_socket": "%s"}\n' "$bad_ci" "$SOCK" >"$WORK/badci.json"
 	for args in --check-config run; do
 		rc=0
-		"$SNK" -c "$WORK/badci.json" $args >"$WORK/err" 2>&1 || rc=$?
+		timeout 10 "$SNK" -c "$WORK/badci.json" $args >"$WORK/err" 2>&1 || rc=$?
 		[ "$rc" = 78 ] || fail "malformed conninfo ($args): exit $rc: $(cat "$WORK/err")"
 		grep -q "databases.a: not a valid libpq connection string or URI" "$WORK/err" || fail "no clear message: $(cat "$WORK/err")"
 		! grep -qE "$SECRET|hunter2|horse" "$WORK/err" || fail "the malformed conninfo was echoed: $(cat "$WORK/err")"
@@ -117,6 +117,7 @@ cleanup_roles() {
 		q $side "DROP ROLE ${u}_snk" 2>/dev/null
 	done
 }
+trap 'rc=$?; cleanup_roles; (exit $rc); it_cleanup' EXIT # fail() exits from inside helpers
 q b "CREATE ROLE ${u}_mallory LOGIN; GRANT CREATE, USAGE ON SCHEMA public TO ${u}_mallory"
 for side in a b; do
 	psql_side "$(port_of $side)" -d "$DB" -U "${u}_mallory" -q >/dev/null <<'EOSQL'
@@ -148,21 +149,20 @@ sed -i "s/user=postgres dbname=/user=${u}_snk dbname=/g" "$CFG"
 snk_start
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'hijack ' || i FROM generate_series(1, 500) i"
 q b "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'hijack b ' || i FROM generate_series(1, 300) i"
-wait_synced 30 || { cleanup_roles; fail "no sync under a hostile search_path"; }
+wait_synced 30 || fail "no sync under a hostile search_path"
 for side in a b; do
 	[ "$(status_field .databases.$side.synchronous_commit)" = local ] ||
-		{ cleanup_roles; fail "database $side: snk commits with synchronous_commit $(status_field .databases.$side.synchronous_commit)"; }
+		fail "database $side: snk commits with synchronous_commit $(status_field .databases.$side.synchronous_commit)"; 
 	[ "$(status_field .databases.$side.search_path)" = "pg_catalog,pg_temp" ] ||
-		{ cleanup_roles; fail "database $side: snk's search_path is $(status_field .databases.$side.search_path)"; }
+		fail "database $side: snk's search_path is $(status_field .databases.$side.search_path)"; 
 done
 # The server agrees: every session of snk's role runs with the pinned settings.
 runs=$(status_field .reconcile.runs)
-"$SNKCTL" -s "$SOCK" reconcile >/dev/null || { cleanup_roles; fail "snkctl reconcile refused"; }
+"$SNKCTL" -s "$SOCK" reconcile >/dev/null || fail "snkctl reconcile refused"; 
 wait_reconciled "$runs" 30
-"$SNK" -c "$CFG" verify >"$WORK/v.out" 2>&1 || { cleanup_roles; fail "verify under a hostile search_path: $(cat "$WORK/v.out")"; }
+"$SNK" -c "$CFG" verify >"$WORK/v.out" 2>&1 || fail "verify under a hostile search_path: $(cat "$WORK/v.out")"; 
 assert_tail_only
-snk_stop || { cleanup_roles; fail "snk exited non-zero"; }
-grep -q "hijacked" "$WORK/snk.log" "$WORK/v.out" && { cleanup_roles; fail "a planted function ran as snk: $(grep -h hijacked "$WORK/snk.log" "$WORK/v.out" | head -2)"; }
-cleanup_roles
+snk_stop || fail "snk exited non-zero"; 
+grep -q "hijacked" "$WORK/snk.log" "$WORK/v.out" && fail "a planted function ran as snk: $(grep -h hijacked "$WORK/snk.log" "$WORK/v.out" | head -2)"; 
 it_pass "password never shown (nor a malformed conninfo); socket refuses other users; sslmode passed through;"\
 	"bad environments refused cleanly; planted look-alikes never ran; summarize not public; commits synchronous"
