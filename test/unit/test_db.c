@@ -32,13 +32,13 @@ int main(void)
 						   " THEN NULL ELSE \"d d\" END, pg_catalog.octet_length(\"d d\")::int8,");
 	/* Rows ahead of the counter: left out of the first arm, found (and marked) by the second. */
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], " FROM \"s\"\"x\".\"T\" WHERE (snk_xid >= $1::int8 AND snk_xid <"
-						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)"
-						   " OR (snk_xid >= pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8"
+						   " (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8))"
+						   " OR (snk_xid >= (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)"
 						   " AND $4::bool) OR snk_xid = ANY (ARRAY(SELECT x::text::int8 FROM");
-	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "CASE WHEN snk_xid >= pg_catalog.pg_snapshot_xmax(");
+	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "CASE WHEN snk_xid >= (SELECT pg_catalog.pg_snapshot_xmax(");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_INT8], "pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE (snk_xid >= $1::xid8 AND snk_xid <"
-						   " pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))");
+						   " (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())))");
 	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "AND $4::bool) OR snk_xid = ANY (ARRAY(SELECT x::text::xid8");
 	CHECK_CONTAINS(t.sql_fetch_large, "SELECT \"Id\", \"d d\" FROM \"s\"\"x\".\"T\" WHERE \"Id\" = ANY ($1::uuid[])");
 	CHECK_CONTAINS(t.sql_insert, "ON CONFLICT (\"Id\") DO NOTHING");
