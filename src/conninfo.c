@@ -57,17 +57,18 @@ static bool looks_like_uri(const char *conninfo)
 bool conninfo_check(const char *conninfo, char *err, size_t errlen)
 {
 	char *msg = NULL;
-	PQconninfoOption *opts = bare_dbname(conninfo) ? NULL : PQconninfoParse(conninfo, &msg);
+	PQconninfoOption *opts;
 	const char *meaning = "libpq cannot parse it";
 
-	if (bare_dbname(conninfo) && looks_like_uri(conninfo)) {
+	if (bare_dbname(conninfo)) {
+		if (!looks_like_uri(conninfo))
+			return true;
 		snprintf(err, errlen, "not a valid libpq connection string or URI: it looks like a URI, but"
 			 " does not begin with postgresql:// or postgres:// (the string is not shown: it may hold a"
 			 " password)");
 		return false;
 	}
-	if (bare_dbname(conninfo))
-		return true;
+	opts = PQconninfoParse(conninfo, &msg);
 	if (opts) {
 		PQconninfoFree(opts);
 		return true;
