@@ -37,8 +37,8 @@ BEGIN
                    WHERE tgrelid = @TABLE_LIT@::pg_catalog.regclass AND tgname = 'snk_xid_stamp') THEN
         EXECUTE pg_catalog.format('CREATE TRIGGER snk_xid_stamp AFTER INSERT ON %s FOR EACH ROW'
             ' WHEN (NEW.snk_xid IS DISTINCT FROM %s AND pg_catalog.current_setting(''snk.copy''::text, true)'
-            ' IS DISTINCT FROM ''on''::text) EXECUTE FUNCTION snk.stamp_xid(%L)',
-            @TABLE_LIT@, now_fn, @ID_LIT@);
+            ' IS DISTINCT FROM ''on''::text) EXECUTE FUNCTION snk.stamp_xid(%s)',
+            @TABLE_LIT@, now_fn, @KEY_ARGS@);
         EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER snk_xid_stamp', @TABLE_LIT@);
     END IF;
 END

@@ -127,6 +127,17 @@ static bool socket_path(const char *value, const char *config_path, char *out, s
 	return true;
 }
 
+bool config_same_key(const struct snk_config *a, const struct snk_config *b)
+{
+	if (a->nkey != b->nkey)
+		return false;
+	for (int i = 0; i < a->nkey; i++) {
+		if (strcmp(a->key[i], b->key[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
 void config_free(struct snk_config *cfg)
 {
 	if (!cfg)
@@ -134,6 +145,9 @@ void config_free(struct snk_config *cfg)
 	free(cfg->conninfo[0]);
 	free(cfg->conninfo[1]);
 	free(cfg->path);
+	for (int i = 0; i < cfg->nkey; i++)
+		free(cfg->key[i]);
+	free(cfg->key);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].type != KEY_INT)
 			free(*(char **)((char *)cfg + keys[i].offset));
@@ -249,6 +263,53 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 	return true;
 }
 
+/* "key": the columns of the unique index that is the table's key, when it has no primary
+ * key or it should not be that one: a non-empty array of distinct column names. */
+static bool read_key_columns(const cJSON *item, struct snk_config *cfg, const char *name, char *err,
+			     size_t errlen)
+{
+	const cJSON *col;
+	int n = item ? cJSON_GetArraySize(item) : 0;
+
+	if (!item)
+		return true;
+	if (!cJSON_IsArray(item) || n < 1 || n > 32) {
+		set_err(err, errlen, "%s: key: must be an array of 1..32 column names, e.g. [\"tenant_id\", \"id\"]",
+			name);
+		return false;
+	}
+	cfg->key = calloc((size_t)n, sizeof(*cfg->key));
+	if (!cfg->key) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return false;
+	}
+	cJSON_ArrayForEach(col, item)
+	{
+		if (!cJSON_IsString(col) || col->valuestring[0] == '\0' || strlen(col->valuestring) > NAME_MAX_BYTES) {
+			set_err(err, errlen, "%s: key: each column name must be a string of 1..%d bytes", name,
+				NAME_MAX_BYTES);
+			return false;
+		}
+		if (strcmp(col->valuestring, "snk_xid") == 0) {
+			set_err(err, errlen, "%s: key: snk_xid is the column snk adds, not a key column", name);
+			return false;
+		}
+		for (int i = 0; i < cfg->nkey; i++) {
+			if (strcmp(cfg->key[i], col->valuestring) == 0) {
+				set_err(err, errlen, "%s: key: column %s given twice", name, col->valuestring);
+				return false;
+			}
+		}
+		cfg->key[cfg->nkey] = strdup(col->valuestring);
+		if (!cfg->key[cfg->nkey]) {
+			set_err(err, errlen, "%s: out of memory", name);
+			return false;
+		}
+		cfg->nkey++;
+	}
+	return true;
+}
+
 static bool set_socket(struct snk_config *cfg, const char *name, char *err, size_t errlen)
 {
 	char path[4096];
@@ -287,7 +348,7 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	cJSON_ArrayForEach(item, root)
 	{
-		bool known = strcmp(item->string, "databases") == 0;
+		bool known = strcmp(item->string, "databases") == 0 || strcmp(item->string, "key") == 0;
 
 		for (size_t i = 0; !known && i < sizeof(keys) / sizeof(keys[0]); i++)
 			known = strcmp(item->string, keys[i].name) == 0;
@@ -315,6 +376,8 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 			      errlen))
 			goto fail;
 	}
+	if (!read_key_columns(cJSON_GetObjectItemCaseSensitive(root, "key"), cfg, name, err, errlen))
+		goto fail;
 	if (!log_parse_level(cfg->log_level_name, &cfg->log_level)) {
 		set_err(err, errlen, "%s: log_level: must be one of noise, debug, info, warn, error", name);
 		goto fail;

@@ -163,42 +163,98 @@ static int load_config(const char *path, struct snk_config **out)
 	}
 }
 
+/* The two databases' tables, read before anything changes: a table snk can sync in both
+ * (the same columns and key), or absent in both (the default table is created in both), or
+ * the default table in one and absent in the other (created there). Anything else is
+ * refused, naming the table and the database, and nothing is changed in either. */
+static const char *migrate_problem(const struct snk_table *t, struct snk_schema_info info[2],
+				   struct snk_shape shape[2], char *buf, size_t len)
+{
+	static const char *const names[2] = { "a", "b" };
+	struct snk_table probe;
+
+	for (int i = 0; i < 2; i++) {
+		if (!info[i].table_exists && info[1 - i].table_exists && !db_shape_is_default(t, &shape[1 - i])) {
+			snprintf(buf, len, "table %s exists in database %s but not in database %s; create it in %s with the"
+				 " same columns (snk migrate creates only the default table, (%s uuid, %s text))", t->label,
+				 names[1 - i], names[i], names[i], t->id_raw, t->data_raw);
+			return buf;
+		}
+		if (info[i].table_exists && db_table_problem(&info[i], t, buf, len)) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "database %s: %s", names[i], buf);
+			snprintf(buf, len, "%s", why);
+			return buf;
+		}
+	}
+	if (!info[0].table_exists || !info[1].table_exists)
+		return NULL;
+	/* Both exist: the same columns and key, as the daemon will check at every connect. */
+	probe = *t;
+	probe.shaped = true;
+	probe.shape = shape[0];
+	snprintf(probe.shape_db, sizeof(probe.shape_db), "a");
+	return db_shape_problem(&probe, &shape[1], "b", buf, len);
+}
+
 static int cmd_migrate(const struct snk_config *cfg)
 {
 	struct snk_table t;
-	int rc = SNK_EXIT_OK;
+	PGconn *conn[2] = { NULL, NULL };
+	struct snk_schema_info info[2];
+	struct snk_shape shape[2] = { { 0 }, { 0 } };
+	bool open[2] = { false, false };
+	int rc = SNK_EXIT_OK, applied[2] = { 0, 0 };
+	char err[1024], buf[1024];
+	const char *problem;
 
 	if (!db_table_init(&t, cfg)) {
 		fprintf(stderr, "snk: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
 	for (int i = 0; i < 2 && rc == SNK_EXIT_OK; i++) {
-		const char *side = i == 0 ? "a" : "b";
-		char err[1024];
-		int applied = 0;
 		const char *app = i == 0 ? "snk a.migrate" : "snk b.migrate"; /* as pgconn names sessions */
-		PGconn *conn = db_connect_blocking(cfg->conninfo[i], app, err, sizeof(err));
 
-		if (!conn) {
-			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", side, err);
+		conn[i] = db_connect_blocking(cfg->conninfo[i], app, err, sizeof(err));
+		if (!conn[i]) {
+			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", i ? "b" : "a", err);
 			rc = SNK_EXIT_UNAVAILABLE;
-			break;
-		}
-		switch (db_migrate(conn, &t, &applied, err, sizeof(err))) {
-		case MIGRATE_OK:
-			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", side, t.label,
-			       applied, applied == 1 ? "" : "s");
-			break;
-		case MIGRATE_SCHEMA:
-			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", side, err);
-			rc = SNK_EXIT_SCHEMA;
-			break;
-		case MIGRATE_ERROR:
-			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", side, err);
+		} else if (db_migrate_begin(conn[i], &t, &info[i], &shape[i], err, sizeof(err)) != MIGRATE_OK) {
+			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", i ? "b" : "a", err);
 			rc = SNK_EXIT_SOFTWARE;
-			break;
+		} else {
+			open[i] = true;
 		}
-		PQfinish(conn);
+	}
+	if (rc == SNK_EXIT_OK && (problem = migrate_problem(&t, info, shape, buf, sizeof(buf)))) {
+		fprintf(stderr, "snk: migrate: %s; nothing was changed\n", problem);
+		rc = SNK_EXIT_SCHEMA;
+	}
+	for (int i = 0; i < 2 && rc == SNK_EXIT_OK; i++) {
+		/* The key of the table there, or of the one there is, or the default table's. */
+		const struct snk_shape *key = info[i].table_exists ? &shape[i] : info[1 - i].table_exists ? &shape[1 - i] : NULL;
+
+		if (db_migrate_apply(conn[i], &t, key, &applied[i], err, sizeof(err)) != MIGRATE_OK) {
+			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", i ? "b" : "a", err);
+			rc = SNK_EXIT_SOFTWARE;
+		}
+	}
+	/* Both or neither: b commits only after a did; a commit that fails then is the only way
+	 * to end with one migrated, and migrating again finishes the other. */
+	for (int i = 0; i < 2; i++) {
+		if (open[i] && !db_migrate_finish(conn[i], rc == SNK_EXIT_OK) && rc == SNK_EXIT_OK) {
+			fprintf(stderr, "snk: migrate: database %s: the commit failed: %s; run snk migrate again\n",
+				i ? "b" : "a", PQerrorMessage(conn[i]));
+			rc = SNK_EXIT_SOFTWARE;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (rc == SNK_EXIT_OK)
+			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", i ? "b" : "a", t.label,
+			       applied[i], applied[i] == 1 ? "" : "s");
+		db_shape_clear(&shape[i]);
+		PQfinish(conn[i]);
 	}
 	db_table_clear(&t);
 	return rc;
@@ -225,6 +281,8 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 	if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
 	    strcmp(a->data_column, b->data_column))
 		*what = "table";
+	else if (!config_same_key(a, b))
+		*what = "key";
 	else if (strcmp(a->notify_channel, b->notify_channel))
 		*what = "notify_channel";
 	else if (strcmp(a->control_socket, b->control_socket))

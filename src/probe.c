@@ -27,6 +27,8 @@ struct probe_conn {
 	bool session_ok;
 	struct snk_schema_info schema;
 	bool schema_ok;
+	struct snk_shape shape;   /* owned: the table's columns there */
+	bool shape_ok;
 };
 
 struct snk_probe {
@@ -71,6 +73,8 @@ static void session_result_cb(void *arg, int stmt, const PGresult *res)
 		pc->session_ok = db_read_session(res, &pc->session);
 	else if (stmt == 1)
 		pc->schema_ok = db_read_schema(res, &pc->schema);
+	else if (stmt == 2)
+		pc->shape_ok = db_read_shape(res, &pc->shape);
 }
 
 static void session_done_cb(void *arg, const struct pgconn_error *err)
@@ -85,9 +89,12 @@ static void session_done_cb(void *arg, const struct pgconn_error *err)
 	problem = pc->session_ok ? db_session_problem(&pc->session, true, buf, sizeof(buf)) : NULL;
 	if (!problem && pc->schema_ok)
 		problem = db_schema_problem(&pc->schema, pc->owner->table, true, buf, sizeof(buf));
+	/* The same columns and key as the table snk syncs now: the new database must be its peer. */
+	if (!problem && pc->shape_ok)
+		problem = db_shape_problem(pc->owner->table, &pc->shape, pc->db, buf, sizeof(buf));
 	if (!problem && err)
 		problem = err->message;
-	if (!problem && (!pc->session_ok || !pc->schema_ok))
+	if (!problem && (!pc->session_ok || !pc->schema_ok || !pc->shape_ok))
 		problem = "unexpected result of the session or schema check";
 	if (problem)
 		probe_fail(pc, problem);
@@ -163,8 +170,10 @@ void probe_free(struct snk_probe *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		pgconn_free(p->side[i].conn);
+		db_shape_clear(&p->side[i].shape);
+	}
 	if (p->finish)
 		event_free(p->finish);
 	free(p);

@@ -52,6 +52,7 @@ struct item {
 
 struct idlist {
 	unsigned char *ids; /* owned: 16 bytes each */
+	char **keys;        /* owned: each id's key as text, NULL when it is a uuid key's own */
 	size_t n;
 	size_t cap;
 };
@@ -66,11 +67,13 @@ struct side_arg {
 	bool session_ok;
 	struct snk_schema_info info; /* RC_VERIFY: the table as this side's catalog has it */
 	bool info_ok;
+	struct snk_shape shape;      /* RC_VERIFY, owned: its columns */
+	bool shape_ok;
 };
 
 struct snk_reconcile {
 	struct event_base *base;       /* borrowed */
-	const struct snk_table *t;     /* borrowed */
+	struct snk_table *t;           /* borrowed; RC_VERIFY gives it its shape */
 	enum rc_mode mode;
 	size_t batch_max_bytes;
 	struct rc_hooks hooks;
@@ -97,7 +100,7 @@ struct snk_reconcile {
 	struct snk_row_sum *sums[2];   /* owned */
 	int nsums[2];
 	struct snk_idqueue queue[2];   /* ids to copy into side i from the other */
-	struct snk_buf ids_buf;        /* owned: uuid[] parameter of a fetch */
+	struct snk_batch kids;         /* owned: the uuid[] parameter of a fetch or a confirmation */
 	struct snk_batch batch;        /* owned: rows being repaired */
 	int repair_into;
 	struct idlist diffs[3];        /* RC_VERIFY */
@@ -146,24 +149,47 @@ double rc_range_share(const struct rc_range *r)
 
 /* ---- small containers ---- */
 
-static bool idlist_add(struct idlist *l, const unsigned char id[16])
+static bool idlist_add(struct idlist *l, const unsigned char id[16], const char *key)
 {
+	char *k = key ? strdup(key) : NULL;
+
+	if (key && !k)
+		return false;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 256;
 		unsigned char *p = realloc(l->ids, cap * 16);
+		char **keys;
 
-		if (!p)
+		if (!p) {
+			free(k);
 			return false;
+		}
 		l->ids = p;
+		keys = realloc(l->keys, cap * sizeof(*keys));
+		if (!keys) {
+			free(k);
+			return false;
+		}
+		l->keys = keys;
 		l->cap = cap;
 	}
+	l->keys[l->n] = k;
 	memcpy(l->ids + l->n++ * 16, id, 16);
 	return true;
 }
 
+static void idlist_clear(struct idlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->keys[i]);
+	l->n = 0;
+}
+
 static void idlist_free(struct idlist *l)
 {
+	idlist_clear(l);
 	free(l->ids);
+	free(l->keys);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -186,7 +212,7 @@ static bool push(struct snk_reconcile *rc, const struct item *it)
 static void free_sums(struct snk_reconcile *rc)
 {
 	for (int s = 0; s < 2; s++) {
-		free(rc->sums[s]);
+		db_row_sums_free(rc->sums[s], rc->nsums[s]);
 		rc->sums[s] = NULL;
 		rc->nsums[s] = 0;
 	}
@@ -222,7 +248,7 @@ static void fail_oom(struct snk_reconcile *rc)
 static void found_only(struct snk_reconcile *rc, int has, const struct snk_row_sum *row)
 {
 	if (rc->mode == RC_VERIFY) {
-		if (!idlist_add(&rc->diffs[has == SNK_DB_A ? RC_ONLY_A : RC_ONLY_B], row->id))
+		if (!idlist_add(&rc->diffs[has == SNK_DB_A ? RC_ONLY_A : RC_ONLY_B], row->id, row->key))
 			fail_oom(rc);
 		return;
 	}
@@ -231,23 +257,23 @@ static void found_only(struct snk_reconcile *rc, int has, const struct snk_row_s
 		return;
 	}
 	rc->stats.missing[1 - has]++;
-	if (!idqueue_push(&rc->queue[1 - has], row->id, row->bytes))
+	if (!idqueue_push_id(&rc->queue[1 - has], row->id, row->bytes))
 		fail_oom(rc);
 }
 
-static void found_different(struct snk_reconcile *rc, const unsigned char id[16])
+static void found_different(struct snk_reconcile *rc, const struct snk_row_sum *row)
 {
 	char text[37];
 
 	if (rc->mode == RC_VERIFY) {
-		if (!idlist_add(&rc->diffs[RC_DIFFERENT], id))
+		if (!idlist_add(&rc->diffs[RC_DIFFERENT], row->id, row->key))
 			fail_oom(rc);
 		return;
 	}
 	rc->stats.conflicts++;
-	db_uuid_text(id, text);
+	db_uuid_text(row->id, text);
 	if (rc->hooks.on_conflict)
-		rc->hooks.on_conflict(rc->hooks.arg, text);
+		rc->hooks.on_conflict(rc->hooks.arg, row->key ? row->key : text);
 }
 
 /* Both sides' rows of the same ids or range, each ordered by id. */
@@ -265,7 +291,7 @@ static void merge(struct snk_reconcile *rc)
 			found_only(rc, SNK_DB_B, &b[j++]);
 		} else {
 			if (a[i].hash != b[j].hash)
-				found_different(rc, a[i].id);
+				found_different(rc, &a[i]);
 			i++;
 			j++;
 		}
@@ -399,7 +425,7 @@ static void result_cb(void *arg, int stmt, const PGresult *res)
 		ok = db_read_row_sums(res, &rc->sums[side], &rc->nsums[side]);
 		break;
 	case STEP_FETCH:
-		ok = db_read_rows(res, &rc->batch);
+		ok = db_read_rows(res, rc->t, &rc->batch);
 		break;
 	case STEP_INSERT:
 		if (stmt == 0) {
@@ -484,19 +510,26 @@ static void send_item(struct snk_reconcile *rc)
 }
 
 /* The next repair: rows missing in side `into`, fetched by id from the other side. */
+static bool kids_layout(struct snk_reconcile *rc)
+{
+	static const uint32_t uuid[1] = { SNK_UUIDOID };
+
+	return batch_layout(&rc->kids, 1, uuid);
+}
+
 static void send_fetch(struct snk_reconcile *rc, int into)
 {
 	int from = 1 - into;
 
-	if (idqueue_take(&rc->queue[into], rc->batch_max_bytes, &rc->ids_buf) == 0) {
+	if (!kids_layout(rc) || idqueue_take(&rc->queue[into], rc->batch_max_bytes, &rc->kids) == 0 ||
+	    !db_row_layout(rc->t, &rc->batch)) {
 		fail_oom(rc);
 		return;
 	}
 	start_step(rc, STEP_FETCH);
 	rc->repair_into = into;
-	batch_reset(&rc->batch);
 	if (begin(rc, from)) {
-		db_send_fetch_large(rc->conn[from], rc->t, &rc->ids_buf);
+		db_send_fetch_kid(rc->conn[from], rc->t, &rc->kids);
 		pgconn_end(rc->conn[from]);
 	}
 	if (rc->pending == 0)
@@ -509,7 +542,8 @@ static void send_insert(struct snk_reconcile *rc)
 
 	start_step(rc, STEP_INSERT);
 	rc->repair_into = into;
-	rc->stats.bytes_sent += rc->batch.ids.len + rc->batch.datas.len;
+	for (int i = 0; i < rc->batch.ncols; i++)
+		rc->stats.bytes_sent += rc->batch.col[i].len;
 	if (begin(rc, into)) {
 		db_send_insert(rc->conn[into], &rc->batch, true);
 		db_send_conflicts(rc->conn[into], rc->t, &rc->batch);
@@ -529,8 +563,8 @@ static void send_confirm(struct snk_reconcile *rc)
 	if (n > CONFIRM_IDS)
 		n = CONFIRM_IDS;
 	for (size_t i = 0; ok && i < n; i++)
-		ok = idqueue_push(&q, rc->suspects.ids + (rc->confirm_pos + i) * 16, 0);
-	ok = ok && idqueue_take(&q, UINT64_MAX, &rc->ids_buf) == (int)n;
+		ok = idqueue_push_id(&q, rc->suspects.ids + (rc->confirm_pos + i) * 16, 0);
+	ok = ok && kids_layout(rc) && idqueue_take(&q, UINT64_MAX, &rc->kids) == (int)n;
 	idqueue_free(&q);
 	if (!ok) {
 		fail_oom(rc);
@@ -540,7 +574,7 @@ static void send_confirm(struct snk_reconcile *rc)
 	for (int s = 0; s < 2; s++) {
 		if (!begin(rc, s))
 			continue;
-		db_send_rows_by_id(rc->conn[s], rc->t, &rc->ids_buf, rc->mode == RC_REPAIR);
+		db_send_rows_by_id(rc->conn[s], rc->t, &rc->kids, rc->mode == RC_REPAIR);
 		pgconn_end(rc->conn[s]);
 	}
 	if (rc->pending == 0)
@@ -599,12 +633,12 @@ static void start_confirm(struct snk_reconcile *rc)
 	idlist_free(&rc->suspects);
 	for (int k = 0; k < 3; k++) {
 		for (size_t i = 0; i < rc->diffs[k].n; i++) {
-			if (!idlist_add(&rc->suspects, rc->diffs[k].ids + i * 16)) {
+			if (!idlist_add(&rc->suspects, rc->diffs[k].ids + i * 16, NULL)) {
 				fail_oom(rc);
 				return;
 			}
 		}
-		rc->diffs[k].n = 0;
+		idlist_clear(&rc->diffs[k]);
 	}
 }
 
@@ -673,6 +707,8 @@ static void setup_result_cb(void *arg, int stmt, const PGresult *res)
 		sa->session_ok = db_read_session(res, &sa->session);
 	else if (stmt == 1 && sa->rc->mode == RC_VERIFY)
 		sa->info_ok = db_read_schema(res, &sa->info);
+	else if (stmt == 2 && sa->rc->mode == RC_VERIFY)
+		sa->shape_ok = db_read_shape(res, &sa->shape);
 }
 
 /* verify checks the table first, so that a missing one is reported with the daemon's
@@ -686,12 +722,19 @@ static bool verify_table_ok(struct side_arg *sa)
 	if (rc->mode != RC_VERIFY || !sa->info_ok)
 		return true;
 	problem = db_table_problem(&sa->info, rc->t, buf, sizeof(buf));
-	if (!problem)
-		return true;
-	if (rc->running) {
+	if (problem) {
 		snprintf(why, sizeof(why), "database %s: %s", sa->side ? "b" : "a", problem);
-		finish(rc, false, why);
+	} else if (!sa->shape_ok) {
+		snprintf(why, sizeof(why), "database %s: unexpected result of the column check", sa->side ? "b" : "a");
+	} else if ((problem = db_shape_problem(rc->t, &sa->shape, sa->side ? "b" : "a", buf, sizeof(buf)))) {
+		snprintf(why, sizeof(why), "%s", problem);
+	} else if (!rc->t->shaped && !db_table_shape(rc->t, &sa->shape, sa->side ? "b" : "a")) {
+		snprintf(why, sizeof(why), "out of memory");
+	} else {
+		return true;
 	}
+	if (rc->running)
+		finish(rc, false, why);
 	return false;
 }
 
@@ -723,6 +766,8 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	rc->setup_ok[sa->side] = false;
 	sa->session_ok = false;
 	sa->info_ok = false;
+	sa->shape_ok = false;
+	db_shape_clear(&sa->shape);
 	if (!pgconn_ready(c)) {
 		if (rc->hooks.on_conn_error)
 			rc->hooks.on_conn_error(rc->hooks.arg, sa->side, pgconn_last_error(c));
@@ -741,7 +786,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 
 /* ---- the interface ---- */
 
-struct snk_reconcile *rc_new(struct event_base *base, const struct snk_table *t, char *const conninfo[2],
+struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *t, char *const conninfo[2],
 			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
 			     const struct rc_hooks *hooks)
 {
@@ -776,12 +821,13 @@ void rc_free(struct snk_reconcile *rc)
 	for (int s = 0; s < 2; s++) {
 		pgconn_free(rc->conn[s]);
 		idqueue_free(&rc->queue[s]);
+		db_shape_clear(&rc->sarg[s].shape);
 	}
 	if (rc->step_timer)
 		event_free(rc->step_timer);
 	free_sums(rc);
 	free(rc->stack);
-	free(rc->ids_buf.data);
+	batch_free(&rc->kids);
 	batch_free(&rc->batch);
 	for (int k = 0; k < 3; k++)
 		idlist_free(&rc->diffs[k]);
@@ -798,7 +844,7 @@ bool rc_start(struct snk_reconcile *rc)
 	memset(&rc->stats, 0, sizeof(rc->stats));
 	rc->stats.started_ms = sync_now_ms();
 	for (int k = 0; k < 3; k++)
-		rc->diffs[k].n = 0;
+		idlist_clear(&rc->diffs[k]);
 	rc->phase = PH_WALK;
 	rc->nstack = 0;
 	rc->have_cur = false;
@@ -872,4 +918,16 @@ size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind)
 const unsigned char *rc_diff_id(const struct snk_reconcile *rc, enum rc_diff kind, size_t i)
 {
 	return i < rc->diffs[kind].n ? rc->diffs[kind].ids + i * 16 : NULL;
+}
+
+void rc_diff_key(const struct snk_reconcile *rc, enum rc_diff kind, size_t i, char *buf, size_t len)
+{
+	const char *key = i < rc->diffs[kind].n ? rc->diffs[kind].keys[i] : NULL;
+	char text[37];
+
+	if (!key && i < rc->diffs[kind].n) {
+		db_uuid_text(rc->diffs[kind].ids + i * 16, text);
+		key = text;
+	}
+	snprintf(buf, len, "%s", key ? key : "");
 }

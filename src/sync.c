@@ -195,7 +195,11 @@ static struct slot *slot_get(struct snk_dir *d)
 			s->fetched = 0;
 			s->on_conflict = false;
 			s->pass_seq = d->pass_seq;
-			batch_reset(&s->batch);
+			if (!db_row_layout(&d->app->table, &s->batch)) {
+				s->busy = false;
+				log_error(d->role, "out of memory laying out a batch");
+				return NULL;
+			}
 			return s;
 		}
 	}
@@ -301,7 +305,8 @@ static void src_close(struct snk_dir *d, bool commit)
 
 static void src_rows_result(struct snk_dir *d, const PGresult *res)
 {
-	if (!d->page || !db_read_window_rows(res, &d->page->batch, &d->large, &d->window_ahead))
+	if (!d->page || !db_read_window_rows(res, &d->app->table, inline_max(d), &d->page->batch, &d->large,
+					     &d->window_ahead))
 		d->bad_result = true;
 	else
 		d->page->fetched = db_read_ntuples(res);
@@ -418,10 +423,11 @@ static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
 	int n = db_read_ntuples(res);
 
 	for (int i = 0; i < n; i++) {
-		const char *id = db_read_text(res, i);
+		char key[512];
 
-		log_warn(d->role, "conflict: id %s has different data in %s and %s; both kept, left for a person",
-			 id ? id : "?", d->src->name, d->dst->name);
+		db_key_label(&d->app->table, db_read_text(res, i), key, sizeof(key));
+		log_warn(d->role, "conflict: %s has different data in %s and %s; both kept, left for a person",
+			 key, d->src->name, d->dst->name);
 	}
 	d->stats.conflicts += (uint64_t)n;
 	d->stats.rows_present += (uint64_t)s->batch.nrows - s->inserted - (uint64_t)n;
@@ -618,7 +624,7 @@ static void large_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
 
-	if (stmt == 0 && (!d->large_page || !db_read_rows(res, &d->large_page->batch)))
+	if (stmt == 0 && (!d->large_page || !db_read_rows(res, &d->app->table, &d->large_page->batch)))
 		d->bad_result = true;
 }
 
@@ -652,7 +658,8 @@ static void send_fetch_large(struct snk_dir *d)
 		dir_fail(d, NULL, "BUG: no free batch slot for large rows");
 		return;
 	}
-	s->requested = idqueue_take(&d->large, (uint64_t)d->app->cfg->batch_max_bytes, &d->large_ids);
+	s->requested = db_key_layout(&d->app->table, &d->large_keys) ?
+		idqueue_take(&d->large, (uint64_t)d->app->cfg->batch_max_bytes, &d->large_keys) : 0;
 	if (s->requested == 0) {
 		slot_put(s);
 		dir_fail(d, NULL, "out of memory queueing large rows");
@@ -666,7 +673,7 @@ static void send_fetch_large(struct snk_dir *d)
 	d->large_page = s;
 	d->large_outstanding = true;
 	d->units++;
-	db_send_fetch_large(c, &d->app->table, &d->large_ids);
+	db_send_fetch_large(c, &d->app->table, &d->large_keys);
 	pgconn_end(c);
 }
 
@@ -1135,22 +1142,87 @@ static struct snk_dir *dir_into(struct snk_app *app, const struct snk_side *dst)
 	return &app->dir[dst->index == SNK_DB_B ? 0 : 1];
 }
 
-/* The read session's check unit: 0 session, 1 schema, 2 read settings, 3 LISTEN and 4 the
- * NOTIFY trigger (both only with a channel). The write session's: 0, 1, 2 lock, prepares. */
-#define READ_CHECK_TRIGGER 4
+/* The read session's check unit: 0 session, 1 schema, 2 columns, 3 read settings, 4 LISTEN
+ * and 5 the NOTIFY trigger (both only with a channel). The write session's: 0, 1, 2, 3
+ * lock; its inserts are prepared in a unit of their own once the columns are known. */
+#define READ_CHECK_TRIGGER 5
 
 static void check_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct side_check *cc = arg;
 
-	if (stmt == 0)
+	if (stmt == 0) {
 		cc->session_ok = db_read_session(res, &cc->session);
-	else if (stmt == 1)
+	} else if (stmt == 1) {
 		cc->info_ok = db_read_schema(res, &cc->info);
-	else if (stmt == 2 && cc->writer && !db_read_bool(res, &cc->locked))
+	} else if (stmt == 2) {
+		db_shape_clear(&cc->shape);
+		cc->shape_ok = db_read_shape(res, &cc->shape);
+	} else if (stmt == 3 && cc->writer && !db_read_bool(res, &cc->locked)) {
 		cc->locked = false;
-	else if (stmt == READ_CHECK_TRIGGER && !cc->writer && !cc->lane)
+	}
+	if (stmt == READ_CHECK_TRIGGER && !cc->writer && !cc->lane)
 		cc->trigger_ok = db_read_notify_trigger(res, &cc->trigger);
+}
+
+/* The columns this session read against the table's shape: the first session to read
+ * them gives the shape every statement about rows is built from; every later one, in
+ * either database, must read the same (docs/DESIGN.md, "Any table"). */
+static bool judge_shape(struct snk_side *side, struct side_check *cc, struct snk_pgconn *c)
+{
+	struct snk_app *app = side->app;
+	char buf[768];
+	const char *problem = db_shape_problem(&app->table, &cc->shape, side->name, buf, sizeof(buf));
+
+	if (problem) {
+		app_fatal(app, 65, pgconn_name(c), "%s", problem);
+		return false;
+	}
+	if (app->table.shaped)
+		return true;
+	if (!db_table_shape(&app->table, &cc->shape, side->name)) {
+		app_fatal(app, 70, pgconn_name(c), "out of memory building the statements of %s", app->table.label);
+		return false;
+	}
+	log_info(pgconn_name(c), "%s: %d columns (%d written), key %s; %s", app->table.label,
+		 app->table.shape.ncols, app->table.shape.nsync, cc->info.key, db_shape_wire_summary(&app->table));
+	return true;
+}
+
+static void prepared_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	(void)arg;
+	(void)stmt;
+	(void)res;
+}
+
+static void prepared_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct side_check *cc = arg;
+	struct snk_side *side = cc->side;
+	struct snk_pgconn *c = cc->lane ? cc->lane->conn : side->write;
+
+	if (err) {
+		if (!err->conn_lost)
+			pgconn_drop(c, err->message);
+		return;
+	}
+	if (cc->lane) {
+		cc->lane->ok = true; /* batches find it from the next one on */
+		return;
+	}
+	side->ever_locked = true;
+	side->write_ok = true;
+	dir_kick(dir_into(side->app, side));
+}
+
+/* A write session, checked (and holding the lock, for lane 0): its inserts are prepared. */
+static void send_prepare(struct side_check *cc, struct snk_pgconn *c)
+{
+	if (!pgconn_begin(c, prepared_result_cb, prepared_done_cb, cc))
+		return;
+	(void)db_send_prepare_insert(c, &cc->side->app->table);
+	pgconn_end(c);
 }
 
 /* At every connect of the read session: is the table woken by NOTIFY? A missing trigger
@@ -1202,12 +1274,14 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 			pgconn_drop(c, err->message);
 		return;
 	}
-	if (!cc->info_ok || !cc->session_ok) {
+	if (!cc->info_ok || !cc->session_ok || !cc->shape_ok) {
 		app_fatal(app, 70, pgconn_name(c), "BUG: unexpected result of the session or schema check");
 		return;
 	}
+	if (!judge_shape(side, cc, c))
+		return;
 	if (cc->lane) {
-		cc->lane->ok = true; /* batches find it from the next one on */
+		send_prepare(cc, c);
 		return;
 	}
 	if (!cc->writer) {
@@ -1237,9 +1311,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		pgconn_drop(c, "the writer lock is held by another session");
 		return;
 	}
-	side->ever_locked = true;
-	side->write_ok = true;
-	dir_kick(dir_into(app, side));
+	send_prepare(cc, c);
 }
 
 static void conn_state_cb(struct snk_pgconn *c, void *arg)
@@ -1259,6 +1331,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 			d->state = DIR_WAIT;
 		return;
 	}
+	db_shape_clear(&cc->shape);
 	memset(cc, 0, sizeof(*cc));
 	cc->side = side;
 	cc->writer = writer;
@@ -1267,7 +1340,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	if (!db_send_session_setup(c) || !db_send_schema_check(c, &app->table))
 		goto end;
 	if (writer) {
-		if (!db_send_writer_lock(c, &app->table) || !db_send_prepare_insert(c, &app->table))
+		if (!db_send_writer_lock(c, &app->table))
 			goto end;
 	} else if (!db_send_read_session_setup(c) || !db_send_listen(c, &app->table) ||
 		   !db_send_notify_trigger(c, &app->table)) {
@@ -1286,13 +1359,14 @@ static void lane_state_cb(struct snk_pgconn *c, void *arg)
 	l->ok = false;
 	if (!pgconn_ready(c))
 		return; /* its units, if any, fail with the loss and fail their pass */
+	db_shape_clear(&cc->shape);
 	memset(cc, 0, sizeof(*cc));
 	cc->side = l->side;
 	cc->lane = l;
 	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
 		return;
-	if (db_send_session_setup(c) && db_send_schema_check(c, &l->side->app->table))
-		(void)db_send_prepare_insert(c, &l->side->app->table);
+	if (db_send_session_setup(c))
+		(void)db_send_schema_check(c, &l->side->app->table);
 	pgconn_end(c);
 }
 
@@ -1516,13 +1590,17 @@ void sync_app_free(struct snk_app *app)
 		snapshot_clear(&d->stored.snapshot);
 		snapshot_clear(&d->src_now);
 		idqueue_free(&d->large);
-		free(d->large_ids.data);
+		batch_free(&d->large_keys);
 	}
 	rc_free(app->rc);
 	for (int i = 0; i < 2; i++) {
 		pgconn_free(app->side[i].read);
-		for (int j = 0; j < app->side[i].nlanes; j++)
+		for (int j = 0; j < app->side[i].nlanes; j++) {
 			pgconn_free(app->side[i].lane[j].conn);
+			db_shape_clear(&app->side[i].lane[j].check.shape);
+		}
+		db_shape_clear(&app->side[i].check[0].shape);
+		db_shape_clear(&app->side[i].check[1].shape);
 	}
 	if (app->poll_timer)
 		event_free(app->poll_timer);

@@ -50,12 +50,14 @@ static bool hook_busy(void *arg)
 	return app->dir[0].state == DIR_PASS || app->dir[1].state == DIR_PASS;
 }
 
-static void hook_conflict(void *arg, const char *id)
+static void hook_conflict(void *arg, const char *key)
 {
 	struct snk_app *app = arg;
+	char label[512];
 
+	db_key_label(&app->table, key, label, sizeof(label));
 	if (app->reconcile_conflicts_logged++ < CONFLICTS_LOGGED)
-		log_warn("reconcile", "conflict: id %s has different data in a and b; left alone", id);
+		log_warn("reconcile", "conflict: %s has different data in a and b; left alone", label);
 	else if (app->reconcile_conflicts_logged == CONFLICTS_LOGGED + 1)
 		log_warn("reconcile", "more conflicts in this run; only their count is reported from now on");
 }

@@ -57,9 +57,9 @@ static void print_report(const struct snk_reconcile *rc, int list)
 
 		printf("%s: %zu\n", kinds[k], n);
 		for (size_t i = 0; i < n && (int)i < list; i++) {
-			char text[37];
+			char text[1024];
 
-			db_uuid_text(rc_diff_id(rc, (enum rc_diff)k, i), text);
+			rc_diff_key(rc, (enum rc_diff)k, i, text, sizeof(text));
 			printf("  %s\n", text);
 		}
 		if (n > (size_t)list && list > 0)
@@ -86,9 +86,9 @@ static cJSON *json_report(const struct snk_reconcile *rc, int list, int code)
 
 		cJSON_AddNumberToObject(kind, "count", (double)n);
 		for (size_t i = 0; ids && i < n && (int)i < list; i++) {
-			char text[37];
+			char text[1024];
 
-			db_uuid_text(rc_diff_id(rc, (enum rc_diff)k, i), text);
+			rc_diff_key(rc, (enum rc_diff)k, i, text, sizeof(text));
 			cJSON_AddItemToArray(ids, cJSON_CreateString(text));
 		}
 		cJSON_AddBoolToObject(kind, "ids_complete", n <= (size_t)list);

@@ -14,8 +14,10 @@ struct snk_config {
 	char *conninfo[2];      /* owned: libpq conninfo or URI of a and b */
 	char *schema;           /* owned: schema of the table */
 	char *table;            /* owned: table name */
-	char *id_column;        /* owned: uuid column with a unique index */
+	char *id_column;        /* owned: uuid key of the default table `snk migrate` creates */
 	char *data_column;      /* owned: text column */
+	char **key;             /* owned: [nkey] the "key" columns, NULL when not set */
+	int nkey;
 	char *notify_channel;   /* owned: LISTEN channel, "" for timer only */
 	char *control_socket;   /* owned: unix socket path */
 	char *log_level_name;   /* owned */
@@ -65,6 +67,9 @@ bool config_resolve_path(const char *config_path, const char *value, char *out, 
  * after control_socket, still gives it. A config without the key gives the default. */
 enum config_status config_read_socket(const char *path, char *out, size_t outlen, char *err,
 				      size_t errlen) __attribute__((warn_unused_result));
+
+/* config_same_key: whether the two configs give the same "key". */
+bool config_same_key(const struct snk_config *a, const struct snk_config *b);
 
 void config_free(struct snk_config *cfg);
 

@@ -13,27 +13,65 @@
 #include "snk/pgconn.h"
 #include "snk/snapshot.h"
 
-/* The synced table and the statements about it, built once from the config. */
+/* One column of the synced table, as one database's catalog describes it. */
+struct snk_column {
+	char *name;          /* owned: as in the catalog */
+	char *quoted;        /* owned: "name" */
+	char *type;          /* owned: format_type() with its modifier: for messages and comparisons */
+	char *cast;          /* owned: schema.typname, no modifier: what a value sent as text is cast to */
+	char *wire_type;     /* owned: element type of its parameter array (pg_catalog.x) */
+	uint32_t wire_oid;   /* the same as an oid: the column's built-in type, or text */
+	bool binary;         /* travels in its type's binary format (a built-in type whose binary form holds no oid) */
+	bool varlena;        /* variable length: counted in a row's size */
+	bool raw_size;       /* octet_length gives its size without detoasting (text, varchar, bpchar, bytea) */
+	bool generated;      /* GENERATED ALWAYS AS (...) STORED: never written, the peer computes it */
+	char *eq_schema;     /* owned, key columns only: quoted schema of the key index's equality operator */
+};
+
+/* The columns of the table in a canonical order that does not depend on their order in
+ * either database: the key (in its index's order), the other written columns by name,
+ * then the generated ones by name. Rows travel in this order. */
+struct snk_shape {
+	int ncols;
+	int nkey;
+	int nsync;                 /* the first nsync columns are written */
+	struct snk_column *col;    /* owned: [ncols] */
+	bool uuid_key;             /* the key is one uuid column */
+};
+
+/* The synced table and the statements about it: names from the config (db_table_init), the
+ * statements that name its columns from the first shape a session reads (db_table_shape). */
 struct snk_table {
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
 	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
-	char *id;           /* owned: quoted id column */
-	char *data;         /* owned: quoted data column */
+	char *id;           /* owned: quoted id_column (the default table, tst, bench) */
+	char *data;         /* owned: quoted data_column (the same) */
 	char *channel;      /* owned: quoted notify channel, or NULL when timer only */
 	char *channel_raw;  /* owned: the channel as configured, NULL when timer only */
 	char *schema_raw;   /* owned: unquoted schema name */
 	char *table_raw;    /* owned: unquoted table name */
 	char *id_raw;       /* owned */
 	char *data_raw;     /* owned */
+	char *key_param;    /* owned: the config's "key" as a text[] literal, NULL when not set */
 	const char *index_spec; /* static: what `snk migrate` indexes snk_xid with (config xid_index) */
+	char *sql_listen;   /* owned, NULL when timer only */
+	char *sql_app_insert;/* owned: tst's insert into the default table, as an application would write */
+	/* From the shape: */
+	bool shaped;
+	struct snk_shape shape;  /* owned */
+	char shape_db[8];        /* the database it was read from, for messages */
+	uint32_t *wire_oids;     /* owned: [shape.nsync] the batch layout of a row */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
-	char *sql_fetch_large; /* owned */
-	char *sql_insert;   /* owned: ON CONFLICT (id) DO NOTHING */
+	char *sql_fetch_large; /* owned: rows by key (a batch of the key columns) */
+	char *sql_fetch_kid;/* owned: rows by key hash (uuid[]) */
+	char *sql_insert;   /* owned: ON CONFLICT (key) DO NOTHING */
 	char *sql_insert_plain; /* owned: without ON CONFLICT */
 	char *sql_conflicts;/* owned */
-	char *sql_listen;   /* owned, NULL when timer only */
-	char *sql_app_insert;/* owned: tst's insert, as an application would write */
+	char *kid;          /* owned: SQL: the 128-bit key space position of a row, as uuid */
+	char *row_text;     /* owned: SQL: the text of a row's written columns */
+	char *row_size;     /* owned: SQL: the bytes of a row's variable-length values */
+	char *key_text;     /* owned: SQL: the key as text */
 };
 
 /* The type of snk_xid: bigint (with BRIN, since snk 0.x) or xid8 (btree, tables migrated
@@ -43,10 +81,11 @@ enum snk_xid_type { SNK_XID_XID8 = 0, SNK_XID_INT8 = 1 };
 /* What the catalog says about the table on one side. */
 struct snk_schema_info {
 	bool table_exists;
-	char id_type[64];
-	char data_type[64];
+	bool has_key;         /* a primary key or unique index snk can use as the key */
+	char key[192];        /* its columns, "(a, b)" */
+	int key_candidates;   /* unique indexes over NOT NULL columns */
+	char candidates[192]; /* theirs, "(a), (b, c)" */
 	bool has_xid_column;
-	bool has_unique_id;
 	bool has_xid_index;
 	bool has_snk_schema;  /* snk.cursor exists, with the newest columns, and snk.summarize */
 	enum snk_xid_type xid_type;
@@ -115,21 +154,44 @@ struct snk_range_digest {
 
 /* One row as compared by verify and reconcile: never its data, only a hash of it. */
 struct snk_row_sum {
-	unsigned char id[16];
-	uint64_t hash;   /* 64-bit hash of (id, data), over the UTF-8 bytes of their text */
+	unsigned char id[16]; /* its place in the key space (the uuid key, or the md5 of the key's text) */
+	uint64_t hash;   /* 64-bit hash of the text of its written columns, over its UTF-8 bytes */
 	uint64_t xid;    /* snk_xid: 0 for rows snk copied in (NULL in the table) */
-	uint64_t bytes;  /* octet length of data in UTF-8 */
+	uint64_t bytes;  /* the row's size (db.c's row_size) */
+	char *key;       /* owned: the key as text (verify's confirmation), else NULL */
 };
 
 /* db_quote_ident: "name" with embedded quotes doubled, into a new string. */
 char *db_quote_ident(const char *name);
 
+#define SNK_MAX_KEY 32 /* PostgreSQL's INDEX_MAX_KEYS */
+
 /* db_table_init: builds *t from cfg. False on out of memory. */
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg) __attribute__((warn_unused_result));
 void db_table_clear(struct snk_table *t);
 
-/* db_table_problem: NULL when the table and its two columns exist with types snk reads
- * (all that verify needs), else a one-line message saying what to do. */
+/* db_table_shape: builds t's row statements from shape, read in database db (taken
+ * over: *shape is emptied). False on out of memory. */
+bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db)
+	__attribute__((warn_unused_result));
+/* db_shape_problem: NULL when got, the shape database got_db has, is t's (or t has none
+ * yet), else one line naming the first column or key that differs and both databases. */
+const char *db_shape_problem(const struct snk_table *t, const struct snk_shape *got, const char *got_db,
+			     char *buf, size_t len);
+/* db_key_label: a row's key for messages, from its text (the conflicts query's column):
+ * "id 5f0c...", or "(tenant_id, order_no)=(7,1042)" for a key of several columns. */
+void db_key_label(const struct snk_table *t, const char *text, char *buf, size_t len);
+/* db_shape_wire_summary: "N travel in binary, M as text" (a static buffer). */
+const char *db_shape_wire_summary(const struct snk_table *t);
+/* db_read_shape: the columns query's result, in canonical order (struct snk_shape). */
+bool db_read_shape(const PGresult *res, struct snk_shape *out);
+void db_shape_clear(struct snk_shape *s);
+/* db_row_layout / db_key_layout: lays b out as a row of t / as t's key (batch_layout). */
+bool db_row_layout(const struct snk_table *t, struct snk_batch *b) __attribute__((warn_unused_result));
+bool db_key_layout(const struct snk_table *t, struct snk_batch *b) __attribute__((warn_unused_result));
+
+/* db_table_problem: NULL when the table exists with a key snk can use (all that verify
+ * needs), else a one-line message saying what to do. */
 const char *db_table_problem(const struct snk_schema_info *info, const struct snk_table *t, char *buf,
 			     size_t len);
 /* db_schema_problem: NULL when info shows a table snk can sync (need_cursor: the snk
@@ -153,7 +215,8 @@ bool db_read_session(const PGresult *res, struct snk_session_info *out);
  * snk.copy = on), else a one-line message saying what to do. */
 const char *db_session_problem(const struct snk_session_info *info, bool copies, char *buf, size_t len);
 
-/* One statement: the schema check. Decode with db_read_schema. */
+/* Two statements: the schema check (decode with db_read_schema) and the columns (decode
+ * with db_read_shape). */
 bool db_send_schema_check(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: session settings of a read connection (the window query must use the
  * xid index whatever the statistics say). */
@@ -180,9 +243,12 @@ bool db_send_identity(struct snk_pgconn *c);
  * Decode pages with db_read_window_rows. */
 bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 			 const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max);
-/* One statement: the rows (id, data) of the ids of a binary uuid[]: a window's large
- * rows, or the rows a reconcile repairs. Decode with db_read_rows. */
-bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids);
+/* One statement: the rows whose keys are in keys (laid out by db_key_layout): a window's
+ * large rows. Decode with db_read_rows. */
+bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *keys);
+/* One statement: the rows whose key hashes (kid) are in kids (one uuid column): the rows
+ * a reconcile repairs. Decode with db_read_rows. */
+bool db_send_fetch_kid(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *kids);
 /* One statement: the next page of the window cursor. */
 bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
 /* One statement: ends the read transaction. */
@@ -215,7 +281,7 @@ bool db_send_range_children(struct snk_pgconn *c, const struct snk_table *t, con
 			    int depth);
 bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
 			bool with_xid);
-bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_buf *ids, bool with_xid);
+bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *kids, bool with_xid);
 /* One statement: ids of the batch present on this side with different data.
  * Decode with db_read_text_column. */
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b);
@@ -244,14 +310,15 @@ bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_s
 bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]);
 /* db_read_row_sums: a new array (*out, free()) of *n rows. False on a malformed result. */
 bool db_read_row_sums(const PGresult *res, struct snk_row_sum **out, int *n);
+void db_row_sums_free(struct snk_row_sum *v, int n);
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
-/* db_read_rows: appends the binary (id, data) rows of a result to b and finishes it. */
-bool db_read_rows(const PGresult *res, struct snk_batch *b);
+/* db_read_rows: appends the rows of a result to b (laid out by db_row_layout) and finishes it. */
+bool db_read_rows(const PGresult *res, const struct snk_table *t, struct snk_batch *b);
 /* db_read_window_rows: a window page: small rows into b (finished), the ids of large
  * ones into large; rows ahead of the source's xid counter are left out, and counted
  * into ahead. */
-bool db_read_window_rows(const PGresult *res, struct snk_batch *b, struct snk_idqueue *large,
-			 struct snk_ahead *ahead);
+bool db_read_window_rows(const PGresult *res, const struct snk_table *t, int inline_max, struct snk_batch *b,
+			 struct snk_idqueue *large, struct snk_ahead *ahead);
 uint64_t db_read_affected(const PGresult *res);
 /* db_read_u64: the first column of a one-row result as a number; false when it is not one. */
 bool db_read_u64(const PGresult *res, uint64_t *out);
@@ -269,6 +336,9 @@ bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_bat
 /* db_schema_blocking: runs the schema check on conn. */
 bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
 			char *err, size_t errlen) __attribute__((warn_unused_result));
+/* db_shape_blocking: reads the table's columns on conn (db_read_shape). */
+bool db_shape_blocking(PGconn *conn, const struct snk_table *t, struct snk_shape *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* The checks of `snk check` (src/check.c), on a blocking connection; none takes a lock.
  * db_session_blocking: the first statement of every session (db_send_session_setup). */
@@ -286,11 +356,20 @@ bool db_writer_lock_blocking(PGconn *conn, const struct snk_table *t, struct snk
 void db_uuid_text(const unsigned char id[16], char *buf);
 
 enum db_migrate_status { MIGRATE_OK, MIGRATE_SCHEMA, MIGRATE_ERROR };
-/* db_migrate: applies the embedded migrations not yet applied to t on conn, all in one
- * transaction (nothing is half-applied). *applied counts the new ones. MIGRATE_SCHEMA:
- * the existing table cannot be synced (err says why; nothing was changed). */
-enum db_migrate_status db_migrate(PGconn *conn, const struct snk_table *t, int *applied, char *err,
-				  size_t errlen) __attribute__((warn_unused_result));
+/* `snk migrate` on one database, in one transaction that the caller ends (so that two
+ * databases are migrated both or neither): db_migrate_begin opens it, takes the migration
+ * lock and reads the table (info, shape: zero columns when it does not exist);
+ * db_migrate_apply applies the embedded migrations not yet applied, the stamp trigger
+ * keyed on key's key (NULL: the default table's id); db_migrate_finish commits or rolls
+ * back. */
+enum db_migrate_status db_migrate_begin(PGconn *conn, const struct snk_table *t, struct snk_schema_info *info,
+					struct snk_shape *shape, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+enum db_migrate_status db_migrate_apply(PGconn *conn, const struct snk_table *t, const struct snk_shape *key,
+					int *applied, char *err, size_t errlen) __attribute__((warn_unused_result));
+bool db_migrate_finish(PGconn *conn, bool commit);
+/* db_shape_is_default: the table is the default (id uuid key, data text) of the config. */
+bool db_shape_is_default(const struct snk_table *t, const struct snk_shape *s);
 
 /* db_app_has_id: whether id is in the table (tst, to learn if a batch whose commit
  * reply was lost did commit). -1 on error. */

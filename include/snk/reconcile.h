@@ -46,7 +46,7 @@ struct rc_hooks {
 	bool (*passed)(void *arg, int src, uint64_t xid);
 	/* Whether the tail has work now: the next step then waits as long as the last took. */
 	bool (*busy)(void *arg);
-	/* A row whose data differs between the two sides (id as text). */
+	/* A row whose data differs between the two sides (its key as text). */
 	void (*on_conflict)(void *arg, const char *id);
 	/* A connection failed or was lost (side 0 = a); the engine reconnects by itself. */
 	void (*on_conn_error)(void *arg, int side, const char *message);
@@ -54,8 +54,10 @@ struct rc_hooks {
 	void (*on_finish)(void *arg, const struct rc_stats *stats);
 };
 
-/* rc_new: an engine for table t between the two conninfos; connects on the first run. */
-struct snk_reconcile *rc_new(struct event_base *base, const struct snk_table *t, char *const conninfo[2],
+/* rc_new: an engine for table t between the two conninfos; connects on the first run.
+ * RC_VERIFY reads the table's columns in both databases, compares them and gives t its
+ * shape; RC_REPAIR runs only on a t the daemon's sessions have shaped. */
+struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *t, char *const conninfo[2],
 			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
 			     const struct rc_hooks *hooks);
 void rc_free(struct snk_reconcile *rc);
@@ -79,6 +81,9 @@ bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2]) __attrib
 /* RC_VERIFY: the differences of the last run, confirmed by a second look at each. */
 size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind);
 const unsigned char *rc_diff_id(const struct snk_reconcile *rc, enum rc_diff kind, size_t i);
+/* rc_diff_key: the i-th difference's key as text: the uuid, or the key's own text (ROW(...)
+ * for a key of several columns) when the key is not one uuid column. */
+void rc_diff_key(const struct snk_reconcile *rc, enum rc_diff kind, size_t i, char *buf, size_t len);
 
 /* Pure helpers of the key-space walk, exposed for unit tests. A range is every id whose
  * first `depth` bytes are prefix[0..depth) and whose byte `depth` is in [lo, hi]. */

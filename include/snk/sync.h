@@ -80,6 +80,8 @@ struct side_check {
 	bool session_ok;
 	struct snk_schema_info info;
 	bool info_ok;
+	struct snk_shape shape;  /* owned: the table's columns as this session read them */
+	bool shape_ok;
 	bool locked;
 	struct snk_notify_trigger trigger; /* read session, when there is a channel */
 	bool trigger_ok;
@@ -158,8 +160,8 @@ struct snk_dir {
 	int nslots;
 	struct slot *page;       /* borrowed: slot being filled by a FETCH */
 	struct slot *large_page; /* borrowed: slot being filled by a fetch of large rows */
-	struct snk_idqueue large;/* ids of large rows of this window still to fetch */
-	struct snk_buf large_ids;/* owned: the uuid[] parameter of the next large fetch */
+	struct snk_idqueue large;/* keys of large rows of this window still to fetch */
+	struct snk_batch large_keys;/* owned: the key parameters of the next large fetch */
 	struct slot *held;       /* borrowed: last page waiting to carry the cursor */
 	uint64_t pass_rows;
 	double avg_row_bytes;

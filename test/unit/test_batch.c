@@ -29,61 +29,98 @@ int main(void)
 	CHECK(batch_add(&b, id1, NULL, 0));
 	batch_finish(&b);
 	CHECK(b.nrows == 3);
-	CHECK(b.data_bytes == 3);
+	CHECK(b.data_bytes == 3 * 16 + 3); /* every value's bytes */
 	/* uuid[]: ndim 1, no nulls, oid 2950, 3 elements from 1, then 3 x (16, bytes) */
-	CHECK(b.ids.len == 20 + 3 * 20);
-	CHECK(u32(b.ids.data) == 1 && u32(b.ids.data + 4) == 0 && u32(b.ids.data + 8) == 2950);
-	CHECK(u32(b.ids.data + 12) == 3 && u32(b.ids.data + 16) == 1);
-	CHECK(u32(b.ids.data + 20) == 16 && memcmp(b.ids.data + 24, id1, 16) == 0);
-	CHECK(memcmp(b.ids.data + 44, id2, 16) == 0);
+	CHECK(b.col[0].len == 20 + 3 * 20);
+	CHECK(u32(b.col[0].data) == 1 && u32(b.col[0].data + 4) == 0 && u32(b.col[0].data + 8) == 2950);
+	CHECK(u32(b.col[0].data + 12) == 3 && u32(b.col[0].data + 16) == 1);
+	CHECK(u32(b.col[0].data + 20) == 16 && memcmp(b.col[0].data + 24, id1, 16) == 0);
+	CHECK(memcmp(b.col[0].data + 44, id2, 16) == 0);
 	/* text[]: has nulls, oid 25; "hé" (3 bytes), "" (0), NULL (-1) */
-	CHECK(u32(b.datas.data + 4) == 1 && u32(b.datas.data + 8) == 25 && u32(b.datas.data + 12) == 3);
-	CHECK(u32(b.datas.data + 20) == 3 && memcmp(b.datas.data + 24, "hé", 3) == 0);
-	CHECK(u32(b.datas.data + 27) == 0);
-	CHECK(u32(b.datas.data + 31) == UINT32_MAX);
-	CHECK(b.datas.len == 35);
+	CHECK(u32(b.col[1].data + 4) == 1 && u32(b.col[1].data + 8) == 25 && u32(b.col[1].data + 12) == 3);
+	CHECK(u32(b.col[1].data + 20) == 3 && memcmp(b.col[1].data + 24, "hé", 3) == 0);
+	CHECK(u32(b.col[1].data + 27) == 0);
+	CHECK(u32(b.col[1].data + 31) == UINT32_MAX);
+	CHECK(b.col[1].len == 35);
 	CHECK(batch_id_at(&b, 1) && memcmp(batch_id_at(&b, 1), id2, 16) == 0);
 	CHECK(batch_id_at(&b, 3) == NULL && batch_id_at(&b, -1) == NULL);
 
 	/* Reuse keeps buffers and starts clean; growth past the first buffer is exact. */
-	char *keep = b.ids.data;
+	char *keep = b.col[0].data;
 	batch_reset(&b);
-	CHECK(b.nrows == 0 && b.ids.data == keep && !b.has_nulls);
+	CHECK(b.nrows == 0 && b.col[0].data == keep && !b.nulls[1]);
 	static char big[100000];
 	memset(big, 'x', sizeof(big));
 	for (int i = 0; i < 50; i++)
 		CHECK(batch_add(&b, id1, big, sizeof(big)));
 	batch_finish(&b);
-	CHECK(b.nrows == 50 && u32(b.datas.data + 4) == 0);
-	CHECK(b.datas.len == 20 + 50 * (4 + sizeof(big)));
+	CHECK(b.nrows == 50 && u32(b.col[1].data + 4) == 0);
+	CHECK(b.col[1].len == 20 + 50 * (4 + sizeof(big)));
 	batch_free(&b);
-	CHECK(b.ids.data == NULL);
+	CHECK(b.col == NULL && b.ncols == 0);
 	batch_free(NULL);
+
+	/* Any layout: three columns, values appended in column order, a NULL in the middle. */
+	static const uint32_t oids[3] = { 20, 25, 1700 };
+	CHECK(batch_layout(&b, 3, oids));
+	CHECK(batch_value(&b, 0, "\0\0\0\0\0\0\0\7", 8) && batch_value(&b, 1, NULL, 0) && batch_value(&b, 2, "n", 1));
+	batch_row_done(&b);
+	batch_finish(&b);
+	CHECK(b.nrows == 1 && u32(b.col[0].data + 8) == 20 && u32(b.col[2].data + 8) == 1700);
+	CHECK(u32(b.col[1].data + 4) == 1 && u32(b.col[0].data + 4) == 0 && u32(b.col[1].data + 20) == UINT32_MAX);
+	CHECK(batch_id_at(&b, 0) == NULL); /* not a uuid batch */
+	CHECK(!batch_add(&b, id1, "x", 1));
+	batch_free(&b);
 
 	/* The queue of large rows: groups bounded by bytes, never empty, order kept. */
 	struct snk_idqueue q = { 0 };
-	struct snk_buf out = { 0 };
+	struct snk_batch out = { 0 };
+	static const uint32_t uuid[1] = { 2950 };
 	unsigned char id[16] = { 0 };
+	CHECK(batch_layout(&out, 1, uuid));
 	for (int i = 0; i < 300; i++) {
 		id[15] = (unsigned char)i;
-		CHECK(idqueue_push(&q, id, i == 5 ? 50000000 : 1000000));
+		CHECK(idqueue_push_id(&q, id, i == 5 ? 50000000 : 1000000));
 	}
 	CHECK(q.n == 300);
 	CHECK(idqueue_take(&q, 3500000, &out) == 3);       /* 3 x 1 MB fit in 3.5 MB */
-	CHECK(u32(out.data + 8) == 2950 && u32(out.data + 12) == 3);
-	CHECK((unsigned char)out.data[20 + 4 + 15] == 0 && (unsigned char)out.data[40 + 4 + 15] == 1);
+	CHECK(u32(out.col[0].data + 8) == 2950 && u32(out.col[0].data + 12) == 3);
+	CHECK((unsigned char)out.col[0].data[20 + 4 + 15] == 0 && (unsigned char)out.col[0].data[40 + 4 + 15] == 1);
 	CHECK(idqueue_take(&q, 3500000, &out) == 2);       /* ids 3, 4: id 5 is 50 MB */
 	CHECK(idqueue_take(&q, 3500000, &out) == 1);       /* a row larger than the bound goes alone */
-	CHECK((unsigned char)out.data[20 + 4 + 15] == 5);
+	CHECK((unsigned char)out.col[0].data[20 + 4 + 15] == 5);
 	int taken = 6;
 	for (int k; (k = idqueue_take(&q, 10000000, &out)) > 0;)
 		taken += k;
 	CHECK(taken == 300 && q.n == 0);
 	CHECK(idqueue_take(&q, 10000000, &out) == 0);
 	id[15] = 7;
-	CHECK(idqueue_push(&q, id, 1));                    /* reusable after draining */
+	CHECK(idqueue_push_id(&q, id, 1));                 /* reusable after draining */
 	CHECK(q.n == 1);
+	idqueue_clear(&q);
+
+	/* Keys of two columns of any length: taken back into a batch of those columns. */
+	static const uint32_t two[2] = { 25, 20 };
+	CHECK(batch_layout(&out, 2, two));
+	for (int i = 0; i < 100; i++) {
+		char s[8];
+		const char *vals[2] = { s, "\0\0\0\0\0\0\0\1" };
+		int lens[2] = { snprintf(s, sizeof(s), "k%d", i), 8 };
+
+		CHECK(idqueue_push(&q, 2, vals, lens, 10));
+	}
+	CHECK(idqueue_take(&q, 25, &out) == 2);
+	CHECK(out.nrows == 2 && u32(out.col[0].data + 20) == 2 && memcmp(out.col[0].data + 24, "k0", 2) == 0);
+	CHECK(u32(out.col[0].data + 26) == 2 && memcmp(out.col[0].data + 30, "k1", 2) == 0);
+	CHECK(u32(out.col[1].data + 8) == 20 && u32(out.col[1].data + 20) == 8);
+	taken = 2;
+	bool last_ok = false;
+	for (int k; (k = idqueue_take(&q, 1000, &out)) > 0;) {
+		taken += k;
+		last_ok = memcmp(out.col[0].data + out.col[0].len - 3, "k99", 3) == 0;
+	}
+	CHECK(taken == 100 && last_ok);
 	idqueue_free(&q);
-	free(out.data);
+	batch_free(&out);
 	return check_done();
 }
