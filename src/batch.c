@@ -81,12 +81,7 @@ bool batch_layout(struct snk_batch *b, int ncols, const uint32_t *oids)
 	b->oid = malloc(sizeof(*b->oid) * (size_t)ncols);
 	b->nulls = calloc((size_t)ncols, sizeof(*b->nulls));
 	if (!b->col || !b->oid || !b->nulls) {
-		free(b->col);
-		free(b->oid);
-		free(b->nulls);
-		b->col = NULL;
-		b->oid = NULL;
-		b->nulls = NULL;
+		batch_drop_columns(b); /* ncols is 0: frees the three arrays only */
 		return false;
 	}
 	memcpy(b->oid, oids, sizeof(*oids) * (size_t)ncols);

@@ -638,8 +638,8 @@ static char *build_kid(const struct snk_shape *s, const char *key_text)
 	return fmt("pg_catalog.md5(pg_catalog.convert_to(%s, 'UTF8'::name))::pg_catalog.uuid", key_text);
 }
 
-/* SELECT list of a row for transfer; large: the values of non-key columns are left out
- * (NULL) of rows whose size is over $3 (the window's pages). */
+/* SELECT list of a row for transfer; large: the variable-length values of non-key columns
+ * are left out (NULL) of rows whose size is over $3 (the window's pages). */
 static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool large)
 {
 	const struct snk_shape *s = &t->shape;
@@ -647,7 +647,7 @@ static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool l
 
 	for (int i = 0; ok && i < s->nsync; i++) {
 		ok = sb_add(b, "%s", i ? ", " : "");
-		if (ok && large && i >= s->nkey)
+		if (ok && large && i >= s->nkey && s->col[i].varlena) /* a fixed-size value is never large */
 			ok = sb_add(b, "CASE WHEN %s > $3::int8 THEN NULL ELSE ", t->row_size) &&
 			     add_select(b, &s->col[i]) && sb_add(b, " END");
 		else if (ok)
