@@ -326,7 +326,8 @@ compare_by_key() {
 	xr="row($(echo "$cols" | sed 's/\([^ ,][^,]*\)/x.\1/g'))::text"
 	yr="row($(echo "$cols" | sed 's/\([^ ,][^,]*\)/y.\1/g'))::text"
 	kx="row($(echo "$keys" | sed 's/ //g; s/\([^,]*\)/coalesce(x.\1, y.\1)/g'))::text"
-	q a "SET client_min_messages = warning; DROP TABLE IF EXISTS it_cmp_b; CREATE TABLE it_cmp_b (LIKE $table)"
+	q a "SET client_min_messages = warning; DROP TABLE IF EXISTS it_cmp_b; CREATE TABLE it_cmp_b (LIKE $table);
+		ALTER TABLE it_cmp_b DROP COLUMN IF EXISTS snk_xid"
 	PGOPTIONS=$IT_PINNED psql_side "$SNK_IT_PORT_B" -d "$DB" -c "COPY (SELECT $cols FROM $table) TO STDOUT" |
 		PGOPTIONS=$IT_PINNED psql_side "$SNK_IT_PORT_A" -d "$DB" -c "COPY it_cmp_b ($cols) FROM STDIN" >/dev/null ||
 		fail "compare_by_key: copying b's $table into a failed"

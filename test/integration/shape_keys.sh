@@ -72,7 +72,7 @@ for t in k_bigint k_text k_comp; do
 	q a "$(ddl "$t"); CREATE SEQUENCE keys_$t"
 	q b "$(ddl "$t"); CREATE SEQUENCE keys_$t"
 	CFG=$WORK/$t.json
-	write_config "\"table\": \"$t\""
+	write_config "\"table\": \"$t\", \"notify_channel\": \"snk_$t\""
 	"$SNK" -c "$CFG" migrate >"$WORK/migrate-$t.log" 2>&1 || { cat "$WORK/migrate-$t.log" >&2; fail "snk migrate of $t failed"; }
 	for side in a b; do
 		psql_side "$(port_of $side)" -d "$DB" -v table="$t" -v channel="snk_$t" \
@@ -86,8 +86,8 @@ for t in k_bigint k_text k_comp; do
 	pa=$!
 	run_pgbench b "$t" &
 	pb=$!
-	BG_PIDS+=($pa $pb)
-	for i in 1 2 3 4 5; do
+	BG_PIDS+=("$pa" "$pb")
+	for _ in 1 2 3 4 5; do
 		sleep "$((RANDOM % 2)).$((RANDOM % 9 + 1))"
 		snk_kill9
 		snk_start

@@ -95,7 +95,7 @@ q b "ALTER DATABASE \"$DB\" SET TimeZone = 'America/St_Johns'; ALTER DATABASE \"
 [ "$(q a "SHOW DateStyle")" = "SQL, DMY" ] && [ "$(q b "SHOW IntervalStyle")" = iso_8601 ] ||
 	fail "the database defaults are not in force"
 
-write_config '"table": "zoo"'
+write_config '"table": "zoo", "notify_channel": "snk_zoo"'
 "$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; fail "snk migrate of zoo failed"; }
 for side in a b; do
 	psql_side "$(port_of $side)" -d "$DB" -v table=zoo -v channel=snk_zoo \
