@@ -307,3 +307,38 @@ expect_line() {
 	[ "$(wc -l <"$WORK/err")" = 1 ] || fail "$*: want one line on stderr, got: $(cat "$WORK/err")"
 	grep "$how" -- "$pat" "$WORK/err" || fail "$*: stderr [$(cat "$WORK/err")] lacks [$pat]"
 }
+
+# The settings of every session of ours that moves or compares values (compare_by_key):
+# what snk pins too, so that a text round trip is exact whatever the databases' defaults.
+IT_PINNED='-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C -c xmloption=content'
+
+# compare_by_key TABLE KEY_COLUMNS: copies b's rows of TABLE (every column but snk_xid,
+# by name, in a's order; COPY text with IT_PINNED on both ends) into a scratch table made
+# LIKE a's TABLE in database a, then compares every row by key in ONE session of a: a FULL
+# JOIN on the key, row(...)::text IS DISTINCT FROM row(...)::text. Fails naming the first
+# differing keys (only in a, only in b, or different); on success sets CMP_ROWS.
+compare_by_key() {
+	local table=$1 keys=$2 cols on xr yr kx k1 diff
+	cols=$(q a "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+		WHERE attrelid = '$table'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'snk_xid'")
+	[ -n "$cols" ] || fail "compare_by_key: no columns in a's $table"
+	on=$(echo "$keys" | sed 's/ //g; s/\([^,]*\)/x.\1 = y.\1/g; s/,/ AND /g')
+	xr="row($(echo "$cols" | sed 's/\([^ ,][^,]*\)/x.\1/g'))::text"
+	yr="row($(echo "$cols" | sed 's/\([^ ,][^,]*\)/y.\1/g'))::text"
+	kx="row($(echo "$keys" | sed 's/ //g; s/\([^,]*\)/coalesce(x.\1, y.\1)/g'))::text"
+	q a "SET client_min_messages = warning; DROP TABLE IF EXISTS it_cmp_b; CREATE TABLE it_cmp_b (LIKE $table);
+		ALTER TABLE it_cmp_b DROP COLUMN IF EXISTS snk_xid"
+	PGOPTIONS=$IT_PINNED psql_side "$SNK_IT_PORT_B" -d "$DB" -c "COPY (SELECT $cols FROM $table) TO STDOUT" |
+		PGOPTIONS=$IT_PINNED psql_side "$SNK_IT_PORT_A" -d "$DB" -c "COPY it_cmp_b ($cols) FROM STDIN" >/dev/null ||
+		fail "compare_by_key: copying b's $table into a failed"
+	k1=$(echo "${keys%%,*}" | tr -d ' ')
+	diff=$(PGOPTIONS=$IT_PINNED q a "WITH d AS (
+		SELECT CASE WHEN y.$k1 IS NULL THEN 'only in a ' WHEN x.$k1 IS NULL THEN 'only in b ' ELSE 'different ' END
+			|| '($keys)=' || $kx AS k
+		FROM $table x FULL JOIN it_cmp_b y ON $on WHERE $xr IS DISTINCT FROM $yr)
+		SELECT count(*) || ' differing keys, first: ' || (SELECT string_agg(k, '; ') FROM (SELECT k FROM d ORDER BY k LIMIT 5) f)
+		FROM d HAVING count(*) > 0")
+	[ -z "$diff" ] || fail "$table differs between a and b: $diff"
+	CMP_ROWS=$(q a "SELECT count(*) FROM it_cmp_b")
+	q a "DROP TABLE it_cmp_b"
+}
