@@ -33,16 +33,16 @@ expect 64 "unknown command" -- "$SNK" -c "$CFG" frobnicate
 expect 64 "bad option" -- "$SNK" --bogus
 "$SNK" -c "$CFG" --check-config >/dev/null || fail "valid config rejected"
 
-# A table without a unique index on id: migrate refuses and changes nothing; run refuses.
+# A table without a key in a (b has one): migrate refuses and changes neither; run refuses.
 q a "CREATE TABLE records (id uuid, data text NOT NULL)"
 q b "CREATE TABLE records (id uuid PRIMARY KEY, data text NOT NULL)"
-expect 65 "no unique index on id" -- "$SNK" -c "$CFG" migrate
+expect 65 "table public.records has no primary key and no unique index over NOT NULL columns" -- "$SNK" -c "$CFG" migrate
 [ "$(q a "SELECT count(*) FROM pg_namespace WHERE nspname = 'snk'")" = 0 ] || fail "migrate wrote to a"
 [ "$(q b "SELECT count(*) FROM pg_namespace WHERE nspname = 'snk'")" = 0 ] || fail "migrate wrote to b"
 rc=0
 "$SNK" -c "$CFG" >"$WORK/run.log" 2>&1 || rc=$?
 [ "$rc" = 65 ] || fail "run on an unmigrated pair exited $rc, want 65"
-grep -q "run 'snk -c $CFG migrate'\|no unique index" "$WORK/run.log" || fail "no advice in: $(cat "$WORK/run.log")"
+grep -q "run 'snk -c $CFG migrate'\|has no primary key" "$WORK/run.log" || fail "no advice in: $(cat "$WORK/run.log")"
 # Not migrated (no snk_xid): run says to migrate.
 q a "ALTER TABLE records ADD PRIMARY KEY (id)"
 rc=0

@@ -253,4 +253,17 @@ done
 [ "$(q b "SELECT count(*) FROM zoo WHERE region LIKE 'a%' AND c_dflt = 'default-a'")" -gt 0 ] ||
 	fail "no row of a has c_dflt from its DEFAULT: the check above would check nothing"
 assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
+# verify hashes every row's text inside each database, under each one's own defaults but
+# for the settings snk pins: it must find the identical tables identical, and one changed
+# value (-0 for 0: equal under =, not as text) different.
+"$SNK" -c "$CFG" verify >"$WORK/verify.out" 2>&1 || fail "verify of the identical zoo: $(cat "$WORK/verify.out")"
+grep -q '^IDENTICAL' "$WORK/verify.out" || fail "verify did not say IDENTICAL: $(cat "$WORK/verify.out")"
+snk_stop || fail "snk did not stop cleanly"
+key=$(q a "SELECT region || ',' || id FROM zoo WHERE c_f8 = 0 AND region LIKE 'a%' LIMIT 1")
+[ -n "$key" ] || fail "no row of a with c_float8 = 0 to change"
+q b "SET snk.copy = on; UPDATE zoo SET c_f8 = CASE WHEN c_f8::text = '-0' THEN '0'::float8 ELSE '-0'::float8 END WHERE region || ',' || id = '$key'"
+rc=0
+"$SNK" -c "$CFG" verify >"$WORK/verify.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "different data: 1" "$WORK/verify.out" ||
+	fail "verify did not find the one changed float ($key), exit $rc: $(cat "$WORK/verify.out")"
 it_pass "zoo of $(echo "$order_a" | tr ',' '\n' | grep -c .) columns, $total rows inserted concurrently on both sides under different defaults (lc_monetary $lcmon_a/C.UTF-8): identical by key"
