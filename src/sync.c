@@ -747,6 +747,21 @@ static void restamp_ahead(struct snk_dir *d)
 	pgconn_end(c);
 }
 
+/* Whether a batch of about `bytes` more may be read now: the batches held in slots stay
+ * within max_batches_in_flight * batch_max_bytes, so that rows of many megabytes (each of
+ * which travels alone) are not read max_batches_in_flight at a time. With nothing held,
+ * any one may be read. */
+static bool room_for(const struct snk_dir *d, uint64_t bytes)
+{
+	uint64_t held = 0, budget = (uint64_t)d->app->cfg->max_batches_in_flight * (uint64_t)d->app->cfg->batch_max_bytes;
+
+	for (int i = 0; i < d->nslots; i++) {
+		if (d->slots[i].busy)
+			held += d->slots[i].batch.data_bytes;
+	}
+	return held == 0 || held + bytes <= budget;
+}
+
 static void dir_progress(struct snk_dir *d)
 {
 	if (d->state != DIR_PASS)
@@ -769,11 +784,12 @@ static void dir_progress(struct snk_dir *d)
 			}
 			return;
 		}
-		if (d->large.n > 0 && !d->large_outstanding && d->inflight < max)
+		if (d->large.n > 0 && !d->large_outstanding && d->inflight < max &&
+		    room_for(d, d->large.lens[d->large.head]))
 			send_fetch_large(d);
-		/* More pages only while few large rows wait, so the id queue stays small. */
+		/* More pages only while few large rows wait, so the key queue stays small. */
 		if (d->state == DIR_PASS && !d->cursor_done && !d->fetch_outstanding && d->inflight < max &&
-		    d->large.n < (size_t)d->app->cfg->batch_rows)
+		    d->large.n < (size_t)d->app->cfg->batch_rows && room_for(d, (uint64_t)d->app->cfg->batch_max_bytes))
 			(void)send_fetch(d);
 		return;
 	}

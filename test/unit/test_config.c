@@ -144,6 +144,15 @@ int main(void)
 	CHECK_STR(cfg->xid_index, "brin");
 	CHECK(cfg->batch_max_bytes == 4194304);
 	CHECK(cfg->control_socket && cfg->control_socket[0]);
+	CHECK(cfg->nkey == 0 && cfg->key == NULL);
+	config_free(cfg);
+
+	/* "key": the columns of the unique index that is the key, in order. */
+	CHECK(config_parse("{" DBS ", \"key\": [\"tenant_id\", \"Order No\"]}", "t.json", &cfg, err, sizeof(err)) ==
+	      CONFIG_OK);
+	CHECK(cfg->nkey == 2);
+	CHECK_STR(cfg->key[0], "tenant_id");
+	CHECK_STR(cfg->key[1], "Order No");
 	config_free(cfg);
 
 	CHECK(config_parse("{" DBS ", \"table\": \"T\", \"poll_interval_ms\": 5, \"log_level\": \"debug\","
@@ -179,6 +188,11 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"password='hunter2\", \"b\": \"y\"}}"),
 		       "a quoted value is not closed");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"nope\": 1}"), "t.json: nope: unknown key");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"key\": \"id\"}"), "key: must be an array of 1..32 column names");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"key\": []}"), "key: must be an array of 1..32 column names");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"key\": [\"a\", 5]}"), "key: each column name must be a string");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"key\": [\"a\", \"a\"]}"), "key: column a given twice");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"key\": [\"snk_xid\"]}"), "key: snk_xid is the column snk adds");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": 5}"), "table: must be a string");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": \"\"}"), "table: must be 1..63 bytes");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"),
