@@ -74,7 +74,8 @@ cpu_noise() {
 bcx() { bc | sed -E 's/^(-?)\./\10./'; }
 
 # median: the median of the numbers on stdin, one per line.
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# (printf, not print: awk prints 1234567.5 as 1.23457e+06, which bc cannot read)
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.10g\n", (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # jsonfield JSON FIELD: the number FIELD holds in a one-line JSON object (the probe's).
 jsonfield() { sed -n 's/^{.*"'"$2"'": \([0-9.]*\).*/\1/p' <<<"$1"; }
