@@ -2,10 +2,12 @@
 # bench/compare.sh BUILD_BEFORE BUILD_AFTER - bench/run's uuid+text figures for two builds in
 # one run, to show what a change did to them (not a test: it prints figures).
 # BUILD_BEFORE and BUILD_AFTER are build directories (snk, snkctl, tst, probe), built
-# beforehand from the two commits, Release (e.g. `git worktree add /tmp/before main` and
-# `cmake -S /tmp/before -B /work/build-before -DCMAKE_BUILD_TYPE=Release`). This tree's
-# bench/run measures both, through SNK_BIN_DIR, interleaved: before, after, before, after,
-# PAIRS (2) times, each run on fresh clusters, so that the machine's drift falls on both.
+# beforehand from the two commits, Release (e.g. `git worktree add /tmp/before main`, then
+# `cmake -S /tmp/before -B /tmp/before/build-release -DCMAKE_BUILD_TYPE=Release` and
+# `cmake --build /tmp/before/build-release`; README, "Benchmarks"). This tree's
+# bench/run measures both, through SNK_BIN_DIR, interleaved: PAIRS (2) pairs of runs, before
+# then after (before, after, before, after), each run on fresh clusters, so that the
+# machine's drift falls on both.
 # Every run is at short sizes unless set otherwise: LOAD_SECONDS=15 DRAIN_ROWS=300000
 # BIG_ROWS=200000 IDLE_SAMPLES=200, and without the wide table (BENCH_WIDE=0: a build
 # from before issue 14 cannot sync it); about 90 s a run, 6 minutes in all.
