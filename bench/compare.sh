@@ -10,7 +10,7 @@
 # machine's drift falls on both.
 # Every run is at short sizes unless set otherwise: LOAD_SECONDS=15 DRAIN_ROWS=300000
 # BIG_ROWS=200000 IDLE_SAMPLES=200, and without the wide table (BENCH_WIDE=0: a build
-# from before issue 14 cannot sync it); about 90 s a run, 6 minutes in all.
+# from before issue 14 cannot sync it); about 105 s a run, 7 minutes in all.
 # Prints each run's headline, then for every figure the median of each build's runs, the
 # ratio after / before, which way is better, and the spread (max / min) of each build's
 # own runs, against which to read the ratio; writes bench/results/compare/ (each run's
