@@ -8,6 +8,7 @@
 # Prints each run (with the server CPU of both clusters and the CPU stolen by the host)
 # and the medians; writes bench/results/drain.json.
 set -euo pipefail
+shopt -s inherit_errexit # a failed step inside $(run_one) ends the script too
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-1000000}
 ROUNDS=${ROUNDS:-4}
@@ -19,17 +20,6 @@ bench_setup
 work=$SNK_IT_ROOT/drain
 mkdir -p "$work"
 cfg=$work/config.json
-# cluster_cpu NAME: CPU ticks used so far by cluster NAME's processes, the ended ones
-# included (the postmaster's children counters).
-cluster_cpu() {
-	local pm t p
-	pm=$(head -1 "$SNK_IT_ROOT/$1/data/postmaster.pid")
-	t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
-	for p in $(pgrep -P "$pm"); do
-		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-	done
-	echo "$t"
-}
 write_cfg() { bench_config "$cfg" drain "$work/snk.sock" "\"write_connections\": $1"; }
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE drain"; done
 write_cfg 1
@@ -41,7 +31,7 @@ P "$SNK_IT_PORT_B" -d drain -c "CREATE TABLE records_copy (LIKE records INCLUDIN
 # run_one VARIANT: one drain (VARIANT = a number of write sessions) or the COPY pipe
 # (VARIANT = copy) into an empty b; prints "VARIANT rows/s a_cpu_s b_cpu_s steal%".
 run_one() {
-	local t0 s ca cb c0 n tck
+	local t0 s ca cb c0 tck
 	tck=$(getconf CLK_TCK)
 	if [ "$1" = copy ]; then
 		P "$SNK_IT_PORT_B" -d drain -c "TRUNCATE records_copy" -c "CHECKPOINT"
@@ -58,11 +48,7 @@ run_one() {
 		"$build/snk" -c "$cfg" >>"$work/snk.log" 2>&1 &
 		SNK_PID=$!
 		bench_wait_snk "$work/snk.sock"
-		while :; do
-			n=$(bench_status "$work/snk.sock" | jq '.a_to_b.rows_copied')
-			[ "$n" -ge "$ROWS" ] && break
-			sleep 0.05
-		done
+		bench_wait_copied "$work/snk.sock" "$ROWS" "$work/snk.log"
 	fi
 	s=$(echo "$(now) - $t0" | bcx)
 	if [ "$1" != copy ]; then
@@ -79,7 +65,8 @@ variants="$SESSIONS copy"
 printf '%-6s %-8s %12s %10s %10s %8s\n' round variant rows/s "a CPU s" "b CPU s" steal%
 for r in $(seq 1 "$ROUNDS"); do
 	for v in $variants; do
-		read -r name rate ca cb steal <<<"$(run_one "$v")"
+		out=$(run_one "$v") # an assignment, so that a failed run ends the script
+		read -r name rate ca cb steal <<<"$out"
 		printf '%-6s %-8s %12s %10s %10s %8s\n' "$r" "$name" "$rate" "$ca" "$cb" "$steal"
 		echo "$name $rate $steal" >>"$work/runs"
 	done

@@ -3,14 +3,22 @@
 # bench_setup: installs the dependencies, builds Release into $build (SNK_BUILD_DIR, default
 # build-release), starts two PostgreSQL 15 clusters with durable settings and loads their
 # SNK_IT_* variables; on exit, runs the caller's bench_cleanup (when it defines one), then
-# stops the clusters.
+# stops the clusters. With SNK_BIN_DIR set (as for the tests), $build is that directory of
+# binaries built elsewhere, used as it is and not rebuilt: bench/compare.sh runs two builds
+# of different commits that way.
 bench_setup() {
-	build=${SNK_BUILD_DIR:-build-release}
 	. scripts/deps.sh
 	snk_install_deps
 	PGBIN=$(snk_pgbin)
 	export PGBIN
-	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" >/dev/null
+	if [ -n "${SNK_BIN_DIR:-}" ]; then
+		build=$SNK_BIN_DIR
+		bench_check_bin_dir "$build" || exit 1
+		echo "using the binaries in $build as they are ($(bench_build_type "$build") build)" >&2
+	else
+		build=${SNK_BUILD_DIR:-build-release}
+		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build "$build" -j"$(nproc)" >/dev/null
+	fi
 	BENCH_ENV=$(mktemp /tmp/snk-bench-env.XXXXXX)
 	SNK_CLUSTER_DURABLE=1 test/integration/clusters.sh start "$BENCH_ENV" >/dev/null
 	. "$BENCH_ENV"
@@ -66,7 +74,8 @@ cpu_noise() {
 bcx() { bc | sed -E 's/^(-?)\./\10./'; }
 
 # median: the median of the numbers on stdin, one per line.
-median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+# (printf, not print: awk prints 1234567.5 as 1.23457e+06, which bc cannot read)
+median() { sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.10g\n", (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 # jsonfield JSON FIELD: the number FIELD holds in a one-line JSON object (the probe's).
 jsonfield() { sed -n 's/^{.*"'"$2"'": \([0-9.]*\).*/\1/p' <<<"$1"; }
@@ -85,4 +94,125 @@ bench_status() {
 	local rc=0
 	"$build/snkctl" -s "$1" status --json || rc=$?
 	[ "$rc" = 0 ] || [ "$rc" = 2 ]
+}
+
+# bench_check_bin_dir DIR: true when DIR holds the binaries the benchmarks run; else says
+# which one is missing.
+bench_check_bin_dir() {
+	local b
+	for b in snk snkctl tst probe; do
+		[ -x "$1/$b" ] || { echo "$1/$b: not found (build the tree into $1 first)" >&2; return 1; }
+	done
+}
+
+# bench_build_type DIR: the CMAKE_BUILD_TYPE DIR was configured with ("unknown" without a
+# CMakeCache.txt); a benchmark of a Debug build measures the build, not snk.
+bench_build_type() {
+	local t
+	t=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$1/CMakeCache.txt" 2>/dev/null || true)
+	echo "${t:-unknown}"
+}
+
+# cluster_cpu NAME: CPU ticks used so far by cluster NAME's processes, the ended ones
+# included (the postmaster's children counters).
+cluster_cpu() {
+	local pm t p
+	pm=$(head -1 "$SNK_IT_ROOT/$1/data/postmaster.pid")
+	t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+	for p in $(pgrep -P "$pm"); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+
+# bench_wait_copied SOCKET ROWS: returns once the snk of SNK_PID reports ROWS rows copied
+# from a to b; ends the benchmark, with the tail of LOG (optional third argument), when
+# that snk has exited first (a config or schema error, say) instead of waiting forever.
+bench_wait_copied() {
+	local n
+	while :; do
+		if ! kill -0 "$SNK_PID" 2>/dev/null; then
+			echo "snk exited before it had copied $2 rows$([ -z "${3:-}" ] || echo "; the end of $3:")" >&2
+			[ -z "${3:-}" ] || tail -5 "$3" >&2
+			SNK_PID=
+			exit 1
+		fi
+		n=$(bench_status "$1" | jq '.a_to_b.rows_copied' 2>/dev/null || true)
+		[ -n "$n" ] && [ "$n" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+}
+
+# The wide table of bench/drain_wide.sh and bench/run's step 7: 12 columns of the usual
+# types of an application's table, a bigint key, NULLs in three columns, about 590 bytes a
+# row (a 100-byte note, a 230-byte jsonb with a nested array and a nested object).
+WIDE_COLS="id, tenant, created, amount, price, qty, flag, name, note, tags, payload, ref"
+
+# wide_create PORT DB [TABLE]: creates the wide table (default wide) in database DB.
+wide_create() {
+	P "$1" -d "$2" -c "CREATE TABLE ${3:-wide} (
+		id bigint PRIMARY KEY,
+		tenant int NOT NULL,
+		created timestamptz NOT NULL,
+		amount numeric(12,2),
+		price float8,
+		qty int,
+		flag bool,
+		name text,
+		note text,
+		tags text[],
+		payload jsonb,
+		ref uuid)"
+}
+
+# wide_fill PORT DB ROWS: inserts rows 1..ROWS into DB's wide table, 1000 rows per
+# transaction (as tst commits its batches), so that a drain reads many transactions.
+wide_fill() {
+	P "$1" -d "$2" -v rows="$3" <<'EOT'
+SET TimeZone = 'UTC';
+-- psql does not expand :rows inside the DO body; a setting carries it in.
+SET bench.rows = :'rows';
+DO $$
+DECLARE
+	n bigint := pg_catalog.current_setting('bench.rows')::bigint;
+	lo bigint := 1;
+BEGIN
+	WHILE lo <= n LOOP
+		INSERT INTO wide (id, tenant, created, amount, price, qty, flag, name, note, tags, payload, ref)
+		SELECT i, i % 97, timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 s',
+		       ((i * 7919) % 100000000) / 100.0, i / 7.0,
+		       CASE WHEN i % 11 = 0 THEN NULL ELSE i % 500 END, i % 3 = 0,
+		       'customer ' || substr(h, 1, 10),
+		       left(h || ' ' || md5(h) || ' ' || reverse(h) || ' note', 100),
+		       CASE WHEN i % 17 = 0 THEN NULL
+		            ELSE ARRAY['t' || i % 10, 'g' || i % 7, 'x' || substr(h, 3, 4)] END,
+		       jsonb_build_object('order', i, 'sku', 'SKU-' || substr(h, 5, 8),
+		                          'status', (ARRAY['new', 'paid', 'shipped'])[i % 3 + 1],
+		                          'lines', jsonb_build_array(
+		                                   jsonb_build_object('n', 1, 'qty', i % 5 + 1, 'price', (i % 997) * 0.1),
+		                                   jsonb_build_object('n', 2, 'qty', i % 3 + 1, 'price', (i % 389) * 0.1)),
+		                          'currency', 'EUR',
+		                          'ship', jsonb_build_object('street', substr(h, 15, 8) || ' Street',
+		                                                     'city', 'C' || substr(h, 9, 6),
+		                                                     'zip', lpad((i % 99999)::text, 5, '0'))),
+		       CASE WHEN i % 13 = 0 THEN NULL ELSE h::uuid END
+		FROM (SELECT i, md5(i::text) AS h
+		      FROM generate_series(lo, least(lo + 999, n)) i) s;
+		COMMIT;
+		lo := lo + 1000;
+	END LOOP;
+END
+$$;
+EOT
+}
+
+# wide_digest PORT DB TABLE: "ROWS HASH" of TABLE's wide columns, HASH the sum of a 64-bit
+# hash of each row's text, in a session whose output settings are pinned, so that two
+# databases holding the same rows, in any order, give the same line, and any difference
+# in any column of any row changes it (snk_xid, which differs by design, is left out).
+wide_digest() {
+	P "$1" -d "$2" -Atc "SET TimeZone = 'UTC'; SET DateStyle = 'ISO'; SET IntervalStyle = 'postgres';
+		SET extra_float_digits = 3; SET bytea_output = 'hex';
+		SELECT count(*) || ' ' || coalesce(sum(pg_catalog.hashtextextended(row($WIDE_COLS)::text, 0)), 0)
+		FROM $3"
 }
