@@ -240,8 +240,18 @@ int idqueue_take(struct snk_idqueue *q, uint64_t max_bytes, struct snk_batch *ou
 	batch_finish(out);
 	q->head += k;
 	q->n -= k;
-	if (q->n == 0)
+	if (q->n == 0) {
 		idqueue_clear(q);
+	} else if (q->offs[q->head] > q->entries.len / 2) {
+		/* most of the bytes are taken keys: move the waiting ones to the front, so that
+		 * the buffer holds what waits, not what a long window ever queued */
+		size_t from = q->offs[q->head];
+
+		memmove(q->entries.data, q->entries.data + from, q->entries.len - from);
+		q->entries.len -= from;
+		for (size_t i = 0; i < q->n; i++)
+			q->offs[q->head + i] -= from;
+	}
 	return (int)k;
 }
 

@@ -25,16 +25,18 @@
 
 /* The key: the primary key, or else the one unique index over NOT NULL columns, or the
  * unique index over exactly the config's "key" columns ($3, NULL when not set). Only a
- * valid, immediate, non-partial index on plain columns can be ON CONFLICT's arbiter. Each
- * key column comes with the schema of its index's equality operator (strategy 3 of the
- * operator class), which is what "same key" means there. */
+ * valid, immediate, non-partial index on plain, written (not generated) columns can be ON
+ * CONFLICT's arbiter and name rows alike in both databases. Each key column comes with
+ * its index's equality operator (strategy 3 of the operator class), schema-qualified,
+ * which is what "same key" means there. */
 #define SQL_KEY_CTE \
 	"rel AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
 	"  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p'))," \
 	" cand AS (SELECT i.indexrelid, i.indisprimary," \
 	"  ARRAY(SELECT a.attname::text FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) g(n)" \
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[g.n] ORDER BY g.n) AS cols," \
-	"  ARRAY(SELECT pg_catalog.quote_ident(ns.nspname::text) FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) g(n)" \
+	"  ARRAY(SELECT pg_catalog.quote_ident(ns.nspname::text) || '.' || o.oprname::text" \
+	"   FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) g(n)" \
 	"   JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[g.n]" \
 	"   JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily AND ao.amopstrategy = 3::int2" \
 	"    AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype" \
@@ -44,7 +46,7 @@
 	"  WHERE i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL" \
 	"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) g(n)" \
 	"   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[g.n]" \
-	"   WHERE NOT a.attnotnull))," \
+	"   WHERE NOT a.attnotnull OR a.attgenerated <> ''))," \
 	" chosen AS (SELECT cols, eq FROM cand WHERE CASE WHEN $3::text[] IS NULL" \
 	"   THEN indisprimary OR (SELECT pg_catalog.count(*) FROM cand) = 1" \
 	"   ELSE cols @> $3::text[] AND cols <@ $3::text[] END ORDER BY indisprimary DESC, indexrelid LIMIT 1)"
@@ -76,10 +78,33 @@ static const char SQL_SCHEMA_CHECK[] =
 	" (SELECT g.tgenabled::text FROM pg_catalog.pg_trigger g JOIN rel ON g.tgrelid = rel.oid"
 	"   WHERE g.tgname = '" SNK_XID_GUARD "')";
 
+/* What a user-defined type is, beyond its name (which two databases may give to two
+ * different types): a domain's base type and constraints, an enum's labels, a composite's
+ * attributes in order (its text form is positional), a range's subtype; for an array, its
+ * element type's. Types nested inside those are compared by name. A generated column
+ * adds its expression. */
+#define SQL_TYPE_SIGNATURE \
+	"(SELECT CASE d.typtype" \
+	"  WHEN 'd' THEN 'domain over ' || pg_catalog.format_type(d.typbasetype, d.typtypmod)" \
+	"   || coalesce(' ' || (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(c.oid), ' ' ORDER BY c.conname)" \
+	"   FROM pg_catalog.pg_constraint c WHERE c.contypid = d.oid), '') || CASE WHEN d.typnotnull THEN ' NOT NULL' ELSE '' END" \
+	"  WHEN 'e' THEN 'enum (' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel::text), ', '" \
+	"   ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = d.oid), '') || ')'" \
+	"  WHEN 'c' THEN 'composite (' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(ca.attname::text) || ' '" \
+	"   || pg_catalog.format_type(ca.atttypid, ca.atttypmod), ', ' ORDER BY ca.attnum) FROM pg_catalog.pg_attribute ca" \
+	"   WHERE ca.attrelid = d.typrelid AND ca.attnum > 0 AND NOT ca.attisdropped), '') || ')'" \
+	"  WHEN 'r' THEN 'range of ' || (SELECT pg_catalog.format_type(r.rngsubtype, NULL) FROM pg_catalog.pg_range r" \
+	"   WHERE r.rngtypid = d.oid)" \
+	"  ELSE '' END FROM pg_catalog.pg_type d" \
+	"  WHERE d.oid = CASE WHEN t.typelem <> 0 AND t.typlen = -1 THEN t.typelem ELSE t.oid END)" \
+	" || CASE WHEN a.attgenerated <> '' THEN ' generated as ' || (SELECT pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)" \
+	"  FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum) ELSE '' END"
+
 /* The table's columns but snk_xid, each with what snk needs to move its values exactly:
  * its type as the catalog prints it (with modifier), the qualified type name (no
  * modifier) a text value is cast to, the type's oid, name and length, whether it is
- * generated, and its place in the key with the key's equality operator. */
+ * generated, its place in the key with the key's equality operator, and what its type
+ * is (SQL_TYPE_SIGNATURE). */
 static const char SQL_COLUMNS[] =
 	"WITH " SQL_KEY_CTE
 	" SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod),"
@@ -88,7 +113,7 @@ static const char SQL_COLUMNS[] =
 	" (SELECT k.n::int4 FROM chosen, pg_catalog.unnest(chosen.cols) WITH ORDINALITY k(name, n)"
 	"   WHERE k.name = a.attname::text),"
 	" (SELECT chosen.eq[k.n::int4] FROM chosen, pg_catalog.unnest(chosen.cols) WITH ORDINALITY k(name, n)"
-	"   WHERE k.name = a.attname::text)"
+	"   WHERE k.name = a.attname::text), coalesce(" SQL_TYPE_SIGNATURE ", '')"
 	" FROM pg_catalog.pg_attribute a JOIN rel ON a.attrelid = rel.oid"
 	" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
 	" WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'snk_xid'";
@@ -98,7 +123,8 @@ static const char SQL_COLUMNS[] =
  * types' text functions, which depend on these settings: every session pins them, so
  * that two databases with other defaults (or a role's ALTER ROLE ... SET) still print a
  * value alike, and read back exactly what was printed (extra_float_digits 3: the
- * shortest text that reads back as the same float). */
+ * shortest text that reads back as the same float; array_nulls on: NULL in an array's
+ * text is a NULL element, not the string "NULL"). */
 #define SESSION_PIN(name, value) "pg_catalog.set_config('" name "'::text, '" value "'::text, false)"
 
 /* First statement of every session: the search_path that conninfo.c pinned (a pooler that
@@ -115,7 +141,7 @@ static const char SQL_SESSION_SETUP[] =
 	" pg_catalog.concat(" SESSION_PIN("TimeZone", "UTC") ", " SESSION_PIN("DateStyle", "ISO, MDY") ","
 	" " SESSION_PIN("IntervalStyle", "postgres") ", " SESSION_PIN("extra_float_digits", "3") ","
 	" " SESSION_PIN("bytea_output", "hex") ", " SESSION_PIN("lc_monetary", "C") ","
-	" " SESSION_PIN("xmloption", "content") ")";
+	" " SESSION_PIN("xmloption", "content") ", " SESSION_PIN("array_nulls", "on") ")";
 
 /* Which database this is: "system identifier/timeline/database oid". A restore from a
  * backup or a new cluster changes the first, a promotion or point-in-time recovery the
@@ -374,7 +400,8 @@ static void column_clear(struct snk_column *c)
 	free(c->type);
 	free(c->cast);
 	free(c->wire_type);
-	free(c->eq_schema);
+	free(c->eq_op);
+	free(c->signature);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -425,10 +452,12 @@ static bool column_read(const PGresult *res, int r, struct snk_column *c, int *k
 	c->wire_type = c->binary ? fmt("pg_catalog.%s", PQgetvalue(res, r, 4)) : strdup("pg_catalog.text");
 	c->varlena = atoi(PQgetvalue(res, r, 5)) < 0;
 	c->raw_size = oid_in(oid, raw_size_types, sizeof(raw_size_types) / sizeof(raw_size_types[0]));
-	c->generated = PQgetvalue(res, r, 6)[0] == 's';
+	c->generated = PQgetvalue(res, r, 6)[0] != '\0'; /* 's' stored (or 'v' virtual, PostgreSQL 18) */
 	if (*key_pos > 0 && !PQgetisnull(res, r, 8))
-		c->eq_schema = strdup(PQgetvalue(res, r, 8));
-	return c->name && c->quoted && c->type && c->cast && c->wire_type && (*key_pos == 0 || c->eq_schema);
+		c->eq_op = strdup(PQgetvalue(res, r, 8));
+	c->signature = strdup(PQgetvalue(res, r, 9));
+	return c->name && c->quoted && c->type && c->cast && c->wire_type && c->signature &&
+	       (*key_pos == 0 || c->eq_op) && *key_pos <= SNK_MAX_KEY;
 }
 
 bool db_read_shape(const PGresult *res, struct snk_shape *out)
@@ -438,7 +467,7 @@ bool db_read_shape(const PGresult *res, struct snk_shape *out)
 	bool ok = true;
 
 	memset(out, 0, sizeof(*out));
-	if (PQnfields(res) != 9)
+	if (PQnfields(res) != 10)
 		return false;
 	v = calloc((size_t)(n ? n : 1), sizeof(*v));
 	out->col = calloc((size_t)(n ? n : 1), sizeof(*out->col));
@@ -500,6 +529,11 @@ static const char *shape_lacks(const struct snk_table *t, const struct snk_shape
 			snprintf(buf, len, "column %s of %s is %s in database %s and %s in database %s;"
 				 " give it the same type in both", h->quoted, t->label, h->type, have_db, g->type,
 				 got_db);
+		else if (strcmp(h->signature, g->signature) != 0)
+			snprintf(buf, len, "column %s of %s is of type %s in both databases, but not the same type: %s in"
+				 " database %s, %s in database %s; make them the same", h->quoted, t->label, h->type,
+				 h->signature[0] ? h->signature : "a plain column", have_db,
+				 g->signature[0] ? g->signature : "a plain column", got_db);
 		else if (h->generated != g->generated)
 			snprintf(buf, len, "column %s of %s is %sgenerated in database %s and %sgenerated in"
 				 " database %s; make it the same in both", h->quoted, t->label,
@@ -565,7 +599,7 @@ static bool add_key_join(struct snk_buf *b, const struct snk_shape *s)
 	bool ok = true;
 
 	for (int i = 0; ok && i < s->nkey; i++) {
-		ok = sb_add(b, "%st.%s OPERATOR(%s.=) ", i ? " AND " : "", s->col[i].quoted, s->col[i].eq_schema) &&
+		ok = sb_add(b, "%st.%s OPERATOR(%s) ", i ? " AND " : "", s->col[i].quoted, s->col[i].eq_op) &&
 		     add_value(b, &s->col[i], i);
 	}
 	return ok;
@@ -711,22 +745,32 @@ static char *build_insert(const struct snk_table *t, bool on_conflict)
 	for (int i = 0; ok && i < s->nsync; i++)
 		ok = sb_add(&b, "%s", i ? ", " : "") && add_value(&b, &s->col[i], i);
 	ok = ok && sb_add(&b, ", NULL FROM ") && add_unnest(&b, s, s->nsync);
+	/* No arbiter named: a row that another unique index or an exclusion constraint refuses
+	 * is skipped too (and reported by the conflict check), instead of failing the batch for
+	 * good on every retry. */
 	if (on_conflict)
-		ok = ok && sb_add(&b, " ON CONFLICT (") && add_columns(&b, s, s->nkey, "") && sb_add(&b, ") DO NOTHING");
+		ok = ok && sb_add(&b, " ON CONFLICT DO NOTHING");
 	return sb_done(&b, ok);
 }
 
-/* The keys of the batch's rows present here with another row: the texts of the two
- * rows' values differ (compared as text, so that 1.0 and 1.00, or -0 and 0, differ). */
+/* The keys of the batch's rows that the insert skipped and that are not here as they
+ * are: present with another row (the texts of the two rows' values differ, compared as
+ * text, so that 1.0 and 1.00, or -0 and 0, differ), or absent (refused by another unique
+ * index or an exclusion constraint: another row holds one of its values). Columns: the
+ * key's text, and whether the row is absent. */
 static char *build_conflicts(const struct snk_table *t)
 {
 	const struct snk_shape *s = &t->shape;
 	struct snk_buf b = { 0 };
+	bool ok = sb_add(&b, "SELECT ");
 
-	return sb_done(&b, sb_add(&b, "SELECT %s FROM ", t->key_text) && add_unnest(&b, s, s->nsync) &&
-				   sb_add(&b, " JOIN %s AS t ON ", t->qualified) && add_key_join(&b, s) &&
-				   sb_add(&b, " WHERE ") && add_row_text(&b, s, false) && sb_add(&b, " IS DISTINCT FROM ") &&
-				   add_row_text(&b, s, true));
+	for (int i = 0; ok && i < s->nkey; i++) /* the key from the batch: t's is NULL for an absent row */
+		ok = sb_add(&b, "%s", i ? ", " : s->nkey > 1 ? "ROW(" : "") && add_value(&b, &s->col[i], i);
+	ok = ok && sb_add(&b, "%s::pg_catalog.text, t.%s IS NULL FROM ", s->nkey > 1 ? ")" : "", s->col[0].quoted) &&
+	     add_unnest(&b, s, s->nsync) && sb_add(&b, " LEFT JOIN %s AS t ON ", t->qualified) && add_key_join(&b, s) &&
+	     sb_add(&b, " WHERE t.%s IS NULL OR ", s->col[0].quoted) && add_row_text(&b, s, false) &&
+	     sb_add(&b, " IS DISTINCT FROM ") && add_row_text(&b, s, true);
+	return sb_done(&b, ok);
 }
 
 bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db)
@@ -1335,6 +1379,12 @@ const char *db_read_text(const PGresult *res, int row)
 	return PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
 }
 
+const char *db_read_conflict(const PGresult *res, int row, bool *refused)
+{
+	*refused = PQnfields(res) > 1 && !PQgetisnull(res, row, 1) && PQgetvalue(res, row, 1)[0] == 't';
+	return db_read_text(res, row);
+}
+
 PGconn *db_connect_blocking(const char *conninfo, const char *app, char *err, size_t errlen)
 {
 	struct snk_conn_params params;
@@ -1610,7 +1660,7 @@ static char *key_args(const struct snk_table *t, const struct snk_shape *shape)
 
 	for (int i = 0; i < n; i++) {
 		char *col = string_literal(shape ? shape->col[i].name : t->id_raw);
-		char *ns = string_literal(shape ? shape->col[i].eq_schema : "pg_catalog");
+		char *ns = string_literal(shape ? shape->col[i].eq_op : "pg_catalog.=");
 		bool ok = col && ns && sb_add(&b, "%s%s, %s", i ? ", " : "", col, ns);
 
 		free(col);
@@ -1642,9 +1692,9 @@ enum db_migrate_status db_migrate_begin(PGconn *conn, const struct snk_table *t,
 
 bool db_shape_is_default(const struct snk_table *t, const struct snk_shape *s)
 {
+	/* exactly what migration 002 creates, so that the two tables are the same */
 	return s->ncols == 2 && s->nkey == 1 && s->uuid_key && strcmp(s->col[0].name, t->id_raw) == 0 &&
-	       strcmp(s->col[1].name, t->data_raw) == 0 &&
-	       (s->col[1].wire_oid == SNK_TEXTOID || strncmp(s->col[1].type, "character varying", 17) == 0);
+	       strcmp(s->col[1].name, t->data_raw) == 0 && strcmp(s->col[1].type, "text") == 0;
 }
 
 enum db_migrate_status db_migrate_apply(PGconn *conn, const struct snk_table *t, const struct snk_shape *key,

@@ -231,21 +231,26 @@ static int cmd_migrate(const struct snk_config *cfg)
 		fprintf(stderr, "snk: migrate: %s; nothing was changed\n", problem);
 		rc = SNK_EXIT_SCHEMA;
 	}
-	for (int i = 0; i < 2 && rc == SNK_EXIT_OK; i++) {
+	/* Each database is migrated and committed in turn, so that a's table is locked only
+	 * while a is migrated; b's transaction meanwhile holds only the migration lock. A
+	 * failure in a changes neither; one in b, after a committed, is said so, and running
+	 * migrate again finishes b (the daemon refuses to start until both are migrated). */
+	for (int i = 0; i < 2; i++) {
 		/* The key of the table there, or of the one there is, or the default table's. */
 		const struct snk_shape *key = info[i].table_exists ? &shape[i] : info[1 - i].table_exists ? &shape[1 - i] : NULL;
+		bool ok = rc == SNK_EXIT_OK;
 
-		if (db_migrate_apply(conn[i], &t, key, &applied[i], err, sizeof(err)) != MIGRATE_OK) {
-			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", i ? "b" : "a", err);
+		if (ok && db_migrate_apply(conn[i], &t, key, &applied[i], err, sizeof(err)) != MIGRATE_OK) {
+			fprintf(stderr, "snk: migrate: database %s: %s; %s\n", i ? "b" : "a", err,
+				i ? "database a was migrated: fix this and run snk migrate again" : "nothing was changed");
 			rc = SNK_EXIT_SOFTWARE;
+			ok = false;
 		}
-	}
-	/* Both or neither: b commits only after a did; a commit that fails then is the only way
-	 * to end with one migrated, and migrating again finishes the other. */
-	for (int i = 0; i < 2; i++) {
-		if (open[i] && !db_migrate_finish(conn[i], rc == SNK_EXIT_OK) && rc == SNK_EXIT_OK) {
+		if (open[i] && !db_migrate_finish(conn[i], ok) && ok) {
+			snprintf(err, sizeof(err), "%s", PQerrorMessage(conn[i]));
+			err[strcspn(err, "\n")] = '\0';
 			fprintf(stderr, "snk: migrate: database %s: the commit failed: %s; run snk migrate again\n",
-				i ? "b" : "a", PQerrorMessage(conn[i]));
+				i ? "b" : "a", err);
 			rc = SNK_EXIT_SOFTWARE;
 		}
 	}

@@ -273,7 +273,7 @@ static void found_different(struct snk_reconcile *rc, const struct snk_row_sum *
 	rc->stats.conflicts++;
 	db_uuid_text(row->id, text);
 	if (rc->hooks.on_conflict)
-		rc->hooks.on_conflict(rc->hooks.arg, row->key ? row->key : text);
+		rc->hooks.on_conflict(rc->hooks.arg, row->key ? row->key : text, -1);
 }
 
 /* Both sides' rows of the same ids or range, each ordered by id. */
@@ -432,9 +432,12 @@ static void result_cb(void *arg, int stmt, const PGresult *res)
 			rc->stats.repaired[rc->repair_into] += db_read_affected(res);
 		} else {
 			for (int i = 0; i < db_read_ntuples(res); i++) {
+				bool refused;
+				const char *key = db_read_conflict(res, i, &refused);
+
 				rc->stats.conflicts++;
 				if (rc->hooks.on_conflict)
-					rc->hooks.on_conflict(rc->hooks.arg, db_read_text(res, i));
+					rc->hooks.on_conflict(rc->hooks.arg, key, refused ? rc->repair_into : -1);
 			}
 		}
 		break;

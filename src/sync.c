@@ -305,7 +305,7 @@ static void src_close(struct snk_dir *d, bool commit)
 
 static void src_rows_result(struct snk_dir *d, const PGresult *res)
 {
-	if (!d->page || !db_read_window_rows(res, &d->app->table, inline_max(d), &d->page->batch, &d->large,
+	if (!d->page || !db_read_window_rows(res, &d->app->table, d->pass_inline_max, &d->page->batch, &d->large,
 					     &d->window_ahead))
 		d->bad_result = true;
 	else
@@ -409,8 +409,11 @@ static void pass_start(struct snk_dir *d)
 	d->fetch_outstanding = true;
 	d->src_tx_open = true;
 	d->stats.pass_started_ms = sync_now_ms();
+	/* The window's own limit: a reload may change batch_rows or batch_max_bytes meanwhile,
+	 * and its pages say which rows it left behind by this one. */
+	d->pass_inline_max = inline_max(d);
 	db_send_window_open(c, &d->app->table, d->src->check[0].info.xid_type, &d->prev, !d->restamp_off,
-			    s->requested, inline_max(d));
+			    s->requested, d->pass_inline_max);
 	pgconn_end(c);
 }
 
@@ -424,10 +427,16 @@ static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
 
 	for (int i = 0; i < n; i++) {
 		char key[512];
+		bool refused;
 
-		db_key_label(&d->app->table, db_read_text(res, i), key, sizeof(key));
-		log_warn(d->role, "conflict: %s has different data in %s and %s; both kept, left for a person",
-			 key, d->src->name, d->dst->name);
+		db_key_label(&d->app->table, db_read_conflict(res, i, &refused), key, sizeof(key));
+		if (refused)
+			log_warn(d->role, "conflict: %s is refused by %s: another row there holds one of its values under a"
+				 " unique index or exclusion constraint other than the key; kept in %s only, left for a person",
+				 key, d->dst->name, d->src->name);
+		else
+			log_warn(d->role, "conflict: %s has different data in %s and %s; both kept, left for a person",
+				 key, d->src->name, d->dst->name);
 	}
 	d->stats.conflicts += (uint64_t)n;
 	d->stats.rows_present += (uint64_t)s->batch.nrows - s->inserted - (uint64_t)n;

@@ -50,16 +50,24 @@ static bool hook_busy(void *arg)
 	return app->dir[0].state == DIR_PASS || app->dir[1].state == DIR_PASS;
 }
 
-static void hook_conflict(void *arg, const char *key)
+static void hook_conflict(void *arg, const char *key, int refused_by)
 {
 	struct snk_app *app = arg;
 	char label[512];
 
-	db_key_label(&app->table, key, label, sizeof(label));
-	if (app->reconcile_conflicts_logged++ < CONFLICTS_LOGGED)
-		log_warn("reconcile", "conflict: %s has different data in a and b; left alone", label);
-	else if (app->reconcile_conflicts_logged == CONFLICTS_LOGGED + 1)
+	uint64_t seen = app->reconcile_conflicts_logged++;
+
+	if (seen == CONFLICTS_LOGGED)
 		log_warn("reconcile", "more conflicts in this run; only their count is reported from now on");
+	if (seen >= CONFLICTS_LOGGED)
+		return;
+	db_key_label(&app->table, key, label, sizeof(label));
+	if (refused_by >= 0)
+		log_warn("reconcile", "conflict: %s is refused by %s: another row there holds one of its values under a"
+			 " unique index or exclusion constraint other than the key; left alone", label,
+			 app->side[refused_by].name);
+	else
+		log_warn("reconcile", "conflict: %s has different data in a and b; left alone", label);
 }
 
 static void reconciled_done_cb(void *arg, const struct pgconn_error *err)

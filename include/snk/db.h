@@ -25,7 +25,8 @@ struct snk_column {
 	bool varlena;        /* variable length: counted in a row's size */
 	bool raw_size;       /* octet_length gives its size without detoasting (text, varchar, bpchar, bytea) */
 	bool generated;      /* GENERATED ALWAYS AS (...) STORED: never written, the peer computes it */
-	char *eq_schema;     /* owned, key columns only: quoted schema of the key index's equality operator */
+	char *eq_op;         /* owned, key columns only: the key index's equality operator, schema.op */
+	char *signature;     /* owned: what its user-defined type is (SQL_TYPE_SIGNATURE), "" for others */
 };
 
 /* The columns of the table in a canonical order that does not depend on their order in
@@ -255,8 +256,9 @@ bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows);
 bool db_send_window_close(struct snk_pgconn *c);
 
 /* One statement: INSERT of the batch, rows marked as copied by snk; with on_conflict,
- * ON CONFLICT (id) DO NOTHING, else a plain INSERT that fails whole (23505) when any id
- * is already there. Decode with db_read_affected. */
+ * ON CONFLICT DO NOTHING (a row whose key, or a value under another unique index, is
+ * already there is skipped), else a plain INSERT that fails whole (23505) when any is.
+ * Decode with db_read_affected. */
 bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
 /* One statement: moves the cursor of source_key to snap, between these two databases. */
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
@@ -282,8 +284,8 @@ bool db_send_range_children(struct snk_pgconn *c, const struct snk_table *t, con
 bool db_send_range_rows(struct snk_pgconn *c, const struct snk_table *t, const char *lo, const char *hi,
 			bool with_xid);
 bool db_send_rows_by_id(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *kids, bool with_xid);
-/* One statement: ids of the batch present on this side with different data.
- * Decode with db_read_text_column. */
+/* One statement: the keys of the batch's rows not here as they are: present with other
+ * values, or refused by another unique index. Decode with db_read_conflict. */
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b);
 /* One statement: ROLLBACK (after a failed unit inside a transaction). */
 bool db_send_rollback(struct snk_pgconn *c);
@@ -324,6 +326,10 @@ uint64_t db_read_affected(const PGresult *res);
 bool db_read_u64(const PGresult *res, uint64_t *out);
 int db_read_ntuples(const PGresult *res);
 const char *db_read_text(const PGresult *res, int row);
+/* db_read_conflict: row `row` of the conflict check: its key's text, and (*refused) whether
+ * the row is absent, refused by another unique index or an exclusion constraint, rather
+ * than present with other values. */
+const char *db_read_conflict(const PGresult *res, int row, bool *refused);
 
 /* --- Blocking calls, for the tools and for migrate. --- */
 

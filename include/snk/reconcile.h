@@ -46,8 +46,9 @@ struct rc_hooks {
 	bool (*passed)(void *arg, int src, uint64_t xid);
 	/* Whether the tail has work now: the next step then waits as long as the last took. */
 	bool (*busy)(void *arg);
-	/* A row whose data differs between the two sides (its key as text). */
-	void (*on_conflict)(void *arg, const char *id);
+	/* A row whose data differs between the two sides (its key as text); refused_by: -1, or
+	 * the side whose other unique index or exclusion constraint refused the row. */
+	void (*on_conflict)(void *arg, const char *key, int refused_by);
 	/* A connection failed or was lost (side 0 = a); the engine reconnects by itself. */
 	void (*on_conn_error)(void *arg, int side, const char *message);
 	/* The run ended: stats->ok says whether it compared everything. */

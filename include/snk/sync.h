@@ -161,6 +161,7 @@ struct snk_dir {
 	struct slot *page;       /* borrowed: slot being filled by a FETCH */
 	struct slot *large_page; /* borrowed: slot being filled by a fetch of large rows */
 	struct snk_idqueue large;/* keys of large rows of this window still to fetch */
+	int pass_inline_max;     /* the window's inline limit: rows over it left their values behind */
 	struct snk_batch large_keys;/* owned: the key parameters of the next large fetch */
 	struct slot *held;       /* borrowed: last page waiting to carry the cursor */
 	uint64_t pass_rows;

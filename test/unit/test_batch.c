@@ -120,6 +120,26 @@ int main(void)
 		last_ok = memcmp(out.col[0].data + out.col[0].len - 3, "k99", 3) == 0;
 	}
 	CHECK(taken == 100 && last_ok);
+
+	/* Taken keys are compacted away while others wait: order and values survive. */
+	for (int i = 0; i < 10; i++) {
+		char s[8];
+		const char *vals[2] = { s, "\0\0\0\0\0\0\0\2" };
+		int lens[2] = { snprintf(s, sizeof(s), "c%d", i), 8 };
+
+		CHECK(idqueue_push(&q, 2, vals, lens, 10));
+	}
+	CHECK(idqueue_take(&q, 60, &out) == 6);
+	CHECK(q.entries.len < 10 * 18); /* the six taken keys' bytes are gone */
+	for (int i = 10; i < 15; i++) {
+		char s[8];
+		const char *vals[2] = { s, "\0\0\0\0\0\0\0\2" };
+		int lens[2] = { snprintf(s, sizeof(s), "c%d", i), 8 };
+
+		CHECK(idqueue_push(&q, 2, vals, lens, 10));
+	}
+	CHECK(idqueue_take(&q, 1000, &out) == 9);
+	CHECK(memcmp(out.col[0].data + 24, "c6", 2) == 0 && memcmp(out.col[0].data + out.col[0].len - 3, "c14", 3) == 0);
 	idqueue_free(&q);
 	batch_free(&out);
 	return check_done();
