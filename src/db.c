@@ -652,14 +652,15 @@ static char *build_key_text(const struct snk_shape *s)
 static char *build_row_size(const struct snk_shape *s)
 {
 	struct snk_buf b = { 0 };
-	bool ok = sb_add(&b, "(0::int8");
+	bool ok = sb_add(&b, "(");
+	int n = 0;
 
 	for (int i = 0; ok && i < s->nsync; i++) {
 		if (s->col[i].varlena)
-			ok = sb_add(&b, " OPERATOR(pg_catalog.+) coalesce(pg_catalog.%s(t.%s), 0)::int8",
+			ok = sb_add(&b, "%scoalesce(pg_catalog.%s(t.%s), 0)::int8", n++ ? " OPERATOR(pg_catalog.+) " : "",
 				    s->col[i].raw_size ? "octet_length" : "pg_column_size", s->col[i].quoted);
 	}
-	return sb_done(&b, ok && sb_add(&b, ")"));
+	return sb_done(&b, ok && sb_add(&b, "%s)", n ? "" : "0::int8"));
 }
 
 /* The row's place in the reconcile's 128-bit key space: a uuid key itself (its index
