@@ -134,6 +134,27 @@ static PGconn *check_connection(struct check_run *r)
 	return conn;
 }
 
+/* The table's columns and key, as the daemon compares them at every connect: a's become
+ * the table's shape, b's must be the same. NULL when they are. */
+static const char *check_shape(struct check_run *r, PGconn *conn, char *buf, size_t len)
+{
+	struct snk_shape shape;
+	char err[512];
+	const char *problem;
+
+	if (!db_shape_blocking(conn, &r->table, &shape, err, sizeof(err))) {
+		snprintf(buf, len, "cannot read the table's columns: %s", err);
+		return buf;
+	}
+	problem = db_shape_problem(&r->table, &shape, r->side, buf, len);
+	if (!problem && !r->table.shaped && !db_table_shape(&r->table, &shape, r->side)) {
+		snprintf(buf, len, "out of memory");
+		problem = buf;
+	}
+	db_shape_clear(&shape);
+	return problem;
+}
+
 static void check_migrations(struct check_run *r, PGconn *conn)
 {
 	struct snk_schema_info info;
@@ -145,11 +166,16 @@ static void check_migrations(struct check_run *r, PGconn *conn)
 		return;
 	}
 	problem = db_schema_problem(&info, &r->table, true, buf, sizeof(buf));
+	if (!problem)
+		problem = check_shape(r, conn, buf, sizeof(buf));
 	if (problem)
 		report(r, "migrations", false, "%s", problem);
 	else
 		report(r, "migrations", true, "%s is migrated (snk_xid %s, trigger snk_xid_stamp"
-		       " enabled)", r->table.label, info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8");
+		       " enabled; key %s, %d columns%s%s)", r->table.label,
+		       info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8", info.key, r->table.shape.ncols,
+		       strcmp(r->table.shape_db, r->side) != 0 ? ", the same as in " : "",
+		       strcmp(r->table.shape_db, r->side) != 0 ? r->table.shape_db : "");
 }
 
 /* What snk needs of the role, as the GRANT that gives it: "@" stands for the table, "%"

@@ -68,6 +68,7 @@ grep -q "^a  connection     ok: 127.0.0.1:$SNK_IT_PORT_A/$DB$" "$WORK/check.out"
 ! grep -q "user=" "$WORK/check.out" || fail "the conninfo was printed"
 grep -q "^b  notify trigger ok: snk_notify on public.records notifies channel snk_records$" "$WORK/check.out" ||
 	fail "trigger line: $(grep trigger "$WORK/check.out")"
+cp "$WORK/check.out" "$WORK/check.out.healthy"
 log "healthy pair: exit 0, 12 ok lines"
 
 # 2. The NOTIFY trigger missing on b.
@@ -104,6 +105,16 @@ config_with raw "$A_CONN" "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbna
 run_check "$WORK/raw.json"
 expect_fail b migrations "table public.records is not migrated for snk (missing column snk_xid); run 'snk -c $WORK/raw.json migrate'"
 log "unmigrated table on b: exit 1 and the b migrations line"
+
+# 3b. b's table has a column a's lacks: the migrations line of b says which, as the daemon
+# would at connect.
+grep -q "^b  migrations     ok: public.records is migrated (snk_xid bigint, trigger snk_xid_stamp enabled; key (id), 2 columns, the same as in a)$" "$WORK/check.out.healthy" ||
+	fail "b's healthy migrations line: $(grep '^b  migrations' "$WORK/check.out.healthy")"
+q b "ALTER TABLE records ADD COLUMN extra int"
+run_check
+expect_fail b migrations 'column "extra" of public.records exists in database b (integer) but not in database a'
+q b "ALTER TABLE records DROP COLUMN extra"
+log "a column in b only: exit 1 and the b migrations line"
 
 # 4. A role that may connect, use the schemas and SELECT, but not INSERT.
 q a "CREATE ROLE $ROLE LOGIN; GRANT CONNECT ON DATABASE \"$DB\" TO $ROLE; GRANT USAGE ON SCHEMA public, snk TO $ROLE;
