@@ -653,12 +653,16 @@ static char *build_row_size(const struct snk_shape *s)
 {
 	struct snk_buf b = { 0 };
 	bool ok = sb_add(&b, "(");
-	int n = 0;
+	int n = 0, varlena = 0;
 
+	for (int i = 0; i < s->nsync; i++)
+		varlena += s->col[i].varlena;
+	/* One such column (the default table): its size alone, NULL for a NULL (read as 0). */
 	for (int i = 0; ok && i < s->nsync; i++) {
 		if (s->col[i].varlena)
-			ok = sb_add(&b, "%scoalesce(pg_catalog.%s(t.%s), 0)::int8", n++ ? " OPERATOR(pg_catalog.+) " : "",
-				    s->col[i].raw_size ? "octet_length" : "pg_column_size", s->col[i].quoted);
+			ok = sb_add(&b, "%s%spg_catalog.%s(t.%s)%s::int8", n++ ? " OPERATOR(pg_catalog.+) " : "",
+				    varlena > 1 ? "coalesce(" : "", s->col[i].raw_size ? "octet_length" : "pg_column_size",
+				    s->col[i].quoted, varlena > 1 ? ", 0)" : "");
 	}
 	return sb_done(&b, ok && sb_add(&b, "%s)", n ? "" : "0::int8"));
 }
@@ -1322,9 +1326,9 @@ bool db_read_window_rows(const PGresult *res, const struct snk_table *t, int inl
 	for (int i = 0; i < n; i++) {
 		uint64_t size;
 
-		if (PQgetisnull(res, i, nsync) || PQgetlength(res, i, nsync) != 8)
+		if (!PQgetisnull(res, i, nsync) && PQgetlength(res, i, nsync) != 8)
 			return false;
-		size = be64(PQgetvalue(res, i, nsync));
+		size = PQgetisnull(res, i, nsync) ? 0 : be64(PQgetvalue(res, i, nsync));
 		if (!PQgetisnull(res, i, nsync + 1)) {
 			uint64_t xid;
 
