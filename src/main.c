@@ -286,7 +286,7 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 	if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
 	    strcmp(a->data_column, b->data_column))
 		*what = "table";
-	else if (!config_same_key(a, b))
+	else if ((a->key || b->key) && !config_same_key(a, b))
 		*what = "key";
 	else if (strcmp(a->notify_channel, b->notify_channel))
 		*what = "notify_channel";
