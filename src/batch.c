@@ -103,8 +103,9 @@ void batch_reset(struct snk_batch *b)
 bool batch_value(struct snk_batch *b, int col, const char *data, size_t len)
 {
 	struct snk_buf *buf = &b->col[col];
+	size_t need = (buf->len ? 0 : ARRAY_HEADER) + 4 + (data ? len : 0);
 
-	if (len > INT32_MAX || !buf_reserve(buf, (buf->len ? 0 : ARRAY_HEADER) + 4 + (data ? len : 0)))
+	if (len > INT32_MAX || (buf->len + need > buf->cap && !buf_reserve(buf, need)))
 		return false;
 	if (buf->len == 0)
 		buf->len = ARRAY_HEADER;

@@ -1033,19 +1033,29 @@ bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum s
 
 /* The batch's columns as binary parameters: arrays freed by params_free (libpq copies
  * the values out at the send). */
+#define PARAMS_ON_STACK 16
 struct batch_params {
 	const char **values;
 	int *lengths;
 	int *formats;
+	const char *stack_values[PARAMS_ON_STACK]; /* a table of up to 16 columns needs no malloc */
+	int stack_lengths[PARAMS_ON_STACK];
+	int stack_formats[PARAMS_ON_STACK];
 };
 
 static bool params_of(const struct snk_batch *b, struct batch_params *p)
 {
 	int n = b->ncols ? b->ncols : 1;
 
-	p->values = malloc(sizeof(*p->values) * (size_t)n);
-	p->lengths = malloc(sizeof(*p->lengths) * (size_t)n);
-	p->formats = malloc(sizeof(*p->formats) * (size_t)n);
+	if (n <= PARAMS_ON_STACK) {
+		p->values = p->stack_values;
+		p->lengths = p->stack_lengths;
+		p->formats = p->stack_formats;
+	} else {
+		p->values = malloc(sizeof(*p->values) * (size_t)n);
+		p->lengths = malloc(sizeof(*p->lengths) * (size_t)n);
+		p->formats = malloc(sizeof(*p->formats) * (size_t)n);
+	}
 	if (!p->values || !p->lengths || !p->formats)
 		return false;
 	for (int i = 0; i < b->ncols; i++) {
@@ -1058,6 +1068,8 @@ static bool params_of(const struct snk_batch *b, struct batch_params *p)
 
 static void params_free(struct batch_params *p)
 {
+	if (p->values == p->stack_values)
+		return;
 	free(p->values);
 	free(p->lengths);
 	free(p->formats);
@@ -1283,9 +1295,10 @@ static bool all_binary(const PGresult *res)
 static bool add_values(struct snk_batch *b, const PGresult *res, int i, int n)
 {
 	for (int k = 0; k < n; k++) {
-		const char *v = PQgetisnull(res, i, k) ? NULL : PQgetvalue(res, i, k);
+		int len = PQgetlength(res, i, k); /* 0 for a NULL: only then is it asked */
+		const char *v = len == 0 && PQgetisnull(res, i, k) ? NULL : PQgetvalue(res, i, k);
 
-		if (!batch_value(b, k, v, (size_t)PQgetlength(res, i, k)))
+		if (!batch_value(b, k, v, (size_t)len))
 			return false;
 	}
 	batch_row_done(b);
@@ -1326,9 +1339,16 @@ bool db_read_window_rows(const PGresult *res, const struct snk_table *t, int inl
 	for (int i = 0; i < n; i++) {
 		uint64_t size;
 
-		if (!PQgetisnull(res, i, nsync) && PQgetlength(res, i, nsync) != 8)
+		switch (PQgetlength(res, i, nsync)) { /* 0: NULL, the size of one NULL value */
+		case 8:
+			size = be64(PQgetvalue(res, i, nsync));
+			break;
+		case 0:
+			size = 0;
+			break;
+		default:
 			return false;
-		size = PQgetisnull(res, i, nsync) ? 0 : be64(PQgetvalue(res, i, nsync));
+		}
 		if (!PQgetisnull(res, i, nsync + 1)) {
 			uint64_t xid;
 

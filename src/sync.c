@@ -1200,13 +1200,14 @@ static bool judge_shape(struct snk_side *side, struct side_check *cc, struct snk
 	const char *problem = db_shape_problem(&app->table, &cc->shape, side->name, buf, sizeof(buf));
 
 	if (problem) {
-		app_fatal(app, 65, pgconn_name(c), "%s", problem);
+		app_fatal(app, SNK_EXIT_SCHEMA, pgconn_name(c), "%s", problem);
 		return false;
 	}
 	if (app->table.shaped)
 		return true;
 	if (!db_table_shape(&app->table, &cc->shape, side->name)) {
-		app_fatal(app, 70, pgconn_name(c), "out of memory building the statements of %s", app->table.label);
+		app_fatal(app, SNK_EXIT_SOFTWARE, pgconn_name(c), "out of memory building the statements of %s",
+			  app->table.label);
 		return false;
 	}
 	log_info(pgconn_name(c), "%s: %d columns (%d written), key %s; %s", app->table.label,

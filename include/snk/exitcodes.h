@@ -8,7 +8,7 @@
 #define SNK_EXIT_REFUSED 1      /* snkctl: snk refused the request */
 #define SNK_EXIT_DEGRADED 2     /* snkctl status: snk answers, but a database or direction is down */
 #define SNK_EXIT_USAGE 64       /* bad command line */
-#define SNK_EXIT_SCHEMA 65      /* table missing, not migrated, no unique id index */
+#define SNK_EXIT_SCHEMA 65      /* table missing, not migrated, without a key, or not the same in a and b */
 #define SNK_EXIT_NOINPUT 66     /* config file missing or unreadable */
 #define SNK_EXIT_UNAVAILABLE 69 /* database or control socket unreachable (tools) */
 #define SNK_EXIT_SOFTWARE 70    /* internal error */
