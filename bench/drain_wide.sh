@@ -92,18 +92,7 @@ run_one() {
 	fi
 }
 
-variants="$SESSIONS copy"
-: >"$work/runs"
-printf '%-6s %-8s %12s %10s %10s %8s\n' round variant rows/s "a CPU s" "b CPU s" steal%
-for r in $(seq 1 "$ROUNDS"); do
-	for v in $variants; do
-		out=$(run_one "$v") # an assignment, so that a failed run ends the script
-		read -r name rate ca cb steal <<<"$out"
-		printf '%-6s %-8s %12s %10s %10s %8s\n' "$r" "$name" "$rate" "$ca" "$cb" "$steal"
-		echo "$name $rate $steal" >>"$work/runs"
-	done
-	variants=$(awk '{ for (i = 2; i <= NF; i++) printf "%s ", $i; print $1 }' <<<"$variants")
-done
+bench_rounds "$ROUNDS" "$SESSIONS copy" "$work/runs"
 # medians MAX_STEAL KEY LABEL: the median rows/s of each variant over its runs with less
 # CPU stolen than MAX_STEAL percent, and its ratio to the pipe's, as a table and as the
 # JSON member KEY (into $json).

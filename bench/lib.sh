@@ -216,3 +216,22 @@ wide_digest() {
 		SELECT count(*) || ' ' || coalesce(sum(pg_catalog.hashtextextended(row($WIDE_COLS)::text, 0)), 0)
 		FROM $3"
 }
+
+# bench_rounds ROUNDS VARIANTS RUNS: ROUNDS rounds of run_one (the script's: it prints
+# "VARIANT rows/s a_cpu_s b_cpu_s steal%") for each of VARIANTS, the order rotating every
+# round so that the machine's drift falls on all of them; a line per run, and "VARIANT
+# rows/s steal" appended to RUNS (emptied first).
+bench_rounds() {
+	local variants=$2 r v out name rate ca cb steal
+	: >"$3"
+	printf '%-6s %-8s %12s %10s %10s %8s\n' round variant rows/s "a CPU s" "b CPU s" steal%
+	for r in $(seq 1 "$1"); do
+		for v in $variants; do
+			out=$(run_one "$v") # an assignment, so that a failed run ends the script
+			read -r name rate ca cb steal <<<"$out"
+			printf '%-6s %-8s %12s %10s %10s %8s\n' "$r" "$name" "$rate" "$ca" "$cb" "$steal"
+			echo "$name $rate $steal" >>"$3"
+		done
+		variants=$(awk '{ for (i = 2; i <= NF; i++) printf "%s ", $i; print $1 }' <<<"$variants")
+	done
+}
