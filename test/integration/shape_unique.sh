@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Injects: a table whose key is id and which has a second unique index (email NOT NULL
 # UNIQUE). a and b each insert 3000 rows of their own, and one row each whose email is the
-# same ('same@x') under different ids, while snk runs; then 500 more rows each.
+# same ('same@x') under different ids, before snk starts; then 500 more rows each while it
+# runs.
 # Checks: the two clashing rows cannot be copied (the other side's email index refuses
 # each): each is a conflict, counted and logged with its key and the database that refuses
 # it, and stays on its own side only; every other row arrives, before and after them (a
@@ -13,11 +14,13 @@ for side in a b; do
 done
 write_config '"table": "users", "notify_channel": ""'
 "$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || fail "migrate: $(cat "$WORK/migrate.log")"
-snk_start
+# The clashing rows go in before snk starts: once a's is copied, b's application could not
+# insert its own (b's index would refuse it there).
 q a "INSERT INTO users SELECT i, 'a' || i || '@x', 'a' FROM generate_series(1, 3000) i"
 q a "INSERT INTO users VALUES (100001, 'same@x', 'a')"
 q b "INSERT INTO users SELECT i, 'b' || i || '@x', 'b' FROM generate_series(5001, 8000) i"
 q b "INSERT INTO users VALUES (100002, 'same@x', 'b')"
+snk_start
 q a "INSERT INTO users SELECT i, 'a' || i || '@x', 'a' FROM generate_series(3001, 3500) i"
 q b "INSERT INTO users SELECT i, 'b' || i || '@x', 'b' FROM generate_series(8001, 8500) i"
 wait_for a "SELECT count(*) FROM users WHERE id < 100000" 7000 30
