@@ -516,9 +516,10 @@ static int cmd_run(struct runtime *rt)
 	evsignal_add(sig_int, NULL);
 	evsignal_add(sig_hup, NULL);
 
-	log_info(NULL, "snk %s syncing %s (%s, %s) both ways between a and b; woken by %s%s%s, polling every %d ms;"
+	/* The columns and key are known at the first connect, which logs them. */
+	log_info(NULL, "snk %s syncing %s both ways between a and b; woken by %s%s%s, polling every %d ms;"
 		 " control socket %s",
-		 SNK_VERSION, rt->app.table.label, rt->cfg->id_column, rt->cfg->data_column,
+		 SNK_VERSION, rt->app.table.label,
 		 rt->app.table.channel ? "NOTIFY " : "timer only",
 		 rt->app.table.channel ? rt->cfg->notify_channel : "",
 		 rt->app.table.channel ? " and timer" : "", rt->cfg->poll_interval_ms,
