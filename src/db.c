@@ -113,7 +113,9 @@ static const char SQL_COLUMNS[] =
 	" (SELECT k.n::int4 FROM chosen, pg_catalog.unnest(chosen.cols) WITH ORDINALITY k(name, n)"
 	"   WHERE k.name = a.attname::text),"
 	" (SELECT chosen.eq[k.n::int4] FROM chosen, pg_catalog.unnest(chosen.cols) WITH ORDINALITY k(name, n)"
-	"   WHERE k.name = a.attname::text), coalesce(" SQL_TYPE_SIGNATURE ", '')"
+	"   WHERE k.name = a.attname::text), coalesce(" SQL_TYPE_SIGNATURE ", ''),"
+	" EXISTS (SELECT 1 FROM pg_catalog.pg_index di WHERE di.indrelid = rel.oid AND NOT di.indimmediate"
+	"   AND (di.indisunique OR di.indisexclusion))"
 	" FROM pg_catalog.pg_attribute a JOIN rel ON a.attrelid = rel.oid"
 	" JOIN pg_catalog.pg_type t ON t.oid = a.atttypid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace"
 	" WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'snk_xid'";
@@ -467,7 +469,7 @@ bool db_read_shape(const PGresult *res, struct snk_shape *out)
 	bool ok = true;
 
 	memset(out, 0, sizeof(*out));
-	if (PQnfields(res) != 10)
+	if (PQnfields(res) != 11)
 		return false;
 	v = calloc((size_t)(n ? n : 1), sizeof(*v));
 	out->col = calloc((size_t)(n ? n : 1), sizeof(*out->col));
@@ -487,6 +489,7 @@ bool db_read_shape(const PGresult *res, struct snk_shape *out)
 	}
 	out->ncols = n;
 	out->uuid_key = out->nkey == 1 && out->col[0].wire_oid == SNK_UUIDOID;
+	out->deferrable = n > 0 && PQgetvalue(res, 0, 10)[0] == 't';
 	free(v);
 	if (!ok)
 		db_shape_clear(out);
@@ -557,8 +560,14 @@ const char *db_shape_problem(const struct snk_table *t, const struct snk_shape *
 		return buf;
 	key_list(&t->shape, k1, sizeof(k1));
 	key_list(got, k2, sizeof(k2));
-	if (strcmp(k1, k2) == 0)
+	if (strcmp(k1, k2) == 0 && t->shape.deferrable == got->deferrable)
 		return NULL;
+	if (strcmp(k1, k2) == 0) {
+		snprintf(buf, len, "%s has a DEFERRABLE unique or exclusion constraint in database %s and none in"
+			 " database %s; make its constraints the same in both", t->label,
+			 t->shape.deferrable ? t->shape_db : got_db, t->shape.deferrable ? got_db : t->shape_db);
+		return buf;
+	}
 	snprintf(buf, len, "the key of %s is %s in database %s and %s in database %s; give both the same"
 		 " primary key (or unique index, chosen with \"key\" in the config)", t->label, k1, t->shape_db, k2,
 		 got_db);
@@ -695,6 +704,16 @@ static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool l
 	return ok;
 }
 
+/* Whether a window's page can leave a value behind: a variable-length column outside the key. */
+static bool has_left_behind(const struct snk_shape *s)
+{
+	for (int i = s->nkey; i < s->nsync; i++) {
+		if (s->col[i].varlena)
+			return true;
+	}
+	return false;
+}
+
 /* The window: rows visible in this transaction's snapshot but not in the previous one,
  * i.e. xid >= xmax(prev) or xid among prev's in-progress xids that have ended since (one
  * still running has no visible rows yet, and need not be looked up: with BRIN each lookup
@@ -719,13 +738,17 @@ static char *build_window(const struct snk_table *t, int k)
 	struct snk_buf b = { 0 };
 	bool ok = sb_add(&b, "DECLARE snk_window NO SCROLL CURSOR FOR SELECT ") && add_select_list(&b, t, true) &&
 		  sb_add(&b, ", %s, CASE WHEN t.snk_xid >= %s THEN t.snk_xid::text::int8 END"
-			 " FROM %s AS t WHERE (t.snk_xid >= $1::%s AND t.snk_xid < %s)"
+			 " FROM %s AS t WHERE ((t.snk_xid >= $1::%s AND t.snk_xid < %s)"
 			 " OR (t.snk_xid >= %s AND $4::bool)"
 			 " OR t.snk_xid = ANY (ARRAY(SELECT x::text::%s"
 			 " FROM pg_catalog.unnest($2::pg_catalog.xid8[]) AS x"
-			 " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot())))",
+			 " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot()))))",
 			 t->row_size, now, t->qualified, type, now, now, type);
 
+	/* The inline limit $3 must appear even where no value can be left behind (no
+	 * variable-length column outside the key), or PostgreSQL cannot type it. */
+	if (ok && !has_left_behind(&t->shape))
+		ok = sb_add(&b, " AND $3::int8 IS NOT NULL");
 	return sb_done(&b, ok);
 }
 
@@ -752,8 +775,11 @@ static char *build_insert(const struct snk_table *t, bool on_conflict)
 	ok = ok && sb_add(&b, ", NULL FROM ") && add_unnest(&b, s, s->nsync);
 	/* No arbiter named: a row that another unique index or an exclusion constraint refuses
 	 * is skipped too (and reported by the conflict check), instead of failing the batch for
-	 * good on every retry. */
-	if (on_conflict)
+	 * good on every retry. PostgreSQL refuses that when the table has a deferrable one:
+	 * then the key is the arbiter, and a row such a constraint refuses fails its batch. */
+	if (on_conflict && s->deferrable)
+		ok = ok && sb_add(&b, " ON CONFLICT (") && add_columns(&b, s, s->nkey, "") && sb_add(&b, ") DO NOTHING");
+	else if (on_conflict)
 		ok = ok && sb_add(&b, " ON CONFLICT DO NOTHING");
 	return sb_done(&b, ok);
 }
@@ -771,9 +797,9 @@ static char *build_conflicts(const struct snk_table *t)
 
 	for (int i = 0; ok && i < s->nkey; i++) /* the key from the batch: t's is NULL for an absent row */
 		ok = sb_add(&b, "%s", i ? ", " : s->nkey > 1 ? "ROW(" : "") && add_value(&b, &s->col[i], i);
-	ok = ok && sb_add(&b, "%s::pg_catalog.text, t.%s IS NULL FROM ", s->nkey > 1 ? ")" : "", s->col[0].quoted) &&
+	ok = ok && sb_add(&b, "%s::pg_catalog.text, t.ctid IS NULL FROM ", s->nkey > 1 ? ")" : "") &&
 	     add_unnest(&b, s, s->nsync) && sb_add(&b, " LEFT JOIN %s AS t ON ", t->qualified) && add_key_join(&b, s) &&
-	     sb_add(&b, " WHERE t.%s IS NULL OR ", s->col[0].quoted) && add_row_text(&b, s, false) &&
+	     sb_add(&b, " WHERE t.ctid IS NULL OR ") && add_row_text(&b, s, false) &&
 	     sb_add(&b, " IS DISTINCT FROM ") && add_row_text(&b, s, true);
 	return sb_done(&b, ok);
 }

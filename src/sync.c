@@ -496,7 +496,8 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		dir_check_drained(d);
 		return;
 	}
-	if (err && !err->conn_lost && !s->on_conflict && strcmp(err->sqlstate, "23505") == 0) {
+	if (err && !err->conn_lost && !s->on_conflict &&
+	    (strcmp(err->sqlstate, "23505") == 0 || strcmp(err->sqlstate, "23P01") == 0)) {
 		/* The plain INSERT met an id that is already there (a window read again after
 		 * a crash, rows written on both sides, a conflict). Its transaction rolled back
 		 * whole, cursor included; send it again with ON CONFLICT DO NOTHING, and the rest

@@ -38,6 +38,7 @@ struct snk_shape {
 	int nsync;                 /* the first nsync columns are written */
 	struct snk_column *col;    /* owned: [ncols] */
 	bool uuid_key;             /* the key is one uuid column */
+	bool deferrable;           /* a DEFERRABLE unique or exclusion constraint: inserts name the key as arbiter */
 };
 
 /* The synced table and the statements about it: names from the config (db_table_init), the
