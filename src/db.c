@@ -686,6 +686,22 @@ static char *build_kid(const struct snk_shape *s, const char *key_text)
 	return fmt("pg_catalog.md5(pg_catalog.convert_to(%s, 'UTF8'::name))::pg_catalog.uuid", key_text);
 }
 
+/* Whether a window's page can leave the value of column i behind: a variable-length
+ * column outside the key (a fixed-size value is never large); and whether it can leave any. */
+static bool left_behind(const struct snk_shape *s, int i)
+{
+	return i >= s->nkey && i < s->nsync && s->col[i].varlena;
+}
+
+static bool has_left_behind(const struct snk_shape *s)
+{
+	for (int i = s->nkey; i < s->nsync; i++) {
+		if (left_behind(s, i))
+			return true;
+	}
+	return false;
+}
+
 /* SELECT list of a row for transfer; large: the variable-length values of non-key columns
  * are left out (NULL) of rows whose size is over $3 (the window's pages). */
 static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool large)
@@ -695,7 +711,7 @@ static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool l
 
 	for (int i = 0; ok && i < s->nsync; i++) {
 		ok = sb_add(b, "%s", i ? ", " : "");
-		if (ok && large && i >= s->nkey && s->col[i].varlena) /* a fixed-size value is never large */
+		if (ok && large && left_behind(s, i))
 			ok = sb_add(b, "CASE WHEN %s > $3::int8 THEN NULL ELSE ", t->row_size) &&
 			     add_select(b, &s->col[i]) && sb_add(b, " END");
 		else if (ok)
@@ -704,15 +720,6 @@ static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool l
 	return ok;
 }
 
-/* Whether a window's page can leave a value behind: a variable-length column outside the key. */
-static bool has_left_behind(const struct snk_shape *s)
-{
-	for (int i = s->nkey; i < s->nsync; i++) {
-		if (s->col[i].varlena)
-			return true;
-	}
-	return false;
-}
 
 /* The window: rows visible in this transaction's snapshot but not in the previous one,
  * i.e. xid >= xmax(prev) or xid among prev's in-progress xids that have ended since (one
@@ -1425,7 +1432,7 @@ int db_read_ntuples(const PGresult *res)
 	return PQntuples(res);
 }
 
-const char *db_read_text(const PGresult *res, int row)
+static const char *db_read_text(const PGresult *res, int row)
 {
 	return PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
 }
@@ -1497,33 +1504,43 @@ bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_bat
 	return exec_batch(conn, t->sql_app_insert, b, err, errlen);
 }
 
-bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
-			char *err, size_t errlen)
+/* One of the table's catalog queries (sql: $1 schema, $2 table, $3 the config's key) on a
+ * blocking connection, its result decoded by read into out. */
+static bool catalog_blocking(PGconn *conn, const struct snk_table *t, const char *sql,
+			     bool (*read)(const PGresult *, void *), void *out, const char *what, char *err,
+			     size_t errlen)
 {
 	const char *params[3] = { t->schema_raw, t->table_raw, t->key_param };
-	PGresult *res = PQexecParams(conn, SQL_SCHEMA_CHECK, 3, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
 	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
 
-	if (ok && !db_read_schema(res, out)) {
-		snprintf(err, errlen, "unexpected result of the schema check");
+	if (ok && !read(res, out)) {
+		snprintf(err, errlen, "unexpected result of the %s, or out of memory", what);
 		ok = false;
 	}
 	PQclear(res);
 	return ok;
 }
 
+static bool read_schema_cb(const PGresult *res, void *out)
+{
+	return db_read_schema(res, out);
+}
+
+static bool read_shape_cb(const PGresult *res, void *out)
+{
+	return db_read_shape(res, out);
+}
+
+bool db_schema_blocking(PGconn *conn, const struct snk_table *t, struct snk_schema_info *out,
+			char *err, size_t errlen)
+{
+	return catalog_blocking(conn, t, SQL_SCHEMA_CHECK, read_schema_cb, out, "schema check", err, errlen);
+}
+
 bool db_shape_blocking(PGconn *conn, const struct snk_table *t, struct snk_shape *out, char *err, size_t errlen)
 {
-	const char *params[3] = { t->schema_raw, t->table_raw, t->key_param };
-	PGresult *res = PQexecParams(conn, SQL_COLUMNS, 3, NULL, params, NULL, NULL, 0);
-	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
-
-	if (ok && !db_read_shape(res, out)) {
-		snprintf(err, errlen, "unexpected result of the column check, or out of memory");
-		ok = false;
-	}
-	PQclear(res);
-	return ok;
+	return catalog_blocking(conn, t, SQL_COLUMNS, read_shape_cb, out, "column check", err, errlen);
 }
 
 bool db_session_blocking(PGconn *conn, struct snk_session_info *out, char *err, size_t errlen)

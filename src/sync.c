@@ -431,9 +431,8 @@ static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
 
 		db_key_label(&d->app->table, db_read_conflict(res, i, &refused), key, sizeof(key));
 		if (refused)
-			log_warn(d->role, "conflict: %s is refused by %s: another row there holds one of its values under a"
-				 " unique index or exclusion constraint other than the key; kept in %s only, left for a person",
-				 key, d->dst->name, d->src->name);
+			log_warn(d->role, "conflict: %s is refused by %s: " SNK_REFUSED_WHY "; kept in %s only, left for a"
+				 " person", key, d->dst->name, d->src->name);
 		else
 			log_warn(d->role, "conflict: %s has different data in %s and %s; both kept, left for a person",
 				 key, d->src->name, d->dst->name);
@@ -1216,13 +1215,6 @@ static bool judge_shape(struct snk_side *side, struct side_check *cc, struct snk
 	return true;
 }
 
-static void prepared_result_cb(void *arg, int stmt, const PGresult *res)
-{
-	(void)arg;
-	(void)stmt;
-	(void)res;
-}
-
 static void prepared_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct side_check *cc = arg;
@@ -1246,7 +1238,7 @@ static void prepared_done_cb(void *arg, const struct pgconn_error *err)
 /* A write session, checked (and holding the lock, for lane 0): its inserts are prepared. */
 static void send_prepare(struct side_check *cc, struct snk_pgconn *c)
 {
-	if (!pgconn_begin(c, prepared_result_cb, prepared_done_cb, cc))
+	if (!pgconn_begin(c, NULL, prepared_done_cb, cc)) /* PREPARE returns nothing to read */
 		return;
 	(void)db_send_prepare_insert(c, &cc->side->app->table);
 	pgconn_end(c);

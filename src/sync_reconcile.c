@@ -63,8 +63,7 @@ static void hook_conflict(void *arg, const char *key, int refused_by)
 		return;
 	db_key_label(&app->table, key, label, sizeof(label));
 	if (refused_by >= 0)
-		log_warn("reconcile", "conflict: %s is refused by %s: another row there holds one of its values under a"
-			 " unique index or exclusion constraint other than the key; left alone", label,
+		log_warn("reconcile", "conflict: %s is refused by %s: " SNK_REFUSED_WHY "; left alone", label,
 			 app->side[refused_by].name);
 	else
 		log_warn("reconcile", "conflict: %s has different data in a and b; left alone", label);

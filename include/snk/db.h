@@ -326,7 +326,10 @@ uint64_t db_read_affected(const PGresult *res);
 /* db_read_u64: the first column of a one-row result as a number; false when it is not one. */
 bool db_read_u64(const PGresult *res, uint64_t *out);
 int db_read_ntuples(const PGresult *res);
-const char *db_read_text(const PGresult *res, int row);
+/* Why a refused row (db_read_conflict) is not copied, for the conflict lines of the tail
+ * and of the reconcile. */
+#define SNK_REFUSED_WHY \
+	"another row there holds one of its values under a unique index or exclusion constraint other than the key"
 /* db_read_conflict: row `row` of the conflict check: its key's text, and (*refused) whether
  * the row is absent, refused by another unique index or an exclusion constraint, rather
  * than present with other values. */
