@@ -61,26 +61,10 @@ run_one() {
 }
 
 bench_rounds "$ROUNDS" "$SESSIONS copy" "$work/runs"
-# medians MAX_STEAL KEY LABEL: the median rows/s of each variant over its runs with less
-# CPU stolen than MAX_STEAL percent, as a table and as the JSON member KEY (into $json).
-medians() {
-	local v m copy_med
-	copy_med=$(awk -v x="$1" '$1 == "copy" && $3 < x { print $2 }' "$work/runs" | median)
-	printf '%-34s %12s %14s\n' "median, $3" rows/s "ratio to COPY"
-	json="$json, \"$2\": {\"copy_rows_per_s\": ${copy_med:-null}"
-	for v in $SESSIONS copy; do
-		m=$(awk -v v="$v" -v x="$1" '$1 == v && $3 < x { print $2 }' "$work/runs" | median)
-		[ -n "$m" ] || m=null
-		if [ "$m" = null ] || [ -z "$copy_med" ]; then r=null; else r=$(echo "scale=2; $m / $copy_med" | bcx); fi
-		printf '%-34s %12s %14s\n' "$([ "$v" = copy ] && echo "COPY pipe" || echo "snk, $v write session(s)")" "$m" "$r"
-		[ "$v" = copy ] || json="$json, \"sessions_$v\": {\"rows_per_s\": $m, \"copy_ratio\": $r}"
-	done
-	json="$json}"
-}
 json="{\"date\": \"$(date -u +%FT%TZ)\", \"rows\": $ROWS, \"rounds\": $ROUNDS"
 echo
-medians 101 all "all runs"
+bench_medians "$work/runs" 101 all "all runs"
 echo
-medians 10 steal_under_10 "runs with under 10% steal"
+bench_medians "$work/runs" 10 steal_under_10 "runs with under 10% steal"
 echo "$json}" >"$res/drain.json"
 echo "wrote $res/drain.json"

@@ -235,3 +235,21 @@ bench_rounds() {
 		variants=$(awk '{ for (i = 2; i <= NF; i++) printf "%s ", $i; print $1 }' <<<"$variants")
 	done
 }
+
+# bench_medians RUNS MAX_STEAL KEY LABEL: the median rows/s of each variant in SESSIONS and
+# of the COPY pipe over RUNS (bench_rounds') with less CPU stolen than MAX_STEAL percent,
+# and its ratio to the pipe's, as a table and as the JSON member KEY appended to $json.
+bench_medians() {
+	local v m r copy_med
+	copy_med=$(awk -v x="$2" '$1 == "copy" && $3 < x { print $2 }' "$1" | median)
+	printf '%-34s %12s %14s\n' "median, $4" rows/s "snk / COPY"
+	json="$json, \"$3\": {\"copy_rows_per_s\": ${copy_med:-null}"
+	for v in $SESSIONS copy; do
+		m=$(awk -v v="$v" -v x="$2" '$1 == v && $3 < x { print $2 }' "$1" | median)
+		[ -n "$m" ] || m=null
+		if [ "$m" = null ] || [ -z "$copy_med" ]; then r=null; else r=$(echo "scale=2; $m / $copy_med" | bcx); fi
+		printf '%-34s %12s %14s\n' "$([ "$v" = copy ] && echo "COPY pipe" || echo "snk, $v write session(s)")" "$m" "$r"
+		[ "$v" = copy ] || json="$json, \"sessions_$v\": {\"rows_per_s\": $m, \"copy_ratio\": $r}"
+	done
+	json="$json}"
+}
