@@ -381,7 +381,7 @@ void dir_kick(struct snk_dir *d)
 
 	switch (d->state) {
 	case DIR_WAIT:
-		if (app->stopping || !d->src->read_ok || !d->dst->write_ok)
+		if (app->stopping || app->tables_pending || !d->src->read_ok || !d->dst->write_ok)
 			return;
 		load_cursors(d);
 		return;
@@ -390,7 +390,7 @@ void dir_kick(struct snk_dir *d)
 			dir_set_state(d, DIR_WAIT, "a session went away");
 			return;
 		}
-		if ((d->wake_pending || dir_copying(d) > 0) && !app->paused && !app->stopping)
+		if ((d->wake_pending || dir_copying(d) > 0) && !app->paused && !app->stopping && !app->tables_pending)
 			window_start(d);
 		return;
 	default:
@@ -464,6 +464,55 @@ static void tdir_clear(struct snk_tdir *td)
 	snapshot_clear(&td->committed);
 	snapshot_clear(&td->stored.snapshot);
 	snapshot_clear(&td->copy.start);
+}
+
+static bool same_table(const struct snk_table *a, const struct snk_table *b)
+{
+	return strcmp(a->label, b->label) == 0 &&
+	       (a->key_param == b->key_param || (a->key_param && b->key_param && strcmp(a->key_param, b->key_param) == 0));
+}
+
+bool dir_set_tables(struct snk_dir *d, struct snk_table *tables, int ntables)
+{
+	struct snk_tdir *fresh = calloc((size_t)ntables + 1, sizeof(*fresh));
+
+	if (!fresh)
+		return false;
+	for (int t = 0; t < ntables; t++) {
+		struct snk_tdir *td = &fresh[t];
+
+		for (int o = 0; o < d->ntables && !td->t; o++) {
+			if (d->tdirs[o].t && same_table(d->tdirs[o].t, &tables[t])) {
+				*td = d->tdirs[o]; /* moved: its figures and cursors go on */
+				memset(&d->tdirs[o], 0, sizeof(d->tdirs[o]));
+			}
+		}
+		if (!td->t) {
+			td->avg_row_bytes = 256;
+			if (asprintf(&td->source_key, "%s:%s", d->src->name, tables[t].label) < 0)
+				td->source_key = NULL;
+		}
+		td->t = &tables[t];
+		if (!td->source_key) {
+			for (int k = 0; k <= t; k++)
+				tdir_clear(&fresh[k]);
+			free(fresh);
+			return false;
+		}
+	}
+	for (int o = 0; o < d->ntables; o++)
+		tdir_clear(&d->tdirs[o]); /* the tables no longer synced */
+	free(d->tdirs);
+	d->tdirs = fresh;
+	d->ntables = ntables;
+	window_free(d);
+	memset(&d->w, 0, sizeof(d->w));
+	d->caught_up = false;
+	if (!window_init(d))
+		return false;
+	if (d->state != DIR_WAIT)
+		dir_set_state(d, DIR_WAIT, "the tables changed");
+	return true;
 }
 
 void dir_free(struct snk_dir *d)

@@ -330,8 +330,6 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 		*what = "table";
 	else if ((a->key || b->key) && !config_same_key(a, b))
 		*what = "key";
-	else if (a->tables && !config_same_tables(a, b))
-		*what = "tables";
 	else if (strcmp(a->notify_channel, b->notify_channel))
 		*what = "notify_channel";
 	else if (strcmp(a->control_socket, b->control_socket))
@@ -390,9 +388,13 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
 	log_set_format(fresh->log_format);
+	bool tables = !config_same_tables(rt->cfg, fresh);
+
 	sync_app_set_config(&rt->app, fresh);
 	config_free(rt->cfg);
 	rt->cfg = fresh;
+	if (tables)
+		sync_app_set_tables(&rt->app);
 	tv.tv_sec = fresh->poll_interval_ms / 1000;
 	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
 	event_add(rt->app.poll_timer, &tv);

@@ -919,6 +919,16 @@ bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2])
 	return true;
 }
 
+void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables)
+{
+	rc->tables = tables;
+	rc->ntables = ntables;
+	rc->t = &tables[0];
+	/* the inserts its sessions prepared are of the old tables */
+	for (int s = 0; s < 2 && rc->conns_started; s++)
+		pgconn_drop(rc->conn[s], "the tables changed");
+}
+
 size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind)
 {
 	return rc->diffs[kind].n;

@@ -393,6 +393,32 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 	pgconn_end(c);
 }
 
+bool side_set_tables(struct snk_side *s, struct snk_table *tables, int ntables)
+{
+	uint32_t *relid = calloc((size_t)ntables + 1, sizeof(*relid));
+
+	if (!relid)
+		return false;
+	/* what the sessions read is of the old tables: cleared with their count */
+	check_clear(&s->read_check);
+	for (int j = 0; j < s->nlanes; j++)
+		check_clear(&s->lane[j].check);
+	free(s->relid);
+	s->relid = relid;
+	s->tables = tables;
+	s->ntables = ntables;
+	fk_graph_clear(&s->fk);
+	s->fk_ok = false;
+	s->read_ok = s->write_ok = false;
+	s->notify_trigger = -1;
+	pgconn_drop(s->read, "the tables changed");
+	for (int j = 0; j < s->nlanes; j++) {
+		s->lane[j].ok = false;
+		pgconn_drop(s->lane[j].conn, "the tables changed");
+	}
+	return true;
+}
+
 int side_table_of_relid(const struct snk_side *s, uint32_t relid)
 {
 	for (int i = 0; relid && i < s->ntables; i++) {

@@ -172,12 +172,69 @@ static void on_fatal(void *arg, int code, const char *role, const char *message)
 	event_base_loopbreak(app->base);
 }
 
+/* ---- a reload that changes the tables ---- */
+
+static bool tables_init(struct snk_app *app, const struct snk_config *cfg);
+
+/* Nothing of either direction is in flight, and no reconcile runs. */
+static bool quiet(const struct snk_app *app)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct snk_dir *d = &app->dir[i];
+
+		if (d->units > 0 || d->state == DIR_PASS || d->state == DIR_LOADING || d->state == DIR_FAILED)
+			return false;
+	}
+	return !rc_busy(app->reconcile.rc) && !rc_running(app->reconcile.rc) && app->reconcile.table < 0;
+}
+
+/* The new tables go in once everything is quiet: every session reconnects with them, and
+ * the directions load every cursor again (a table that stays keeps its figures). */
+static void tables_apply(struct snk_app *app)
+{
+	struct snk_table *old = app->tables;
+	int nold = app->ntables;
+	bool ok;
+
+	if (!app->tables_pending || !quiet(app))
+		return;
+	app->tables = NULL;
+	app->ntables = 0;
+	ok = tables_init(app, app->cfg);
+	for (int i = 0; ok && i < 2; i++)
+		ok = side_set_tables(&app->side[i], app->tables, app->ntables);
+	for (int i = 0; ok && i < 2; i++)
+		ok = dir_set_tables(&app->dir[i], app->tables, app->ntables);
+	if (!ok) {
+		/* half switched: the sessions cannot be trusted to agree; start again cleanly */
+		on_fatal(app, SNK_EXIT_OSERR, NULL, "out of memory switching to the reloaded tables; restart snk");
+		return;
+	}
+	rc_set_tables(app->reconcile.rc, app->tables, app->ntables);
+	for (int i = 0; i < nold; i++)
+		db_table_clear(&old[i]);
+	free(old);
+	app->tables_pending = false;
+	log_info(NULL, "SIGHUP: now syncing %d tables; every session reconnects and every cursor is read again",
+		 app->ntables);
+}
+
+void sync_app_set_tables(struct snk_app *app)
+{
+	app->tables_pending = true;
+	if (rc_running(app->reconcile.rc))
+		rc_abort(app->reconcile.rc, "the tables changed");
+	log_info(NULL, "SIGHUP: the tables changed; switching once the passes in flight have committed");
+	tables_apply(app);
+}
+
 /* ---- timers ---- */
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snk_app *app = arg;
 
+	tables_apply(app);
 	dir_wake(&app->dir[0], -1);
 	dir_wake(&app->dir[1], -1);
 	sync_reconcile_tick(app);

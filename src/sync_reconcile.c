@@ -202,8 +202,8 @@ static void next_table_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (r->table < 0 || rc_running(r->rc))
 		return;
-	if (app->stopping || app->paused) {
-		run_ended(app, false, app->stopping ? "snk is stopping" : "snk was paused");
+	if (app->stopping || app->paused || app->tables_pending) {
+		run_ended(app, false, app->stopping ? "snk is stopping" : app->paused ? "snk was paused" : "the tables changed");
 		return;
 	}
 	if (!rc_start(r->rc, r->table))
@@ -325,7 +325,7 @@ void sync_reconcile_tick(struct snk_app *app)
 		r->next_ms = 0;
 		want(app, "reconcile_interval_s");
 	}
-	if (!r->wanted || app->paused || app->stopping || !app->ready || now < r->retry_ms)
+	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms)
 		return;
 	if (!app->dir[0].caught_up || !app->dir[1].caught_up)
 		return;

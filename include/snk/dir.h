@@ -198,6 +198,10 @@ struct snk_dir {
 /* dir.c */
 bool dir_init(struct snk_dir *d, struct snk_app *app, int index) __attribute__((warn_unused_result));
 void dir_free(struct snk_dir *d);
+/* dir_set_tables: the tables changed (reload), with the direction quiet: each table kept
+ * (same name and key) keeps its cursors and figures; a new one loads its cursor (or starts
+ * its first copy) at the next connect. False on out of memory. */
+bool dir_set_tables(struct snk_dir *d, struct snk_table *tables, int ntables) __attribute__((warn_unused_result));
 void dir_set_state(struct snk_dir *d, enum dir_state to, const char *why);
 const char *dir_state_name(enum dir_state s);
 /* dir_kick: moves the direction on when its sessions or a wake-up allow. */

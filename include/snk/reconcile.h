@@ -80,6 +80,10 @@ double rc_eta_s(const struct rc_stats *st, int64_t now_ms);
 /* rc_set_conninfo: used from the next connection on; the current ones are dropped. */
 bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2]) __attribute__((warn_unused_result));
 
+/* rc_set_tables: the daemon's tables changed (not while a run is on): its sessions reconnect
+ * and prepare the new tables' inserts. */
+void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables);
+
 /* RC_VERIFY: the differences of the last run, confirmed by a second look at each. */
 size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind);
 const unsigned char *rc_diff_id(const struct snk_reconcile *rc, enum rc_diff kind, size_t i);

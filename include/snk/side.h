@@ -111,6 +111,9 @@ uint64_t side_reconnects(const struct snk_side *s);
 const char *side_error(const struct snk_side *s);
 bool side_set_conninfo(struct snk_side *s, const char *conninfo) __attribute__((warn_unused_result));
 void side_set_reconnect_max(struct snk_side *s, int ms);
+/* side_set_tables: the tables changed (reload): every session reconnects and checks the
+ * new ones; false on out of memory (nothing changed then). */
+bool side_set_tables(struct snk_side *s, struct snk_table *tables, int ntables) __attribute__((warn_unused_result));
 /* side_table_of_relid: the table whose oid here is relid, -1 when none. */
 int side_table_of_relid(const struct snk_side *s, uint32_t relid);
 

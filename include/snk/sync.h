@@ -57,6 +57,7 @@ struct snk_app {
 	struct event *stop_timer;       /* owned */
 	bool paused;
 	bool stopping;
+	bool tables_pending;            /* a reload changed the tables: no pass starts until they are in */
 	int exit_code;
 	int64_t started_ms;
 	int64_t stop_deadline_ms;
@@ -81,6 +82,10 @@ void sync_app_stop(struct snk_app *app);
 void sync_app_free(struct snk_app *app);
 /* sync_app_set_config: a reloaded config (same tables) is in force from now on. */
 void sync_app_set_config(struct snk_app *app, const struct snk_config *cfg);
+
+/* sync_app_set_tables: the config in force (sync_app_set_config) lists other tables: they
+ * go in once the passes in flight have committed. */
+void sync_app_set_tables(struct snk_app *app);
 
 void sync_pause(struct snk_app *app);
 void sync_resume(struct snk_app *app);
