@@ -442,12 +442,18 @@ static void notify_cb(struct snk_pgconn *c, void *arg, int be_pid, const char *p
 		}
 	}
 	s->notifies++;
-	/* migrations/notify_trigger.sql sends the table's oid; an older trigger sends ''. */
+	/* migrations/notify_trigger.sql sends the table's oid; an older trigger sends '', which
+	 * wakes every table. An oid of no table of this snk is another snk's on the same
+	 * channel: its tables are not these. */
 	relid = payload && *payload ? strtoul(payload, &end, 10) : 0;
-	if (relid == 0 || *end != '\0' || relid > UINT32_MAX)
+	if (relid == 0 || *end != '\0' || relid > UINT32_MAX) {
 		s->hooks.on_notify(s->hooks.arg, s, -1);
-	else
-		s->hooks.on_notify(s->hooks.arg, s, side_table_of_relid(s, (uint32_t)relid));
+	} else {
+		int t = side_table_of_relid(s, (uint32_t)relid);
+
+		if (t >= 0)
+			s->hooks.on_notify(s->hooks.arg, s, t);
+	}
 }
 
 /* ---- the interface ---- */
