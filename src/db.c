@@ -345,6 +345,7 @@ bool db_table_init_spec(struct snk_table *t, const struct snk_config *cfg, const
 	t->index = index;
 	snprintf(t->stmt_insert, sizeof(t->stmt_insert), "snk_insert_%d", index);
 	snprintf(t->stmt_insert_plain, sizeof(t->stmt_insert_plain), "snk_insert_plain_%d", index);
+	snprintf(t->stmt_probe, sizeof(t->stmt_probe), "snk_probe_%d", index);
 	t->schema_raw = strdup(spec->schema);
 	t->table_raw = strdup(spec->table);
 	t->id_raw = strdup(cfg->id_column);
@@ -1238,14 +1239,20 @@ bool db_send_pass_begin(struct snk_pgconn *c)
 	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0);
 }
 
+bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type)
+{
+	return t->shaped && pgconn_prepare(c, t->stmt_probe, t->sql_probe[xid_type], 3);
+}
+
 bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 		   const struct snk_snapshot *prev, bool find_ahead)
 {
 	char xmax[24];
 	const char *params[3] = { xmax, prev->xip_array, find_ahead ? "true" : "false" };
 
+	(void)xid_type; /* prepared for it */
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
-	return pgconn_query(c, t->sql_probe[xid_type], 3, params, NULL, NULL, 0);
+	return pgconn_query_prepared(c, t->stmt_probe, 3, params, NULL, NULL, 0);
 }
 
 static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
