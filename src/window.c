@@ -28,8 +28,14 @@
 /* At most this many tables are summarized by the unit that ends a read transaction. */
 #define SUMMARIZE_PER_PASS 16
 /* A first copy reads this many pages of its table per pass, so that the other tables'
- * passes never wait long behind it. */
+ * passes never wait long behind it; a snk of one table reads it in one piece. */
 #define COPY_PAGES_PER_PASS 2048
+#define COPY_PAGES_ALL 4294967295ULL /* one past the last block number */
+
+static uint64_t copy_pages_per_pass(const struct snk_dir *d)
+{
+	return d->ntables == 1 ? COPY_PAGES_ALL : COPY_PAGES_PER_PASS;
+}
 
 static void advance(struct snk_dir *d);
 
@@ -316,7 +322,7 @@ static bool send_open_table(struct snk_dir *d, int first)
 
 		w->map.nblocks = n;
 		w->map.rows = n + 2;
-		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + COPY_PAGES_PER_PASS, s->requested, w->inline_max,
+		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + copy_pages_per_pass(d), s->requested, w->inline_max,
 				    w->cursor_open);
 	} else {
 		w->map.rows = n + 1;
@@ -419,7 +425,7 @@ static void table_finished(struct snk_dir *d)
 	struct snk_tdir *td = current(d);
 
 	if (td->copy.active) {
-		td->copy.next_page += COPY_PAGES_PER_PASS;
+		td->copy.next_page += copy_pages_per_pass(d);
 	}
 	d->w.pos++;
 	advance(d);
