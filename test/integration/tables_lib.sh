@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tables_lib.sh - sourced after lib.sh by the tests of many tables in one snk (tables_*.sh):
 # the mixed shapes of issue 14 as a generator of tables, a load function that inserts into
 # random tables in small transactions and counts what it committed in a ledger, the NOTIFY
@@ -7,6 +8,7 @@
 # The shapes (one of issue 14's each): uuid key, bigint identity key, composite key, text
 # key (a's keys 'a<n>', b's 'A<n>': apart only by case), no variable-length column, a few
 # of many types, and a key that is a unique constraint over a NOT NULL column (no primary key).
+# shellcheck disable=SC2034 # used by the tests that source this file
 TABLES_SHAPES=(uuid ident comp text fixed types uniq)
 
 # shape_ddl SHAPE NAME SIDE: CREATE TABLE of NAME (schema-qualified) in that shape. The
@@ -90,7 +92,8 @@ EOS
 
 # tables_setup SIDE NAME:SHAPE...: creates the tables on SIDE (schemas as named), the
 # sequence it_seq, the side marker it_conf, the ledger it_ledger (table, rows) and it_tables
-# (each table's insert template; the load picks from it), and it_txn(): one transaction of
+# (each table's insert template; the load picks from the active ones), it_ins(table, n)
+# and it_touch(n) (n rows into one table, into every active one), and it_txn(): one transaction of
 # 1 to 5 rows into one random table, or (3 in 10) into 2 to 4 random tables at once, each
 # insert counted in the ledger in the same transaction. None of it_* is synced.
 tables_setup() {
@@ -99,7 +102,7 @@ tables_setup() {
 	sql="SET client_min_messages = warning; CREATE SEQUENCE it_seq; CREATE TABLE it_conf (side text NOT NULL);
 		INSERT INTO it_conf VALUES ('$side');
 		CREATE TABLE it_ledger (name text NOT NULL, n int NOT NULL);
-		CREATE TABLE it_tables (name text PRIMARY KEY, ins text NOT NULL);"
+		CREATE TABLE it_tables (name text PRIMARY KEY, ins text NOT NULL, active boolean NOT NULL DEFAULT true);"
 	for nt in "$@"; do
 		shape=${nt##*:}
 		nt=${nt%:*}
@@ -115,22 +118,22 @@ DECLARE
 	t record;
 	n int;
 BEGIN
-	FOR t IN SELECT name, ins FROM it_tables ORDER BY random() LIMIT ntab LOOP
+	FOR t IN SELECT name, ins FROM it_tables WHERE active ORDER BY random() LIMIT ntab LOOP
 		n := 1 + floor(random() * 5)::int;
 		EXECUTE replace(t.ins, '@T@', t.name) USING s, n;
 		INSERT INTO it_ledger VALUES (t.name, n);
 	END LOOP;
 END $$;
--- it_touch(): one row into every table of it_tables, counted (every table gets rows).
-CREATE FUNCTION it_touch() RETURNS void LANGUAGE plpgsql AS $$
-DECLARE
-	s text := (SELECT side FROM it_conf);
-	t record;
+-- it_ins(table, n): n rows into one table of it_tables, counted.
+CREATE FUNCTION it_ins(tname text, n int) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-	FOR t IN SELECT name, ins FROM it_tables LOOP
-		EXECUTE replace(t.ins, '@T@', t.name) USING s, 1;
-		INSERT INTO it_ledger VALUES (t.name, 1);
-	END LOOP;
+	EXECUTE replace((SELECT ins FROM it_tables WHERE name = tname), '@T@', tname) USING (SELECT side FROM it_conf), n;
+	INSERT INTO it_ledger VALUES (tname, n);
+END $$;
+-- it_touch(n): n rows (default 1) into every active table of it_tables, counted.
+CREATE FUNCTION it_touch(n int DEFAULT 1) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM it_ins(name, n) FROM it_tables WHERE active;
 END $$;
 EOS
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Injects: 50 tables of the mixed shapes (tables_lib.sh) in one snk, write_connections 2,
+# the NOTIFY trigger on every table, 2,000 rows per table in a before snk starts (the first
+# copy); then snk idle; then pgbench on both sides inserting into random tables (3 clients
+# each, 10 s); then snkctl reconcile.
+# Checks: snk's sessions per database in pg_stat_activity (application_name LIKE 'snk %'),
+# sampled every 0.1 s in each phase: never more than 1 + write_connections = 3 while idle
+# and under load, never more than 2 + write_connections = 4 while the reconcile runs and
+# after; the samples saw snk's read session (the query counts snk's sessions) and a
+# reconcile session (the reconcile was sampled); all 50 tables end identical with exactly
+# the rows committed, and the reconcile repaired nothing. Prints the counts.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tables_lib.sh"
+it_init tables_sessions --no-migrate --no-trigger
+WRITE_CONNECTIONS=2
+
+T=()
+for i in $(seq 1 50); do T+=("public.s$(printf %02d "$i"):${TABLES_SHAPES[$(((i - 1) % 7))]}"); done
+NAMES=()
+for nt in "${T[@]}"; do NAMES+=("${nt%:*}"); done
+tables_setup a "${T[@]}"
+tables_setup b "${T[@]}"
+write_config "\"tables\": $(tables_json "${T[@]}"), \"notify_channel\": \"snk_sessions\", \"write_connections\": $WRITE_CONNECTIONS"
+"$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || fail "snk migrate of 50 tables failed: $(cat "$WORK/migrate.log")"
+tables_install_triggers a snk_sessions "${NAMES[@]}"
+tables_install_triggers b snk_sessions "${NAMES[@]}"
+q a "SELECT it_touch(2000)" >/dev/null
+log "50 tables, 2,000 rows each in a; write_connections $WRITE_CONNECTIONS"
+
+# sample PHASE SECONDS|until-reconciled: samples snk_sessions on both sides every 0.1 s,
+# keeps each side's maximum in MAX_a/MAX_b and every application_name seen in SEEN.
+declare -A MAX
+SUMMARY=
+SEEN=
+sample_once() {
+	local side c names
+	for side in a b; do
+		read -r c names <<<"$(snk_sessions $side)"
+		[ "$c" -le "${MAX[$side]:-0}" ] || MAX[$side]=$c
+		SEEN="$SEEN,$names"
+	done
+}
+phase() { # NAME LIMIT: prints and checks the phase's maxima, then starts the next phase
+	log "$1: at most ${MAX[a]} sessions of snk in a, ${MAX[b]} in b (limit $2; seen: $(echo "$SEEN" | tr ',' '\n' | grep -v '^-\?$' | sort -u | tr '\n' ' '))"
+	[ "${MAX[a]}" -le "$2" ] && [ "${MAX[b]}" -le "$2" ] ||
+		fail "$1: snk held ${MAX[a]} sessions in a and ${MAX[b]} in b, more than $2"
+	SUMMARY="$SUMMARY $1=${MAX[a]}/${MAX[b]}"
+	MAX=([a]=0 [b]=0)
+	SEEN=
+}
+
+snk_start
+tables_wait_synced 120 "${NAMES[@]}"
+# idle: nothing to copy (the first copy is done)
+for _ in $(seq 1 30); do
+	sample_once
+	sleep 0.1
+done
+echo "$SEEN" | grep -q 'snk a\.read' && echo "$SEEN" | grep -q 'snk b\.read' ||
+	fail "no 'snk a.read' and 'snk b.read' among the sessions: the count does not see snk ($SEEN)"
+phase idle $((1 + WRITE_CONNECTIONS))
+
+run_load a 10 3 80 "$WORK/load-a.out" &
+pa=$!
+run_load b 10 3 80 "$WORK/load-b.out" &
+pb=$!
+BG_PIDS+=("$pa" "$pb")
+while kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; do
+	sample_once
+	sleep 0.1
+done
+wait $pa || fail "the load on a failed"
+wait $pb || fail "the load on b failed"
+phase load $((1 + WRITE_CONNECTIONS))
+tables_wait_synced 60 "${NAMES[@]}"
+
+runs=$(status_field .reconcile.runs)
+"$SNKCTL" -s "$SOCK" reconcile >"$WORK/reconcile.out" || fail "snkctl reconcile: $(cat "$WORK/reconcile.out")"
+start=$SECONDS
+until [ "$(status_field .reconcile.runs)" -gt "$runs" ] && [ "$(status_field .reconcile.state)" != running ]; do
+	[ $((SECONDS - start)) -lt 120 ] || fail "the reconcile did not end within 120 s: $(status_field .reconcile)"
+	sample_once
+	sleep 0.1
+done
+for _ in $(seq 1 10); do # and just after it
+	sample_once
+	sleep 0.1
+done
+[ "$(status_field .reconcile.last.result)" = complete ] || fail "the reconcile did not complete: $(status_field .reconcile.last)"
+echo "$SEEN" | grep -q 'reconcile' || fail "no reconcile session was seen: the samples missed the reconcile ($SEEN)"
+phase reconcile $((2 + WRITE_CONNECTIONS))
+
+tables_assert_identical "${NAMES[@]}"
+tables_assert_counts "${NAMES[@]}"
+assert_tail_only
+snk_stop || fail "SIGTERM did not exit 0"
+it_pass "50 tables, write_connections $WRITE_CONNECTIONS: snk's sessions per database (a/b)$SUMMARY"
