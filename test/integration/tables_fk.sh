@@ -12,7 +12,7 @@
 # 2. t_x and t_y referencing each other, both listed in "tables".
 # 3. orders referencing ext, a table not synced: a row of orders in a whose ext row is
 #    only in a; later that ext row is inserted in b.
-# Checks: 1. no foreign key error in snk's log (23503, "violates foreign key"); every row of
+# Checks: 1. no foreign key error in snk's log (SQLSTATE 23503, "violates foreign key"); every row of
 #    each side is in the other, each table holding exactly what pgbench committed on both
 #    sides; all four identical; no reconcile repaired a row. 2. snk exits 65 at start,
 #    with one line naming both tables and both constraints. 3. snk's log names orders and
@@ -117,8 +117,8 @@ done
 tables_assert_identical "${FKT[@]}"
 depth=$(q a "WITH RECURSIVE c AS (SELECT id, 0 AS d FROM node WHERE id = 0 UNION ALL
 	SELECT n.id, c.d + 1 FROM node n JOIN c ON n.parent_id = c.id) SELECT max(d) FROM c")
-fk_errors=$(grep -cE '23503|violates foreign key' "$WORK/snk.log" || true)
-[ "$fk_errors" = 0 ] || fail "snk hit $fk_errors foreign key errors: $(grep -E '23503|violates foreign key' "$WORK/snk.log" | head -3)"
+fk_errors=$(grep -cE 'SQLSTATE 23503|violates foreign key' "$WORK/snk.log" || true)
+[ "$fk_errors" = 0 ] || fail "snk hit $fk_errors foreign key errors: $(grep -E 'SQLSTATE 23503|violates foreign key' "$WORK/snk.log" | head -3)"
 assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 snk_stop || fail "SIGTERM did not exit 0"
 log "part 1: $(q a "SELECT count(*) FROM parent")/$(q a "SELECT count(*) FROM child")/$(q a "SELECT count(*) FROM grandchild") parent/child/grandchild rows and $(q a "SELECT count(*) FROM node") nodes (chains up to $depth deep) identical, no foreign key error"
@@ -136,7 +136,7 @@ log "part 2: exit 65: $line"
 # ---- 3. a foreign key to a table that is not synced, violated in the destination
 q a "INSERT INTO ext SELECT generate_series(1, 5)"
 q b "INSERT INTO ext SELECT generate_series(1, 5)"
-write_config '"tables": ["orders"], "notify_channel": "", "poll_interval_ms": 100'
+POLL_MS=100 write_config '"tables": ["orders"], "notify_channel": ""'
 from=$(($(wc -l <"$WORK/snk.log") + 1))
 snk_start
 q a "INSERT INTO orders SELECT g, 1 + g % 5, 'a' FROM generate_series(1, 20) g"

@@ -37,7 +37,7 @@ jq -e '.tables | length == 41' "$CFG" >/dev/null || fail "the config is not what
 "$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || fail "snk migrate of 50 tables failed: $(cat "$WORK/migrate.log")"
 for side in a b; do
 	n=$(q $side "SELECT count(*) FROM pg_attribute WHERE attname = 'snk_xid' AND attrelid IN
-		(SELECT oid FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 'app'::regnamespace))")
+		(SELECT oid FROM pg_class WHERE relkind = 'r' AND relnamespace IN ('public'::regnamespace, 'app'::regnamespace))")
 	[ "$n" = 50 ] || fail "snk migrate gave $n tables of $side a snk_xid column, want the 50"
 	tables_install_triggers $side snk_many "${NAMES[@]}"
 	# The first copy: rows in every side before snk starts, one transaction each.

@@ -4,11 +4,12 @@
 # copy); then snk idle; then pgbench on both sides inserting into random tables (3 clients
 # each, 10 s); then snkctl reconcile.
 # Checks: snk's sessions per database in pg_stat_activity (application_name LIKE 'snk %'),
-# sampled every 0.1 s in each phase: never more than 1 + write_connections = 3 while idle
-# and under load, never more than 2 + write_connections = 4 while the reconcile runs and
-# after; the samples saw snk's read session (the query counts snk's sessions) and a
-# reconcile session (the reconcile was sampled); all 50 tables end identical with exactly
-# the rows committed, and the reconcile repaired nothing. Prints the counts.
+# sampled every 0.1 s in each phase: the read and write sessions never more than
+# 1 + write_connections = 3; all of snk's, the reconcile's too (open from the first
+# reconcile on, and one runs after the first copy), never more than 2 + write_connections
+# = 4; the samples saw snk's read sessions (the query does count snk) and were taken while
+# status said the reconcile was running; all 50 tables end identical with exactly the rows
+# committed, and the reconcile repaired nothing. Prints the counts.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/tables_lib.sh"
 it_init tables_sessions --no-migrate --no-trigger
@@ -27,25 +28,35 @@ tables_install_triggers b snk_sessions "${NAMES[@]}"
 q a "SELECT it_touch(2000)" >/dev/null
 log "50 tables, 2,000 rows each in a; write_connections $WRITE_CONNECTIONS"
 
-# sample PHASE SECONDS|until-reconciled: samples snk_sessions on both sides every 0.1 s,
-# keeps each side's maximum in MAX_a/MAX_b and every application_name seen in SEEN.
-declare -A MAX
+# sample_once: snk_sessions on both sides; keeps each side's maximum of all of snk's
+# sessions in MAX, of those but the reconcile's in MAXRW, every application_name in SEEN.
+declare -A MAX MAXRW
 SUMMARY=
 SEEN=
 sample_once() {
-	local side c names
+	local side c names rw
 	for side in a b; do
 		read -r c names <<<"$(snk_sessions $side)"
+		rw=$(echo "$names" | tr ',' '\n' | grep -c '^snk [ab]\.\(read\|write[0-9]*\)$' || true)
 		[ "$c" -le "${MAX[$side]:-0}" ] || MAX[$side]=$c
+		[ "$rw" -le "${MAXRW[$side]:-0}" ] || MAXRW[$side]=$rw
 		SEEN="$SEEN,$names"
 	done
 }
-phase() { # NAME LIMIT: prints and checks the phase's maxima, then starts the next phase
-	log "$1: at most ${MAX[a]} sessions of snk in a, ${MAX[b]} in b (limit $2; seen: $(echo "$SEEN" | tr ',' '\n' | grep -v '^-\?$' | sort -u | tr '\n' ' '))"
-	[ "${MAX[a]}" -le "$2" ] && [ "${MAX[b]}" -le "$2" ] ||
-		fail "$1: snk held ${MAX[a]} sessions in a and ${MAX[b]} in b, more than $2"
-	SUMMARY="$SUMMARY $1=${MAX[a]}/${MAX[b]}"
+# phase NAME: prints and checks the phase's maxima, then starts the next phase. The read
+# and write sessions never exceed 1 + write_connections per database; with the reconcile's
+# (one per database, open from the first reconcile on: one runs after the first copy) never
+# 2 + write_connections.
+phase() {
+	local rw=$((1 + WRITE_CONNECTIONS)) all=$((2 + WRITE_CONNECTIONS))
+	log "$1: at most ${MAX[a]} sessions of snk in a (${MAXRW[a]} read/write), ${MAX[b]} in b (${MAXRW[b]}); limits $all ($rw); seen: $(echo "$SEEN" | tr ',' '\n' | grep -v '^-\?$' | sort -u | tr '\n' ' ')"
+	[ "${MAXRW[a]}" -le $rw ] && [ "${MAXRW[b]}" -le $rw ] ||
+		fail "$1: snk held ${MAXRW[a]} read/write sessions in a and ${MAXRW[b]} in b, more than 1 + write_connections = $rw"
+	[ "${MAX[a]}" -le $all ] && [ "${MAX[b]}" -le $all ] ||
+		fail "$1: snk held ${MAX[a]} sessions in a and ${MAX[b]} in b, more than 2 + write_connections = $all"
+	SUMMARY="$SUMMARY $1=${MAX[a]}/${MAX[b]} (read/write ${MAXRW[a]}/${MAXRW[b]})"
 	MAX=([a]=0 [b]=0)
+	MAXRW=([a]=0 [b]=0)
 	SEEN=
 }
 
@@ -58,7 +69,7 @@ for _ in $(seq 1 30); do
 done
 echo "$SEEN" | grep -q 'snk a\.read' && echo "$SEEN" | grep -q 'snk b\.read' ||
 	fail "no 'snk a.read' and 'snk b.read' among the sessions: the count does not see snk ($SEEN)"
-phase idle $((1 + WRITE_CONNECTIONS))
+phase idle
 
 run_load a 10 3 80 "$WORK/load-a.out" &
 pa=$!
@@ -71,24 +82,30 @@ while kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; do
 done
 wait $pa || fail "the load on a failed"
 wait $pb || fail "the load on b failed"
-phase load $((1 + WRITE_CONNECTIONS))
+phase load
 tables_wait_synced 60 "${NAMES[@]}"
 
 runs=$(status_field .reconcile.runs)
 "$SNKCTL" -s "$SOCK" reconcile >"$WORK/reconcile.out" || fail "snkctl reconcile: $(cat "$WORK/reconcile.out")"
 start=$SECONDS
-until [ "$(status_field .reconcile.runs)" -gt "$runs" ] && [ "$(status_field .reconcile.state)" != running ]; do
+running=0
+while :; do
+	read -r r st <<<"$(status_field '"\(.reconcile.runs) \(.reconcile.state)"')"
+	[ "$r" -le "$runs" ] || [ "$st" = running ] || break
 	[ $((SECONDS - start)) -lt 120 ] || fail "the reconcile did not end within 120 s: $(status_field .reconcile)"
 	sample_once
-	sleep 0.1
+	[ "$st" != running ] || running=$((running + 1))
+	sleep 0.05
 done
 for _ in $(seq 1 10); do # and just after it
 	sample_once
 	sleep 0.1
 done
 [ "$(status_field .reconcile.last.result)" = complete ] || fail "the reconcile did not complete: $(status_field .reconcile.last)"
-echo "$SEEN" | grep -q 'reconcile' || fail "no reconcile session was seen: the samples missed the reconcile ($SEEN)"
-phase reconcile $((2 + WRITE_CONNECTIONS))
+[ "$running" -gt 0 ] && echo "$SEEN" | grep -q 'snk a\.reconcile' ||
+	fail "no sample was taken while the reconcile ran ($running samples; seen: $SEEN)"
+log "$running samples while the reconcile ran"
+phase reconcile
 
 tables_assert_identical "${NAMES[@]}"
 tables_assert_counts "${NAMES[@]}"
