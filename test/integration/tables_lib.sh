@@ -154,13 +154,13 @@ tables_install_triggers() {
 }
 
 # tables_digest_sql TABLE...: (from a's catalog) one query printing "table|rows|md5" for
-# each TABLE, the md5 over the text of every row (every column but snk_xid, in a's order,
-# by name) sorted bytewise: two databases print the same line for a table only if they
-# hold the same rows. Run under IT_PINNED, so the text does not depend on the session.
+# each TABLE, the md5 over the sorted md5s of every row's text (every column but snk_xid,
+# in a's order, by name): two databases print the same line for a table only if they hold
+# the same rows. Run under IT_PINNED, so the text does not depend on the session.
 tables_digest_sql() {
 	psql_side "$SNK_IT_PORT_A" -d "$DB" -At -v tables="$*" <<'EOS'
-SELECT string_agg(format($f$SELECT %L AS t, count(*) AS n, md5(coalesce(string_agg(r, E'\n' ORDER BY r COLLATE "C"), '')) AS h
-	FROM (SELECT row(%s)::text AS r FROM %s) s$f$, t.name,
+SELECT string_agg(format($f$SELECT %L AS t, count(*) AS n, md5(coalesce(string_agg(h, '' ORDER BY h), '')) AS h
+	FROM (SELECT md5(row(%s)::text) AS h FROM %s) s$f$, t.name,
 	(SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
 	 WHERE attrelid = t.name::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'snk_xid'),
 	t.name::regclass), E'\nUNION ALL ' ORDER BY t.ord) || E'\nORDER BY 1'
