@@ -85,9 +85,8 @@ int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
 {
 	if (d->state == DIR_IDLE && !d->wake_pending && dir_copying(d) == 0)
 		return 0;
-	if (d->state == DIR_PASS && d->w.rows == 0 && !d->wake_pending && d->w.probed && d->w.pos >= d->w.ntables &&
-	    dir_copying(d) == 0)
-		return 0; /* a poll that has found nothing */
+	if (d->state == DIR_PASS && d->w.rows == 0 && !d->wake_pending && dir_copying(d) == 0)
+		return 0; /* a poll that has found nothing yet */
 	return d->stats.prev_taken_ms ? now_ms - d->stats.prev_taken_ms : now_ms - d->app->started_ms;
 }
 

@@ -233,8 +233,22 @@ void window_progress(struct snk_dir *d);
 void window_drop(struct snk_dir *d);
 /* window_drained: nothing of this direction is in flight any more: every slot is free. */
 void window_drained(struct snk_dir *d);
-/* window_restamp: after a pass, rows ahead of the counter get current xids (window.c). */
 void window_free(struct snk_dir *d);
 bool window_init(struct snk_dir *d) __attribute__((warn_unused_result));
+/* window_slot_get: a free slot laid out for table's rows, NULL when none is free. */
+struct slot *window_slot_get(struct snk_dir *d, int table);
+void window_slot_put(struct slot *s);
+
+/* apply.c */
+/* Slots a pass may hold for batches that wait for a parent. */
+#define SNK_DEFER_MAX 8
+/* apply_send: sends slot s as a batch into the destination (final: with the cursors). */
+void apply_send(struct snk_dir *d, struct slot *s, bool final);
+/* apply_resend_deferred: when nothing else is in flight, sends the batches that met a
+ * missing parent again (or fails the pass when none can come); true when it acted. */
+bool apply_resend_deferred(struct snk_dir *d, bool read_complete);
+/* apply_finish: every table read and every batch committed: the final batch, or the end
+ * of a pass that moved nothing. */
+void apply_finish(struct snk_dir *d);
 
 #endif
