@@ -4,7 +4,8 @@
 # transactions, counted in a ledger); r4 (uuid key) holding 200,000 rows of 1 kB in a
 # only and r5 (identity key) with 50 rows on each side, both migrated before snk starts.
 # Then r4 and r5 added to "tables" by SIGHUP, and the load extended to them at once; during
-# r4's first copy a probe row every 0.5 s into r1 in a and one into r2 in b. Then r3
+# r4's first copy, probe rows one after the other into r1 in a and into r2 in b, and
+# r4's initial_copy sampled from status every ~20 ms in the background. Then r3
 # removed by SIGHUP (its load stopped first and it synced), and 5 rows inserted into r3 on
 # each side afterwards, with probes into r1 and r2.
 # Checks: snkctl status shows r4's a_to_b initial_copy (rows_copied, rows_estimate,
