@@ -342,8 +342,15 @@ static void advance(struct snk_dir *d)
 		int t = w->tables[w->pos];
 		struct snk_tdir *td = &d->tdirs[t];
 
-		if (td->copy.active && ancestor_copying(d, t, 0))
-			continue; /* its parents' rows first: it waits for their copies */
+		if (ancestor_copying(d, t, 0)) {
+			/* A parent's first copy is not done: this table's rows could reference rows
+			 * it has not copied yet. It waits, and keeps its prev (window_committed,
+			 * pass_complete leave a skipped table alone). */
+			td->skipped = true;
+			td->wake = true;
+			d->wake_pending = true;
+			continue;
+		}
 		if (td->has_rows || td->copy.active)
 			break;
 	}
@@ -390,7 +397,7 @@ static bool more_follows(const struct snk_dir *d)
 	for (int i = w->pos + 1; i < w->ntables; i++) {
 		const struct snk_tdir *td = &d->tdirs[w->tables[i]];
 
-		if (td->has_rows || (td->copy.active && !ancestor_copying(d, w->tables[i], 0)))
+		if ((td->has_rows || td->copy.active) && !ancestor_copying(d, w->tables[i], 0))
 			return true;
 	}
 	return false;
@@ -683,6 +690,7 @@ static int choose_tables(struct snk_dir *d)
 		struct snk_tdir *td = &d->tdirs[t];
 
 		td->in_pass = mark[t];
+		td->skipped = false;
 		td->pass_rows = 0;
 		td->has_rows = true;
 		memset(&td->ahead, 0, sizeof(td->ahead));
