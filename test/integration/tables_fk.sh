@@ -117,8 +117,11 @@ done
 tables_assert_identical "${FKT[@]}"
 depth=$(q a "WITH RECURSIVE c AS (SELECT id, 0 AS d FROM node WHERE id = 0 UNION ALL
 	SELECT n.id, c.d + 1 FROM node n JOIN c ON n.parent_id = c.id) SELECT max(d) FROM c")
+# Any: a batch that met a missing parent and was sent again later (logged at debug) failed
+# too, its parent row was not in the destination first.
 fk_errors=$(grep -cE 'SQLSTATE 23503|violates foreign key' "$WORK/snk.log" || true)
-[ "$fk_errors" = 0 ] || fail "snk hit $fk_errors foreign key errors: $(grep -E 'SQLSTATE 23503|violates foreign key' "$WORK/snk.log" | head -3)"
+resent=$(grep -c 'met a missing parent; sent again later' "$WORK/snk.log" || true)
+[ "$fk_errors" = 0 ] || fail "snk hit $fk_errors foreign key errors ($resent of them batches sent again later): $(grep -E 'SQLSTATE 23503|violates foreign key' "$WORK/snk.log" | head -3)"
 assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 snk_stop || fail "SIGTERM did not exit 0"
 log "part 1: $(q a "SELECT count(*) FROM parent")/$(q a "SELECT count(*) FROM child")/$(q a "SELECT count(*) FROM grandchild") parent/child/grandchild rows and $(q a "SELECT count(*) FROM node") nodes (chains up to $depth deep) identical, no foreign key error"
