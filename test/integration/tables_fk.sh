@@ -9,6 +9,8 @@
 #    transactions, each the child of the node the previous transaction inserted, and two in
 #    one statement, the second the child of the first. Node keys run downwards on a (a child's
 #    key is below its parent's) and upwards on b, so neither key order is parent first.
+#    Meanwhile one more client on b inserts a chain of nodes at full speed, one per
+#    transaction, each the child of the one before.
 # 2. t_x and t_y referencing each other, both listed in "tables".
 # 3. orders referencing ext, a table not synced: a row of orders in a whose ext row is
 #    only in a; later that ext row is inserted in b.
@@ -30,6 +32,7 @@ for side in a b; do
 		CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent, side text NOT NULL);
 		CREATE TABLE grandchild (id bigint PRIMARY KEY, child_id bigint NOT NULL REFERENCES child, side text NOT NULL);
 		CREATE TABLE node (id bigint PRIMARY KEY, parent_id bigint REFERENCES node, side text NOT NULL);
+		CREATE INDEX ON node (parent_id);
 		CREATE TABLE t_x (id bigint PRIMARY KEY, y_id bigint);
 		CREATE TABLE t_y (id bigint PRIMARY KEY, x_id bigint);
 		ALTER TABLE t_x ADD CONSTRAINT t_x_y_fk FOREIGN KEY (y_id) REFERENCES t_y;
@@ -87,16 +90,33 @@ fk_load() { # SIDE SIGN
 		-f "$WORK/fk-$1.sql" "$DB" >"$WORK/fk-$1.out" 2>&1 || { cat "$WORK/fk-$1.out" >&2; return 1; }
 	grep -q '^number of failed transactions: 0 ' "$WORK/fk-$1.out" || { cat "$WORK/fk-$1.out" >&2; return 1; }
 }
+# chain_load: one more client on b, unthrottled for 10 s, one node per transaction, each
+# the child of the one before (keys -(2*10^12 + n)): passes of a few rows, one after the
+# other, each holding the parent of the next one's first row.
+chain_load() {
+	cat >"$WORK/chain.sql" <<'EOT'
+SELECT -(2000000000000 + nextval('fk_seq')) AS n \gset
+INSERT INTO node VALUES (:n, :prev, 'b');
+\set prev :n
+EOT
+	"$SNK_IT_PGBIN/pgbench" -n -h 127.0.0.1 -p "$SNK_IT_PORT_B" -U postgres -c 1 -T 10 -D prev=0 \
+		-f "$WORK/chain.sql" "$DB" >"$WORK/chain.out" 2>&1 || { cat "$WORK/chain.out" >&2; return 1; }
+	grep -q '^number of failed transactions: 0 ' "$WORK/chain.out" || { cat "$WORK/chain.out" >&2; return 1; }
+}
 fk_load a 1 &
 pa=$!
 fk_load b -1 &
 pb=$!
-BG_PIDS+=("$pa" "$pb")
+chain_load &
+pc=$!
+BG_PIDS+=("$pa" "$pb" "$pc")
 wait $pa || fail "the load on a failed"
 wait $pb || fail "the load on b failed"
+wait $pc || fail "the chain on b failed"
 na=$(load_committed "$WORK/fk-a.out")
 nb=$(load_committed "$WORK/fk-b.out")
-log "pgbench committed $na scripts on a, $nb on b (each: 2 parents, 3 children, 2 grandchildren, 4 nodes)"
+nc=$(load_committed "$WORK/chain.out")
+log "pgbench committed $na scripts on a, $nb on b (each: 2 parents, 3 children, 2 grandchildren, 4 nodes), and a chain of $nc nodes on b"
 # per_script TABLE: the rows one script inserts into TABLE.
 per_script() {
 	case $1 in
@@ -108,7 +128,7 @@ per_script() {
 for t in "${FKT[@]}"; do
 	wa=$((na * $(per_script "$t")))
 	wb=$((nb * $(per_script "$t")))
-	[ "$t" != public.node ] || wa=$((wa + 1)) # the root
+	[ "$t" != public.node ] || wa=$((wa + 1)) wb=$((wb + nc)) # the root, the chain
 	[ "$(q a "SELECT count(*) FROM $t WHERE side <> 'b'")" = "$wa" ] || fail "$t: a holds $(q a "SELECT count(*) FROM $t WHERE side <> 'b'") of its own rows, pgbench committed $wa"
 	[ "$(q b "SELECT count(*) FROM $t WHERE side = 'b'")" = "$wb" ] || fail "$t: b holds $(q b "SELECT count(*) FROM $t WHERE side = 'b'") of its own rows, pgbench committed $wb"
 	wait_for a "SELECT count(*) FROM $t" $((wa + wb)) 60
