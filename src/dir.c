@@ -414,6 +414,23 @@ void dir_wake(struct snk_dir *d, int t)
 		dir_kick(d);
 }
 
+void dir_wake_poll(struct snk_dir *d, uint64_t tick)
+{
+	bool any = false;
+
+	for (int t = 0; t < d->ntables; t++) {
+		if (d->src->notified[t] && (tick + (uint64_t)t) % SNK_POLL_NOTIFIED_EVERY != 0)
+			continue;
+		d->tdirs[t].wake = true;
+		any = true;
+	}
+	if (!any)
+		return;
+	d->wake_pending = true;
+	if (d->state == DIR_IDLE)
+		dir_kick(d);
+}
+
 void dir_session(struct snk_dir *d, bool ready)
 {
 	if (ready) {

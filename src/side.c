@@ -200,6 +200,7 @@ static void judge_notify_triggers(struct snk_side *s, const struct side_check *c
 
 	s->notify_trigger = -1;
 	s->notify_missing = 0;
+	memset(s->notified, 0, sizeof(bool) * (size_t)s->ntables);
 	if (!s->cfg->notify_channel[0])
 		return;
 	for (int i = 0; i < s->ntables; i++) {
@@ -208,6 +209,7 @@ static void judge_notify_triggers(struct snk_side *s, const struct side_check *c
 		if (!cc->trigger_ok[i])
 			return;
 		problem = db_notify_trigger_problem(&cc->trigger[i], &s->tables[i], buf, sizeof(buf));
+		s->notified[i] = problem == NULL;
 		if (problem) {
 			s->notify_missing++;
 			if (s->notify_missing <= 5)
@@ -421,15 +423,21 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 bool side_set_tables(struct snk_side *s, struct snk_table *tables, int ntables)
 {
 	uint32_t *relid = calloc((size_t)ntables + 1, sizeof(*relid));
+	bool *notified = calloc((size_t)ntables + 1, sizeof(bool));
 
-	if (!relid)
+	if (!relid || !notified) {
+		free(relid);
+		free(notified);
 		return false;
+	}
 	/* what the sessions read is of the old tables: cleared with their count */
 	check_clear(&s->read_check);
 	for (int j = 0; j < s->nlanes; j++)
 		check_clear(&s->lane[j].check);
 	free(s->relid);
+	free(s->notified);
 	s->relid = relid;
+	s->notified = notified;
 	s->tables = tables;
 	s->ntables = ntables;
 	fk_graph_clear(&s->fk);
@@ -498,9 +506,10 @@ bool side_init(struct snk_side *s, struct event_base *base, int index, const str
 	s->hooks = *hooks;
 	s->notify_trigger = -1;
 	s->relid = calloc((size_t)ntables + 1, sizeof(*s->relid));
+	s->notified = calloc((size_t)ntables + 1, sizeof(bool));
 	snprintf(name, sizeof(name), "%s.read", s->name);
 	s->read = pgconn_new(base, name, cfg->conninfo[index], cfg->reconnect_max_ms, read_state_cb, notify_cb, s);
-	if (!s->relid || !s->read || cfg->write_connections < 1 || cfg->write_connections > SNK_WRITE_LANES_MAX)
+	if (!s->relid || !s->notified || !s->read || cfg->write_connections < 1 || cfg->write_connections > SNK_WRITE_LANES_MAX)
 		return false;
 	s->read_check.side = s;
 	s->nlanes = cfg->write_connections;
@@ -538,6 +547,7 @@ void side_free(struct snk_side *s)
 	}
 	fk_graph_clear(&s->fk);
 	free(s->relid);
+	free(s->notified);
 	memset(s, 0, sizeof(*s));
 }
 

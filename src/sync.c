@@ -235,8 +235,9 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 	struct snk_app *app = arg;
 
 	tables_apply(app);
-	dir_wake(&app->dir[0], -1);
-	dir_wake(&app->dir[1], -1);
+	app->poll_ticks++;
+	dir_wake_poll(&app->dir[0], app->poll_ticks);
+	dir_wake_poll(&app->dir[1], app->poll_ticks);
 	sync_reconcile_tick(app);
 }
 

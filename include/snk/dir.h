@@ -209,6 +209,12 @@ const char *dir_state_name(enum dir_state s);
 void dir_kick(struct snk_dir *d);
 /* dir_wake: table t (-1: every table) has new rows to read. */
 void dir_wake(struct snk_dir *d, int t);
+/* A table whose source has its NOTIFY trigger is polled at every SNK_POLL_NOTIFIED_EVERY-th
+ * tick only (a safety net: rows written with triggers off), spread over the ticks; the
+ * others at every tick. */
+#define SNK_POLL_NOTIFIED_EVERY 10
+/* dir_wake_poll: the poll timer's tick-th tick. */
+void dir_wake_poll(struct snk_dir *d, uint64_t tick);
 void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why);
 /* dir_check_drained: a failed direction with nothing left in flight backs off or reloads. */
 void dir_check_drained(struct snk_dir *d);

@@ -79,6 +79,7 @@ struct snk_side {
 	bool ever_locked;
 	int64_t lock_wait_since_ms; /* first refusal of the writer lock at start-up, 0: none */
 	uint32_t *relid;          /* owned: [ntables] each table's oid here, from the read session */
+	bool *notified;           /* owned: [ntables] the table has an enabled NOTIFY trigger here */
 	struct fk_graph fk;       /* the foreign keys among the tables here (first write session) */
 	bool fk_ok;
 	uint64_t notifies;

@@ -54,6 +54,7 @@ struct snk_app {
 	struct snk_side side[2];
 	struct snk_dir dir[2];          /* [0] a -> b, [1] b -> a */
 	struct event *poll_timer;       /* owned */
+	uint64_t poll_ticks;
 	struct event *stop_timer;       /* owned */
 	bool paused;
 	bool stopping;
