@@ -7,11 +7,14 @@
 -- PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY"), and this trigger
 -- notifies on every INSERT. snk then syncs on its poll_interval_ms timer.
 -- A statement-level trigger: one notification per INSERT statement, not per row, and
--- PostgreSQL folds identical notifications of one transaction into one.
+-- PostgreSQL folds identical notifications of one transaction into one. The payload is the
+-- table's oid: one channel serves every table of a snk, and a pass reads only the tables
+-- that notified (and the tables they reference). An empty payload (an older trigger)
+-- wakes every table.
 CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify(TG_ARGV[0], '');
+    PERFORM pg_notify(TG_ARGV[0], TG_RELID::text);
     RETURN NULL;
 END
 $$;

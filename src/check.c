@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,7 +25,9 @@
 struct check_run {
 	const struct snk_config *cfg; /* borrowed */
 	const char *config_path;      /* borrowed */
-	struct snk_table table;
+	struct snk_table *tables;     /* owned: [ntables], shaped by database a's columns */
+	int ntables;
+	struct snk_table *t;          /* borrowed: the table being checked */
 	const char *side;             /* "a" or "b": the database being checked */
 	int index;
 	int checks;
@@ -142,12 +145,12 @@ static const char *check_shape(struct check_run *r, PGconn *conn, char *buf, siz
 	char err[512];
 	const char *problem;
 
-	if (!db_shape_blocking(conn, &r->table, &shape, err, sizeof(err))) {
+	if (!db_shape_blocking(conn, r->t, &shape, err, sizeof(err))) {
 		snprintf(buf, len, "cannot read the table's columns: %s", err);
 		return buf;
 	}
-	problem = db_shape_problem(&r->table, &shape, r->side, buf, len);
-	if (!problem && !r->table.shaped && !db_table_shape(&r->table, &shape, r->side)) {
+	problem = db_shape_problem(r->t, &shape, r->side, buf, len);
+	if (!problem && !r->t->shaped && !db_table_shape(r->t, &shape, r->side)) {
 		snprintf(buf, len, "out of memory");
 		problem = buf;
 	}
@@ -161,21 +164,21 @@ static void check_migrations(struct check_run *r, PGconn *conn)
 	char err[1024], buf[512];
 	const char *problem;
 
-	if (!db_schema_blocking(conn, &r->table, &info, err, sizeof(err))) {
+	if (!db_schema_blocking(conn, r->t, &info, err, sizeof(err))) {
 		report(r, "migrations", false, "cannot read the catalog: %s", err);
 		return;
 	}
-	problem = db_schema_problem(&info, &r->table, true, buf, sizeof(buf));
+	problem = db_schema_problem(&info, r->t, true, buf, sizeof(buf));
 	if (!problem)
 		problem = check_shape(r, conn, buf, sizeof(buf));
 	if (problem)
 		report(r, "migrations", false, "%s", problem);
 	else
 		report(r, "migrations", true, "%s is migrated (snk_xid %s, trigger snk_xid_stamp"
-		       " enabled; key %s, %d columns%s%s)", r->table.label,
-		       info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8", info.key, r->table.shape.ncols,
-		       strcmp(r->table.shape_db, r->side) != 0 ? ", the same as in " : "",
-		       strcmp(r->table.shape_db, r->side) != 0 ? r->table.shape_db : "");
+		       " enabled; key %s, %d columns%s%s)", r->t->label,
+		       info.xid_type == SNK_XID_INT8 ? "bigint" : "xid8", info.key, r->t->shape.ncols,
+		       strcmp(r->t->shape_db, r->side) != 0 ? ", the same as in " : "",
+		       strcmp(r->t->shape_db, r->side) != 0 ? r->t->shape_db : "");
 }
 
 /* What snk needs of the role, as the GRANT that gives it: "@" stands for the table, "%"
@@ -204,9 +207,9 @@ static void need_object(const struct check_run *r, int i, bool quoted, char *buf
 	const char *on = needs[i].on;
 
 	if (strcmp(on, "@") == 0)
-		snprintf(buf, len, "%s", quoted ? r->table.qualified : r->table.label);
+		snprintf(buf, len, "%s", quoted ? r->t->qualified : r->t->label);
 	else if (strcmp(on, "SCHEMA %") == 0)
-		snprintf(buf, len, "SCHEMA %s", r->table.schema_raw);
+		snprintf(buf, len, "SCHEMA %s", r->t->schema_raw);
 	else /* "FUNCTION f" reads as "f" */
 		snprintf(buf, len, "%s", quoted || strncmp(on, "FUNCTION ", 9) ? on : on + 9);
 }
@@ -216,7 +219,7 @@ static void check_privileges(struct check_run *r, PGconn *conn)
 	struct snk_privileges p;
 	char err[1024], missing[512] = "", grants[1024] = "";
 
-	if (!db_privileges_blocking(conn, &r->table, &p, err, sizeof(err))) {
+	if (!db_privileges_blocking(conn, r->t, &p, err, sizeof(err))) {
 		report(r, "privileges", false, "cannot read them: %s", err);
 		return;
 	}
@@ -238,7 +241,7 @@ static void check_privileges(struct check_run *r, PGconn *conn)
 		       missing, grants);
 	else
 		report(r, "privileges", true, "role %s may read and insert %s, keep snk.cursor and"
-		       " run snk.summarize and snk.restamp_ahead", p.role, r->table.label);
+		       " run snk.summarize and snk.restamp_ahead", p.role, r->t->label);
 }
 
 static void check_notify_trigger(struct check_run *r, PGconn *conn)
@@ -247,21 +250,21 @@ static void check_notify_trigger(struct check_run *r, PGconn *conn)
 	char err[1024], buf[768];
 	const char *problem;
 
-	if (!r->table.channel_raw) {
+	if (!r->t->channel_raw) {
 		report(r, "notify trigger", true, "notify_channel is \"\": timer only, every %d ms",
 		       r->cfg->poll_interval_ms);
 		return;
 	}
-	if (!db_notify_trigger_blocking(conn, &r->table, &trg, err, sizeof(err))) {
+	if (!db_notify_trigger_blocking(conn, r->t, &trg, err, sizeof(err))) {
 		report(r, "notify trigger", false, "cannot read the catalog: %s", err);
 		return;
 	}
-	problem = db_notify_trigger_problem(&trg, &r->table, buf, sizeof(buf));
+	problem = db_notify_trigger_problem(&trg, r->t, buf, sizeof(buf));
 	if (problem)
 		report(r, "notify trigger", false, "%s", problem);
 	else
 		report(r, "notify trigger", true, "%s on %s notifies channel %s", trg.name,
-		       r->table.label, r->table.channel_raw);
+		       r->t->label, r->t->channel_raw);
 }
 
 static void check_writer_lock(struct check_run *r, PGconn *conn)
@@ -269,7 +272,7 @@ static void check_writer_lock(struct check_run *r, PGconn *conn)
 	struct snk_lock_holder h;
 	char err[1024];
 
-	if (!db_writer_lock_blocking(conn, &r->table, &h, err, sizeof(err))) {
+	if (!db_writer_lock_blocking(conn, r->t, &h, err, sizeof(err))) {
 		report(r, "writer lock", false, "cannot read pg_locks: %s", err);
 		return;
 	}
@@ -306,10 +309,13 @@ static void check_database(struct check_run *r, int index)
 		r->skipped += 4;
 		return;
 	}
-	check_migrations(r, conn);
-	check_privileges(r, conn);
-	check_notify_trigger(r, conn);
-	check_writer_lock(r, conn);
+	for (int t = 0; t < r->ntables; t++) {
+		r->t = &r->tables[t];
+		check_migrations(r, conn);
+		check_privileges(r, conn);
+		check_notify_trigger(r, conn);
+		check_writer_lock(r, conn);
+	}
 	PQfinish(conn);
 }
 
@@ -317,13 +323,25 @@ int check_run(const struct snk_config *cfg, const char *config_path)
 {
 	struct check_run r = { .cfg = cfg, .config_path = config_path };
 
-	if (!db_table_init(&r.table, cfg)) {
+	r.tables = calloc((size_t)cfg->ntables, sizeof(*r.tables));
+	for (int t = 0; r.tables && t < cfg->ntables; t++) {
+		if (!db_table_init_spec(&r.tables[t], cfg, &cfg->tables[t], t))
+			break;
+		r.ntables++;
+	}
+	if (!r.tables || r.ntables < cfg->ntables) {
+		for (int t = 0; t < r.ntables; t++)
+			db_table_clear(&r.tables[t]);
+		free(r.tables);
 		fprintf(stderr, "snk: check: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
+	r.t = &r.tables[0];
 	for (int i = 0; i < 2; i++)
 		check_database(&r, i);
-	db_table_clear(&r.table);
+	for (int t = 0; t < r.ntables; t++)
+		db_table_clear(&r.tables[t]);
+	free(r.tables);
 	if (r.failed) {
 		if (r.skipped)
 			printf("snk check: %d of %d checks FAILED, %d not run\n", r.failed,

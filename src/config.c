@@ -138,6 +138,36 @@ bool config_same_key(const struct snk_config *a, const struct snk_config *b)
 	return true;
 }
 
+bool config_same_tables(const struct snk_config *a, const struct snk_config *b)
+{
+	if (a->ntables != b->ntables)
+		return false;
+	for (int i = 0; i < a->ntables; i++) {
+		const struct snk_table_spec *x = &a->tables[i], *y = &b->tables[i];
+
+		if (strcmp(x->schema, y->schema) || strcmp(x->table, y->table) || x->wildcard != y->wildcard ||
+		    x->nkey != y->nkey)
+			return false;
+		for (int k = 0; k < x->nkey; k++) {
+			if (strcmp(x->key[k], y->key[k]))
+				return false;
+		}
+	}
+	return true;
+}
+
+void config_free_tables(struct snk_table_spec *tables, int n)
+{
+	for (int i = 0; tables && i < n; i++) {
+		free(tables[i].schema);
+		free(tables[i].table);
+		for (int k = 0; k < tables[i].nkey; k++)
+			free(tables[i].key[k]);
+		free(tables[i].key);
+	}
+	free(tables);
+}
+
 void config_free(struct snk_config *cfg)
 {
 	if (!cfg)
@@ -148,6 +178,7 @@ void config_free(struct snk_config *cfg)
 	for (int i = 0; i < cfg->nkey; i++)
 		free(cfg->key[i]);
 	free(cfg->key);
+	config_free_tables(cfg->tables, cfg->ntables);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].type != KEY_INT)
 			free(*(char **)((char *)cfg + keys[i].offset));
@@ -263,10 +294,10 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 	return true;
 }
 
-/* "key": the columns of the unique index that is the table's key, when it has no primary
- * key or it should not be that one: a non-empty array of distinct column names. */
-static bool read_key_columns(const cJSON *item, struct snk_config *cfg, const char *name, char *err,
-			     size_t errlen)
+/* A list of key columns (the top-level "key", or a "tables" entry's): a non-empty array
+ * of distinct column names; what names it in messages ("key", "tables[2].key"). */
+static bool read_key_list(const cJSON *item, char ***key, int *nkey, const char *what, const char *name,
+			  char *err, size_t errlen)
 {
 	const cJSON *col;
 	int n = item ? cJSON_GetArraySize(item) : 0;
@@ -274,38 +305,204 @@ static bool read_key_columns(const cJSON *item, struct snk_config *cfg, const ch
 	if (!item)
 		return true;
 	if (!cJSON_IsArray(item) || n < 1 || n > 32) {
-		set_err(err, errlen, "%s: key: must be an array of 1..32 column names, e.g. [\"tenant_id\", \"id\"]",
-			name);
+		set_err(err, errlen, "%s: %s: must be an array of 1..32 column names, e.g. [\"tenant_id\", \"id\"]",
+			name, what);
 		return false;
 	}
-	cfg->key = calloc((size_t)n, sizeof(*cfg->key));
-	if (!cfg->key) {
+	*key = calloc((size_t)n, sizeof(**key));
+	if (!*key) {
 		set_err(err, errlen, "%s: out of memory", name);
 		return false;
 	}
 	cJSON_ArrayForEach(col, item)
 	{
 		if (!cJSON_IsString(col) || col->valuestring[0] == '\0' || strlen(col->valuestring) > NAME_MAX_BYTES) {
-			set_err(err, errlen, "%s: key: each column name must be a string of 1..%d bytes", name,
+			set_err(err, errlen, "%s: %s: each column name must be a string of 1..%d bytes", name, what,
 				NAME_MAX_BYTES);
 			return false;
 		}
 		if (strcmp(col->valuestring, "snk_xid") == 0) {
-			set_err(err, errlen, "%s: key: snk_xid is the column snk adds, not a key column", name);
+			set_err(err, errlen, "%s: %s: snk_xid is the column snk adds, not a key column", name, what);
 			return false;
 		}
-		for (int i = 0; i < cfg->nkey; i++) {
-			if (strcmp(cfg->key[i], col->valuestring) == 0) {
-				set_err(err, errlen, "%s: key: column %s given twice", name, col->valuestring);
+		for (int i = 0; i < *nkey; i++) {
+			if (strcmp((*key)[i], col->valuestring) == 0) {
+				set_err(err, errlen, "%s: %s: column %s given twice", name, what, col->valuestring);
 				return false;
 			}
 		}
-		cfg->key[cfg->nkey] = strdup(col->valuestring);
-		if (!cfg->key[cfg->nkey]) {
+		(*key)[*nkey] = strdup(col->valuestring);
+		if (!(*key)[*nkey]) {
 			set_err(err, errlen, "%s: out of memory", name);
 			return false;
 		}
-		cfg->nkey++;
+		(*nkey)++;
+	}
+	return true;
+}
+
+/* One part of a table's name: "..." (with "" for a quote) or a run of anything but '.' and
+ * '"', taken as written; *p moves past it. NULL when it is empty, unterminated or too long. */
+static char *name_part(const char **p, bool *quoted)
+{
+	const char *s = *p;
+	char buf[NAME_MAX_BYTES + 1];
+	size_t n = 0;
+
+	*quoted = *s == '"';
+	if (*quoted) {
+		for (s++;; s++) {
+			if (*s == '\0')
+				return NULL;
+			if (*s == '"' && s[1] != '"')
+				break;
+			if (*s == '"')
+				s++;
+			if (n == NAME_MAX_BYTES)
+				return NULL;
+			buf[n++] = *s;
+		}
+		s++;
+	} else {
+		for (; *s && *s != '.' && *s != '"'; s++) {
+			if (n == NAME_MAX_BYTES)
+				return NULL;
+			buf[n++] = *s;
+		}
+	}
+	if (n == 0)
+		return NULL;
+	*p = s;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+bool config_parse_table_name(const char *text, const char *default_schema, char **schema, char **table,
+			     bool *wildcard)
+{
+	const char *p = text;
+	bool quoted[2] = { false, false };
+	char *part[2] = { NULL, NULL };
+	int n = 0;
+	bool dot = false;
+
+	*schema = *table = NULL;
+	*wildcard = false;
+	while (n < 2 && (part[n] = name_part(&p, &quoted[n])) != NULL) {
+		n++;
+		dot = *p == '.';
+		if (!dot)
+			break;
+		p++;
+	}
+	if (n == 0 || *p != '\0' || (dot && n < 2) || (n == 2 && dot)) {
+		free(part[0]);
+		free(part[1]);
+		return false;
+	}
+	if (n == 1) {
+		part[1] = part[0];
+		quoted[1] = quoted[0];
+		part[0] = strdup(default_schema);
+	}
+	*schema = part[0];
+	*table = part[1];
+	*wildcard = !quoted[1] && strcmp(part[1], "*") == 0;
+	if (!*schema || !*table) {
+		free(*schema);
+		free(*table);
+		*schema = *table = NULL;
+		return false;
+	}
+	return true;
+}
+
+static bool add_table(struct snk_config *cfg, const char *text, const cJSON *key, int i, const char *name,
+		      char *err, size_t errlen)
+{
+	struct snk_table_spec *t = &cfg->tables[cfg->ntables];
+	char what[48];
+
+	snprintf(what, sizeof(what), "tables[%d]", i);
+	if (!config_parse_table_name(text, cfg->schema, &t->schema, &t->table, &t->wildcard)) {
+		set_err(err, errlen, "%s: %s: \"%.80s\" is not a table name: give \"schema.table\" or \"schema.*\""
+			" (1..%d bytes each; double-quote a part holding a dot)", name, what, text, NAME_MAX_BYTES);
+		return false;
+	}
+	cfg->ntables++;
+	snprintf(what, sizeof(what), "tables[%d].key", i);
+	if (key && t->wildcard) {
+		set_err(err, errlen, "%s: %s: a \"schema.*\" entry takes no key", name, what);
+		return false;
+	}
+	if (!read_key_list(key, &t->key, &t->nkey, what, name, err, errlen))
+		return false;
+	for (int j = 0; j < cfg->ntables - 1; j++) {
+		if (strcmp(cfg->tables[j].schema, t->schema) == 0 && strcmp(cfg->tables[j].table, t->table) == 0) {
+			set_err(err, errlen, "%s: %s: %s.%s is listed twice", name, what, t->schema, t->table);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* "tables": the tables to sync, each a name or {"table": name, "key": [...]}; without it
+ * the top-level "schema", "table" and "key" name the one table. */
+static bool read_tables(const cJSON *item, struct snk_config *cfg, const char *name, char *err, size_t errlen)
+{
+	const cJSON *e;
+	int n = item ? cJSON_GetArraySize(item) : 1, i = 0;
+
+	if (item && (!cJSON_IsArray(item) || n < 1 || n > SNK_TABLES_MAX)) {
+		set_err(err, errlen, "%s: tables: must be an array of 1..%d table names, e.g. [\"public.orders\","
+			" {\"table\": \"public.lines\", \"key\": [\"order_id\", \"line\"]}, \"app.*\"]", name,
+			SNK_TABLES_MAX);
+		return false;
+	}
+	cfg->tables = calloc((size_t)n, sizeof(*cfg->tables));
+	if (!cfg->tables) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return false;
+	}
+	if (!item) {
+		struct snk_table_spec *t = &cfg->tables[cfg->ntables++];
+
+		t->schema = strdup(cfg->schema);
+		t->table = strdup(cfg->table);
+		t->key = cfg->nkey ? calloc((size_t)cfg->nkey, sizeof(*t->key)) : NULL;
+		for (int k = 0; t->key && k < cfg->nkey; k++)
+			t->nkey += (t->key[k] = strdup(cfg->key[k])) != NULL;
+		if (!t->schema || !t->table || t->nkey != cfg->nkey) {
+			set_err(err, errlen, "%s: out of memory", name);
+			return false;
+		}
+		return true;
+	}
+	cJSON_ArrayForEach(e, item)
+	{
+		const cJSON *tn = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "table") : e;
+		const cJSON *member;
+
+		if (cJSON_IsObject(e)) {
+			cJSON_ArrayForEach(member, e)
+			{
+				if (strcmp(member->string, "table") != 0 && strcmp(member->string, "key") != 0) {
+					set_err(err, errlen, "%s: tables[%d].%s: unknown key (only \"table\" and \"key\")",
+						name, i, member->string);
+					return false;
+				}
+			}
+		}
+		if (!cJSON_IsString(tn)) {
+			set_err(err, errlen, "%s: tables[%d]: must be a string \"schema.table\" or an object"
+				" {\"table\": \"schema.table\", \"key\": [...]}", name, i);
+			return false;
+		}
+		if (!add_table(cfg, tn->valuestring,
+			       cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "key") : NULL, i, name, err,
+			       errlen))
+			return false;
+		i++;
 	}
 	return true;
 }
@@ -348,7 +545,8 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	cJSON_ArrayForEach(item, root)
 	{
-		bool known = strcmp(item->string, "databases") == 0 || strcmp(item->string, "key") == 0;
+		bool known = strcmp(item->string, "databases") == 0 || strcmp(item->string, "key") == 0 ||
+			     strcmp(item->string, "tables") == 0;
 
 		for (size_t i = 0; !known && i < sizeof(keys) / sizeof(keys[0]); i++)
 			known = strcmp(item->string, keys[i].name) == 0;
@@ -376,7 +574,15 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 			      errlen))
 			goto fail;
 	}
-	if (!read_key_columns(cJSON_GetObjectItemCaseSensitive(root, "key"), cfg, name, err, errlen))
+	if (!read_key_list(cJSON_GetObjectItemCaseSensitive(root, "key"), &cfg->key, &cfg->nkey, "key", name, err,
+			   errlen))
+		goto fail;
+	item = cJSON_GetObjectItemCaseSensitive(root, "tables");
+	if (item && (cJSON_GetObjectItemCaseSensitive(root, "table") || cJSON_GetObjectItemCaseSensitive(root, "key"))) {
+		set_err(err, errlen, "%s: tables: give either \"tables\" or \"table\" (with \"key\"), not both", name);
+		goto fail;
+	}
+	if (!read_tables(item, cfg, name, err, errlen))
 		goto fail;
 	if (!log_parse_level(cfg->log_level_name, &cfg->log_level)) {
 		set_err(err, errlen, "%s: log_level: must be one of noise, debug, info, warn, error", name);

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "snk/clock.h"
 #include "snk/listener.h"
 #include "snk/log.h"
 #include "snk/metrics.h"
@@ -143,25 +144,28 @@ static void add_reconcile(cJSON *o, struct snk_app *app, int64_t now)
 	cJSON *r = cJSON_AddObjectToObject(o, "reconcile");
 
 	cJSON_AddStringToObject(r, "state", sync_reconcile_state(app));
-	if (app->reconcile_wanted || rc_running(app->rc))
-		cJSON_AddStringToObject(r, "reason", app->reconcile_reason);
+	const struct snk_rc_schedule *sc = &app->reconcile;
+	const struct rc_stats *running = sync_reconcile_running(app);
+
+	if (sc->wanted || running)
+		cJSON_AddStringToObject(r, "reason", sc->reason);
 	else
 		cJSON_AddNullToObject(r, "reason");
-	cJSON_AddBoolToObject(r, "owed_a_to_b", app->dir[0].reconcile_pending);
-	cJSON_AddBoolToObject(r, "owed_b_to_a", app->dir[1].reconcile_pending);
-	cJSON_AddNumberToObject(r, "runs", (double)app->reconcile_runs);
+	cJSON_AddBoolToObject(r, "owed_a_to_b", sync_reconcile_owed_in(&app->dir[0]));
+	cJSON_AddBoolToObject(r, "owed_b_to_a", sync_reconcile_owed_in(&app->dir[1]));
+	cJSON_AddNumberToObject(r, "runs", (double)sc->runs);
 	/* Since start, over every run: where nothing changes the tables behind snk's back, both
 	 * stay 0 (the tail alone delivers every row). */
-	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)app->reconcile_repaired_total[0]);
-	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)app->reconcile_repaired_total[1]);
+	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)sc->repaired_total[0]);
+	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)sc->repaired_total[1]);
 	cJSON_AddNumberToObject(r, "interval_s", app->cfg->reconcile_interval_s);
-	add_stamp(r, "next_at", app->reconcile_next_ms);
-	if (rc_running(app->rc))
-		add_run(cJSON_AddObjectToObject(r, "current"), rc_stats(app->rc), now);
+	add_stamp(r, "next_at", sc->next_ms);
+	if (running)
+		add_run(cJSON_AddObjectToObject(r, "current"), running, now);
 	else
 		cJSON_AddNullToObject(r, "current");
-	if (app->reconcile_runs)
-		add_run(cJSON_AddObjectToObject(r, "last"), &app->reconcile_last, now);
+	if (sc->runs)
+		add_run(cJSON_AddObjectToObject(r, "last"), &sc->last, now);
 	else
 		cJSON_AddNullToObject(r, "last");
 }
@@ -228,18 +232,69 @@ static void add_config_reload(cJSON *o, const struct snk_app *app)
 		cJSON_AddNullToObject(r, "error");
 }
 
+/* One table in one direction: what it copied, its lag, its first copy. */
+static void add_table_dir(cJSON *o, const struct snk_dir *d, int t, int64_t now)
+{
+	const struct snk_tdir *td = &d->tdirs[t];
+	cJSON *j = cJSON_AddObjectToObject(o, d->name);
+	cJSON *c;
+
+	if (!j)
+		return;
+	add_u64(j, "rows_read", td->stats.rows_read);
+	add_u64(j, "rows_copied", td->stats.rows_copied);
+	add_u64(j, "conflicts", td->stats.conflicts);
+	cJSON_AddNumberToObject(j, "lag_ms", (double)dir_table_lag_ms(d, t, now));
+	if (td->committed.text)
+		cJSON_AddStringToObject(j, "cursor", td->committed.text);
+	else
+		cJSON_AddNullToObject(j, "cursor");
+	if (!td->copy.active) {
+		cJSON_AddNullToObject(j, "initial_copy");
+		return;
+	}
+	c = cJSON_AddObjectToObject(j, "initial_copy");
+	if (!c)
+		return;
+	double progress = sync_table_copy_progress(d, t);
+
+	add_u64(c, "rows_copied", td->copy.rows);
+	add_u64(c, "rows_estimate", progress > 0 ? (uint64_t)((double)td->copy.rows / progress) : 0);
+	cJSON_AddNumberToObject(c, "progress", progress);
+	cJSON_AddNumberToObject(c, "eta_s", sync_table_copy_eta_s(d, t, now));
+	add_u64(c, "pages_read", td->copy.next_page < td->copy.pages ? td->copy.next_page : td->copy.pages);
+	add_u64(c, "pages", td->copy.pages);
+}
+
+static void add_tables(cJSON *o, struct snk_app *app, int64_t now)
+{
+	cJSON *arr = cJSON_AddArrayToObject(o, "tables");
+
+	for (int t = 0; arr && t < app->ntables; t++) {
+		cJSON *e = cJSON_CreateObject();
+
+		if (!e)
+			return;
+		cJSON_AddStringToObject(e, "table", app->tables[t].label);
+		add_table_dir(e, &app->dir[0], t, now);
+		add_table_dir(e, &app->dir[1], t, now);
+		cJSON_AddItemToArray(arr, e);
+	}
+}
+
 static cJSON *cmd_status(struct snk_app *app)
 {
 	cJSON *o = reply_ok();
 	cJSON *dbs = cJSON_AddObjectToObject(o, "databases");
-	int64_t now = sync_now_ms();
+	int64_t now = clock_now_ms();
 	bool degraded = false;
 
 	cJSON_AddStringToObject(o, "version", SNK_VERSION);
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	cJSON_AddNumberToObject(o, "uptime_s", (double)((now - app->started_ms) / 1000));
-	cJSON_AddStringToObject(o, "table", app->table.label);
-	cJSON_AddStringToObject(o, "wake", app->table.channel ? "notify+timer" : "timer");
+	cJSON_AddStringToObject(o, "table", app->tables[0].label);
+	cJSON_AddNumberToObject(o, "table_count", app->ntables);
+	cJSON_AddStringToObject(o, "wake", app->tables[0].channel ? "notify+timer" : "timer");
 	cJSON_AddNumberToObject(o, "poll_interval_ms", app->cfg->poll_interval_ms);
 	cJSON_AddNumberToObject(o, "batch_rows", app->cfg->batch_rows);
 	cJSON_AddStringToObject(o, "log_level", app->cfg->log_level_name);
@@ -268,7 +323,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		add_u64(db, "reconnects", reconnects);
 		/* As the server reports it for the session that commits rows and cursors. */
 		cJSON_AddStringToObject(db, "synchronous_commit", s->sync_commit[0] ? s->sync_commit : "unknown");
-		cJSON_AddStringToObject(db, "search_path", s->check[1].session_ok ? s->check[1].session.search_path :
+		cJSON_AddStringToObject(db, "search_path", s->lane[0].check.session_ok ? s->lane[0].check.session.search_path :
 					"unknown");
 		/* null until the read session has checked, and when timer only */
 		if (s->notify_trigger < 0)
@@ -296,24 +351,30 @@ static cJSON *cmd_status(struct snk_app *app)
 		add_u64(j, "rows_ahead_of_xid_counter", d->stats.rows_ahead);
 		add_u64(j, "echo_rows_skipped", sync_dir_echo_skipped(d));
 		add_u64(j, "batches", d->stats.batches);
-		add_u64(j, "batches_in_flight", (uint64_t)d->inflight);
+		add_u64(j, "batches_in_flight", (uint64_t)d->w.inflight);
+		add_u64(j, "fk_retries", d->stats.fk_retries);
 		add_u64(j, "passes", d->stats.passes);
 		add_u64(j, "errors", d->stats.errors);
 		cJSON_AddNumberToObject(j, "window_age_ms",
 					d->stats.pass_started_ms ? (double)(now - d->stats.pass_started_ms) : 0);
 		cJSON_AddNumberToObject(j, "last_window_ms", (double)(d->stats.last_pass_us / 1000));
 		add_stamp(j, "last_commit_at", d->stats.last_copy_ms);
-		/* What the source's xid index is, and how far snk has summarized it when BRIN. */
-		bool brin = d->src->check[0].info.brin_index[0] != '\0';
+		/* What the first table's xid index is on the source, and how far snk has
+		 * summarized it when BRIN; its cursor (every table's is under "tables"). */
+		bool brin = d->src->read_check.info && d->src->read_check.info[0].brin_index[0] != '\0';
+		bool failed = false;
 
+		for (int t = 0; t < d->ntables; t++)
+			failed |= d->tdirs[t].summarize_off;
 		cJSON_AddStringToObject(j, "source_xid_index", brin ? "brin" : "btree");
 		if (brin)
-			add_u64(j, "brin_summarized_to_block", d->brin_next_block);
+			add_u64(j, "brin_summarized_to_block", d->tdirs[0].brin_next_block);
 		else
 			cJSON_AddNullToObject(j, "brin_summarized_to_block");
-		cJSON_AddBoolToObject(j, "brin_summarize_failed", d->summarize_off);
-		if (d->committed.text)
-			cJSON_AddStringToObject(j, "cursor", d->committed.text);
+		cJSON_AddBoolToObject(j, "brin_summarize_failed", failed);
+		add_u64(j, "tables_in_first_copy", (uint64_t)dir_copying(d));
+		if (d->tdirs[0].committed.text)
+			cJSON_AddStringToObject(j, "cursor", d->tdirs[0].committed.text);
 		else
 			cJSON_AddNullToObject(j, "cursor");
 		if (d->last_error[0])
@@ -323,6 +384,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		if (d->state == DIR_FAILED || d->state == DIR_RETRY || d->state == DIR_WAIT)
 			degraded = true;
 	}
+	add_tables(o, app, now);
 	add_reconcile(o, app, now);
 	add_config_reload(o, app);
 	add_listener(o, "metrics", metrics_listener(app->metrics));

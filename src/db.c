@@ -76,7 +76,8 @@ static const char SQL_SCHEMA_CHECK[] =
 	"   WHERE i.indisvalid AND i.indpred IS NULL AND am.amname = 'brin' AND a.attname = 'snk_xid'"
 	"   ORDER BY i.indexrelid LIMIT 1),"
 	" (SELECT g.tgenabled::text FROM pg_catalog.pg_trigger g JOIN rel ON g.tgrelid = rel.oid"
-	"   WHERE g.tgname = '" SNK_XID_GUARD "')";
+	"   WHERE g.tgname = '" SNK_XID_GUARD "'),"
+	" (SELECT rel.oid::int8 FROM rel)";
 
 /* What a user-defined type is, beyond its name (which two databases may give to two
  * different types): a domain's base type and constraints, an enum's labels, a composite's
@@ -249,8 +250,6 @@ static const char SQL_WRITER_LOCK_HOLDER[] =
 	" AND l.classid = (" LOCK_CLASS ")::pg_catalog.oid AND l.objid = pg_catalog.hashtext($1::text)::pg_catalog.oid"
 	" LIMIT 1";
 
-static const char STMT_INSERT[] = "snk_insert";
-static const char STMT_INSERT_PLAIN[] = "snk_insert_plain";
 
 char *db_quote_ident(const char *name)
 {
@@ -309,18 +308,18 @@ static bool sb_add(struct snk_buf *b, const char *f, ...)
 }
 
 /* key_param: the config's "key" as a text[] literal ({"a","b"}), NULL when not set. */
-static char *key_param(const struct snk_config *cfg)
+static char *key_param(const struct snk_table_spec *spec)
 {
 	struct snk_buf b = { 0 };
 
-	if (cfg->nkey == 0)
+	if (spec->nkey == 0)
 		return NULL;
 	if (!sb_add(&b, "{"))
 		return NULL;
-	for (int i = 0; i < cfg->nkey; i++) {
+	for (int i = 0; i < spec->nkey; i++) {
 		if (!sb_add(&b, "%s\"", i ? "," : ""))
 			goto oom;
-		for (const char *p = cfg->key[i]; *p; p++) {
+		for (const char *p = spec->key[i]; *p; p++) {
 			if (!sb_add(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p))
 				goto oom;
 		}
@@ -336,21 +335,30 @@ oom:
 
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 {
+	return db_table_init_spec(t, cfg, &cfg->tables[0], 0);
+}
+
+bool db_table_init_spec(struct snk_table *t, const struct snk_config *cfg, const struct snk_table_spec *spec,
+			int index)
+{
 	memset(t, 0, sizeof(*t));
-	t->schema_raw = strdup(cfg->schema);
-	t->table_raw = strdup(cfg->table);
+	t->index = index;
+	snprintf(t->stmt_insert, sizeof(t->stmt_insert), "snk_insert_%d", index);
+	snprintf(t->stmt_insert_plain, sizeof(t->stmt_insert_plain), "snk_insert_plain_%d", index);
+	t->schema_raw = strdup(spec->schema);
+	t->table_raw = strdup(spec->table);
 	t->id_raw = strdup(cfg->id_column);
 	t->data_raw = strdup(cfg->data_column);
-	t->label = fmt("%s.%s", cfg->schema, cfg->table);
+	t->label = fmt("%s.%s", spec->schema, spec->table);
 	t->config_path = strdup(cfg->path ? cfg->path : "CONFIG");
-	char *s = db_quote_ident(cfg->schema), *n = db_quote_ident(cfg->table);
+	char *s = db_quote_ident(spec->schema), *n = db_quote_ident(spec->table);
 	if (s && n)
 		t->qualified = fmt("%s.%s", s, n);
 	free(s);
 	free(n);
 	t->id = db_quote_ident(cfg->id_column);
 	t->data = db_quote_ident(cfg->data_column);
-	t->key_param = key_param(cfg);
+	t->key_param = key_param(spec);
 	/* BRIN's range size: docs/DESIGN.md weighs a window's re-read tail against the index's length. */
 	t->index_spec = strcmp(cfg->xid_index, "btree") == 0 ? "(snk_xid)" : "USING brin (snk_xid) WITH (pages_per_range = 32)";
 	if (cfg->notify_channel[0]) {
@@ -363,7 +371,7 @@ bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
 		t->sql_app_insert = fmt("INSERT INTO %s (%s, %s) SELECT * FROM ROWS FROM (pg_catalog.unnest($1::uuid[]),"
 					" pg_catalog.unnest($2::text[]))", t->qualified, t->id, t->data);
 	if (!t->schema_raw || !t->table_raw || !t->id_raw || !t->data_raw || !t->label || !t->config_path ||
-	    !t->qualified || !t->id || !t->data || !t->sql_app_insert || (cfg->nkey && !t->key_param) ||
+	    !t->qualified || !t->id || !t->data || !t->sql_app_insert || (spec->nkey && !t->key_param) ||
 	    (cfg->notify_channel[0] && !t->sql_listen)) {
 		db_table_clear(t);
 		return false;
@@ -733,27 +741,70 @@ static bool add_select_list(struct snk_buf *b, const struct snk_table *t, bool l
  * them and snk gives them current xids (snk.restamp_ahead): the next window copies them
  * once, like any row. One text per type of snk_xid, so that both use its index.
  * Columns: the written values, the row's size, the ahead mark. */
+static const char *xid_type_name(int k)
+{
+	return k == SNK_XID_INT8 ? "int8" : "xid8";
+}
+
+/* The window's condition on t.snk_xid ($1 xmax and $2 xip of the previous snapshot, $ahead
+ * whether to find rows ahead of the counter), and the expression of this snapshot's xmax. */
+static bool add_window_cond(struct snk_buf *b, int k, const char *now, int ahead)
+{
+	const char *type = xid_type_name(k);
+
+	return sb_add(b, "((t.snk_xid >= $1::%s AND t.snk_xid < %s)"
+		      " OR (t.snk_xid >= %s AND $%d::bool)"
+		      " OR t.snk_xid = ANY (ARRAY(SELECT x::text::%s"
+		      " FROM pg_catalog.unnest($2::pg_catalog.xid8[]) AS x"
+		      " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot()))))",
+		      type, now, now, ahead, type);
+}
+
+/* A scalar subquery, so that it is evaluated once per window (an InitPlan), not for every
+ * row the BRIN recheck and the select list see: measured on a window of 1,000,000 rows,
+ * 300 ms against 530 ms. */
+static const char *xmax_now(int k)
+{
+	return k == SNK_XID_INT8 ? "(SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)" :
+				   "(SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))";
+}
+
 static char *build_window(const struct snk_table *t, int k)
 {
-	const char *type = k == SNK_XID_INT8 ? "int8" : "xid8";
-	/* A scalar subquery, so that it is evaluated once per window (an InitPlan), not for
-	 * every row the BRIN recheck and the select list see: measured on a window of
-	 * 1,000,000 rows, 300 ms against 530 ms. */
-	const char *now = k == SNK_XID_INT8 ?
-		"(SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::int8)" :
-		"(SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))";
+	const char *now = xmax_now(k);
 	struct snk_buf b = { 0 };
 	bool ok = sb_add(&b, "DECLARE snk_window NO SCROLL CURSOR FOR SELECT ") && add_select_list(&b, t, true) &&
-		  sb_add(&b, ", %s, CASE WHEN t.snk_xid >= %s THEN t.snk_xid::text::int8 END"
-			 " FROM %s AS t WHERE ((t.snk_xid >= $1::%s AND t.snk_xid < %s)"
-			 " OR (t.snk_xid >= %s AND $4::bool)"
-			 " OR t.snk_xid = ANY (ARRAY(SELECT x::text::%s"
-			 " FROM pg_catalog.unnest($2::pg_catalog.xid8[]) AS x"
-			 " WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot()))))",
-			 t->row_size, now, t->qualified, type, now, now, type);
+		  sb_add(&b, ", %s, CASE WHEN t.snk_xid >= %s THEN t.snk_xid::text::int8 END FROM %s AS t WHERE ",
+			 t->row_size, now, t->qualified) &&
+		  add_window_cond(&b, k, now, 4);
 
 	/* The inline limit $3 must appear even where no value can be left behind (no
 	 * variable-length column outside the key), or PostgreSQL cannot type it. */
+	if (ok && !has_left_behind(&t->shape))
+		ok = sb_add(&b, " AND $3::int8 IS NOT NULL");
+	return sb_done(&b, ok);
+}
+
+/* Whether the window of t has rows, without reading them: a pass over many tables asks
+ * every table at once, in one round trip, and opens a window only where there are rows. */
+static char *build_probe(const struct snk_table *t, int k)
+{
+	struct snk_buf b = { 0 };
+
+	return sb_done(&b, sb_add(&b, "SELECT EXISTS (SELECT 1 FROM %s AS t WHERE ", t->qualified) &&
+				   add_window_cond(&b, k, xmax_now(k), 3) && sb_add(&b, ")"));
+}
+
+/* A piece of a table's first copy: the rows in pages [$1, $2) that an application wrote
+ * (snk's copies carry NULL, or 0), read by a TID range scan, in the window's columns (no
+ * row is ahead: the tail reads everything after the copy's first snapshot again). */
+static char *build_chunk(const struct snk_table *t, int k)
+{
+	struct snk_buf b = { 0 };
+	bool ok = sb_add(&b, "DECLARE snk_window NO SCROLL CURSOR FOR SELECT ") && add_select_list(&b, t, true) &&
+		  sb_add(&b, ", %s, NULL::int8 FROM %s AS t WHERE t.ctid >= $1::pg_catalog.tid AND t.ctid < $2::pg_catalog.tid"
+			 " AND t.snk_xid >= '1'::%s", t->row_size, t->qualified, xid_type_name(k));
+
 	if (ok && !has_left_behind(&t->shape))
 		ok = sb_add(&b, " AND $3::int8 IS NOT NULL");
 	return sb_done(&b, ok);
@@ -832,7 +883,9 @@ bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db
 		return false;
 	for (int k = 0; k < 2; k++) {
 		t->sql_window[k] = build_window(t, k);
-		if (!t->sql_window[k])
+		t->sql_probe[k] = build_probe(t, k);
+		t->sql_chunk[k] = build_chunk(t, k);
+		if (!t->sql_window[k] || !t->sql_probe[k] || !t->sql_chunk[k])
 			return false;
 	}
 	t->sql_fetch_large = build_fetch_large(t);
@@ -848,7 +901,8 @@ bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db
 
 static void table_unshape(struct snk_table *t)
 {
-	char **fields[] = { &t->sql_window[0], &t->sql_window[1], &t->sql_fetch_large, &t->sql_fetch_kid,
+	char **fields[] = { &t->sql_window[0], &t->sql_window[1], &t->sql_probe[0], &t->sql_probe[1],
+			    &t->sql_chunk[0], &t->sql_chunk[1], &t->sql_fetch_large, &t->sql_fetch_kid,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->kid, &t->row_text,
 			    &t->row_size, &t->key_text };
 
@@ -1030,6 +1084,134 @@ bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t)
 	return pgconn_query(c, SQL_WRITER_LOCK, 1, params, NULL, NULL, 0);
 }
 
+/* A text[] literal of the strings ({"a","b"}), NULL on out of memory. */
+static char *text_array(const char *const *items, int n, size_t stride)
+{
+	struct snk_buf b = { 0 };
+	bool ok = sb_add(&b, "{");
+
+	for (int i = 0; ok && i < n; i++) {
+		const char *item = *(const char *const *)((const char *)items + (size_t)i * stride);
+
+		ok = sb_add(&b, "%s\"", i ? "," : "");
+		for (const char *p = item; ok && *p; p++)
+			ok = sb_add(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
+		ok = ok && sb_add(&b, "\"");
+	}
+	return sb_done(&b, ok && sb_add(&b, "}"));
+}
+
+bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n)
+{
+	char *labels = text_array((const char *const *)&t[0].label, n, sizeof(*t));
+	const char *params[1] = { labels };
+	bool ok = labels && pgconn_query(c, "SELECT pg_catalog.bool_and(pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ","
+					  " pg_catalog.hashtext(x))) FROM pg_catalog.unnest($1::text[]) AS x", 1, params,
+					  NULL, NULL, 0);
+
+	free(labels);
+	return ok;
+}
+
+/* The foreign keys among the given tables ($1 schemas, $2 names, in the same order). */
+static const char SQL_FOREIGN_KEYS[] =
+	"WITH t AS (SELECT u.i, c.oid FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[]))"
+	"   WITH ORDINALITY AS u(s, n, i)"
+	"   JOIN pg_catalog.pg_namespace ns ON ns.nspname = u.s"
+	"   JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = u.n)"
+	" SELECT (ch.i - 1)::int4, (pa.i - 1)::int4, k.conname::text, k.condeferrable"
+	" FROM pg_catalog.pg_constraint k JOIN t ch ON ch.oid = k.conrelid JOIN t pa ON pa.oid = k.confrelid"
+	" WHERE k.contype = 'f' ORDER BY 1, 2, 3";
+
+bool db_send_foreign_keys(struct snk_pgconn *c, const struct snk_table *t, int n)
+{
+	char *schemas = text_array((const char *const *)&t[0].schema_raw, n, sizeof(*t));
+	char *names = text_array((const char *const *)&t[0].table_raw, n, sizeof(*t));
+	const char *params[2] = { schemas, names };
+	bool ok = schemas && names && pgconn_query(c, SQL_FOREIGN_KEYS, 2, params, NULL, NULL, 0);
+
+	free(schemas);
+	free(names);
+	return ok;
+}
+
+bool db_read_foreign_keys(const PGresult *res, int ntables, struct snk_fkey **out, int *nout)
+{
+	int n = PQntuples(res);
+
+	*out = NULL;
+	*nout = 0;
+	if (PQnfields(res) != 4)
+		return false;
+	*out = calloc((size_t)(n ? n : 1), sizeof(**out));
+	if (!*out)
+		return false;
+	for (int i = 0; i < n; i++) {
+		struct snk_fkey *k = &(*out)[i];
+
+		k->child = atoi(PQgetvalue(res, i, 0));
+		k->parent = atoi(PQgetvalue(res, i, 1));
+		snprintf(k->name, sizeof(k->name), "%s", PQgetvalue(res, i, 2));
+		k->deferrable = PQgetvalue(res, i, 3)[0] == 't';
+		if (k->child < 0 || k->child >= ntables || k->parent < 0 || k->parent >= ntables) {
+			free(*out);
+			*out = NULL;
+			return false;
+		}
+	}
+	*nout = n;
+	return true;
+}
+
+/* The tables of a schema, each with whether it has a key snk can use: its primary key, or
+ * else its only unique index that is valid, immediate, not partial, on plain NOT NULL
+ * columns (the rules of SQL_KEY_CTE, which decides at connect). */
+static const char SQL_LIST_TABLES[] =
+	"SELECT c.relname::text, EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)"
+	"   OR (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisunique"
+	"     AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL"
+	"     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid"
+	"       AND a.attnum = ANY (i.indkey::int2[]) AND (NOT a.attnotnull OR a.attgenerated <> ''))) = 1"
+	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+	" ORDER BY c.relname COLLATE \"C\"";
+
+static bool push_name(char ***list, int *n, const char *name)
+{
+	char **grown = realloc(*list, sizeof(**list) * (size_t)(*n + 1));
+
+	if (!grown)
+		return false;
+	*list = grown;
+	grown[*n] = strdup(name);
+	return grown[(*n)++] != NULL;
+}
+
+bool db_list_tables_blocking(PGconn *conn, const char *schema, char ***names, int *n, char ***skipped,
+			     int *nskipped, char *err, size_t errlen)
+{
+	const char *params[1] = { schema };
+	PGresult *res = PQexecParams(conn, SQL_LIST_TABLES, 1, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == 2;
+
+	*names = *skipped = NULL;
+	*n = *nskipped = 0;
+	if (!ok)
+		snprintf(err, errlen, "listing the tables of schema %s: %s", schema, PQerrorMessage(conn));
+	for (int i = 0; ok && i < PQntuples(res); i++) {
+		if (PQgetvalue(res, i, 1)[0] == 't')
+			ok = push_name(names, n, PQgetvalue(res, i, 0));
+		else
+			ok = push_name(skipped, nskipped, PQgetvalue(res, i, 0));
+		if (!ok)
+			snprintf(err, errlen, "out of memory");
+	}
+	if (!ok)
+		err[strcspn(err, "\n")] = '\0';
+	PQclear(res);
+	return ok;
+}
+
 bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t)
 {
 	const char *params[3] = { t->schema_raw, t->table_raw, t->channel_raw };
@@ -1039,8 +1221,8 @@ bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t)
 
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
 {
-	return t->shaped && pgconn_prepare(c, STMT_INSERT, t->sql_insert, t->shape.nsync) &&
-	       pgconn_prepare(c, STMT_INSERT_PLAIN, t->sql_insert_plain, t->shape.nsync);
+	return t->shaped && pgconn_prepare(c, t->stmt_insert, t->sql_insert, t->shape.nsync) &&
+	       pgconn_prepare(c, t->stmt_insert_plain, t->sql_insert_plain, t->shape.nsync);
 }
 
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
@@ -1050,18 +1232,54 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)
 	return pgconn_query(c, SQL_CURSOR_LOAD, 1, params, NULL, NULL, 0);
 }
 
-bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max)
+bool db_send_pass_begin(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
+	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+		   const struct snk_snapshot *prev, bool find_ahead)
+{
+	char xmax[24];
+	const char *params[3] = { xmax, prev->xip_array, find_ahead ? "true" : "false" };
+
+	snapshot_xmax_text(prev, xmax, sizeof(xmax));
+	return pgconn_query(c, t->sql_probe[xid_type], 3, params, NULL, NULL, 0);
+}
+
+static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
+{
+	return !close_first || pgconn_query(c, "CLOSE snk_window", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
+			  bool close_first)
 {
 	char xmax[24], limit[16];
 	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	snprintf(limit, sizeof(limit), "%d", inline_max);
-	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
+	return send_close_cursor(c, close_first) && pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
+}
+
+bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			 uint64_t from_page, uint64_t to_page, int fetch_rows, int inline_max, bool close_first)
+{
+	char from[32], to[32], limit[16];
+	const char *size_params[1] = { t->qualified };
+	const char *params[3] = { from, to, limit };
+
+	snprintf(from, sizeof(from), "(%llu,0)", (unsigned long long)from_page);
+	snprintf(to, sizeof(to), "(%llu,0)", (unsigned long long)to_page);
+	snprintf(limit, sizeof(limit), "%d", inline_max);
+	return send_close_cursor(c, close_first) &&
+	       pgconn_query(c, "SELECT (pg_catalog.pg_relation_size($1::pg_catalog.regclass)"
+			       " / pg_catalog.current_setting('block_size'::text)::int8)::int8", 1, size_params, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_chunk[xid_type], 3, params, NULL, NULL, 0) && db_send_window_fetch(c, fetch_rows);
 }
 
 /* The batch's columns as binary parameters: arrays freed by params_free (libpq copies
@@ -1186,9 +1404,9 @@ bool db_send_rollback(struct snk_pgconn *c)
 	return pgconn_query(c, "ROLLBACK", 0, NULL, NULL, NULL, 0);
 }
 
-bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict)
+bool db_send_insert(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b, bool on_conflict)
 {
-	return send_batch(c, NULL, on_conflict ? STMT_INSERT : STMT_INSERT_PLAIN, b, 0);
+	return send_batch(c, NULL, on_conflict ? t->stmt_insert : t->stmt_insert_plain, b, 0);
 }
 
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
@@ -1234,9 +1452,10 @@ static bool text_bool(const PGresult *res, int col)
 bool db_read_schema(const PGresult *res, struct snk_schema_info *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQntuples(res) != 1 || PQnfields(res) != 9)
+	if (PQntuples(res) != 1 || PQnfields(res) != 10)
 		return false;
 	out->table_exists = text_bool(res, 0);
+	out->relid = PQgetisnull(res, 0, 9) ? 0 : (uint32_t)strtoul(PQgetvalue(res, 0, 9), NULL, 10);
 	out->has_key = !PQgetisnull(res, 0, 1);
 	if (out->has_key)
 		snprintf(out->key, sizeof(out->key), "%s", PQgetvalue(res, 0, 1));
@@ -1743,19 +1962,24 @@ static char *key_args(const struct snk_table *t, const struct snk_shape *shape)
 	return out;
 }
 
-enum db_migrate_status db_migrate_begin(PGconn *conn, const struct snk_table *t, struct snk_schema_info *info,
-					struct snk_shape *shape, char *err, size_t errlen)
+enum db_migrate_status db_migrate_begin(PGconn *conn, char *err, size_t errlen)
 {
-	memset(shape, 0, sizeof(*shape));
 	if (!exec_ok(conn, "SET client_min_messages = warning", 0, NULL, err, errlen, NULL) ||
 	    !exec_ok(conn, "BEGIN", 0, NULL, err, errlen, NULL) ||
 	    !exec_ok(conn, "SELECT pg_catalog.pg_advisory_xact_lock(" LOCK_CLASS ", 0::int4)", 0, NULL, err, errlen,
-		     NULL) ||
-	    !db_schema_blocking(conn, t, info, err, errlen) || !db_shape_blocking(conn, t, shape, err, errlen)) {
+		     NULL)) {
 		db_migrate_finish(conn, false);
 		return MIGRATE_ERROR;
 	}
 	return MIGRATE_OK;
+}
+
+enum db_migrate_status db_migrate_read(PGconn *conn, const struct snk_table *t, struct snk_schema_info *info,
+				       struct snk_shape *shape, char *err, size_t errlen)
+{
+	memset(shape, 0, sizeof(*shape));
+	return db_schema_blocking(conn, t, info, err, errlen) && db_shape_blocking(conn, t, shape, err, errlen) ?
+		       MIGRATE_OK : MIGRATE_ERROR;
 }
 
 bool db_shape_is_default(const struct snk_table *t, const struct snk_shape *s)

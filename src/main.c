@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "snk/check.h"
+#include "snk/clock.h"
 #include "snk/cli.h"
 #include "snk/config.h"
 #include "snk/ctl.h"
@@ -27,6 +28,7 @@
 #include "snk/metrics.h"
 #include "snk/notify.h"
 #include "snk/probe.h"
+#include "snk/resolve.h"
 #include "snk/stats.h"
 #include "snk/sync.h"
 #include "snk/verify.h"
@@ -67,7 +69,7 @@ static void on_ready(struct snk_app *app)
  * <its last error>)", then the rates. */
 static void describe(struct runtime *rt, char *buf, size_t len)
 {
-	int64_t now = sync_now_ms();
+	int64_t now = clock_now_ms();
 	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
 	char why[700], state[720];
 
@@ -103,7 +105,7 @@ static void extend_start_timeout(struct runtime *rt, int64_t now)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct runtime *rt = arg;
-	int64_t now = sync_now_ms();
+	int64_t now = clock_now_ms();
 	char text[1024], msg[1100];
 
 	if (rt->watchdog_usec)
@@ -198,18 +200,43 @@ static const char *migrate_problem(const struct snk_table *t, struct snk_schema_
 	return db_shape_problem(&probe, &shape[1], "b", buf, len);
 }
 
+struct migrate_table {
+	struct snk_table t;
+	struct snk_schema_info info[2];
+	struct snk_shape shape[2];
+	bool init;
+};
+
+static void migrate_tables_free(struct migrate_table *m, int n)
+{
+	for (int i = 0; m && i < n; i++) {
+		db_shape_clear(&m[i].shape[0]);
+		db_shape_clear(&m[i].shape[1]);
+		if (m[i].init)
+			db_table_clear(&m[i].t);
+	}
+	free(m);
+}
+
+/* Every table of the config, in one transaction per database: all are read in both and
+ * judged before anything changes; then a is migrated and committed, then b. */
 static int cmd_migrate(const struct snk_config *cfg)
 {
-	struct snk_table t;
+	struct migrate_table *m = calloc((size_t)cfg->ntables, sizeof(*m));
 	PGconn *conn[2] = { NULL, NULL };
-	struct snk_schema_info info[2];
-	struct snk_shape shape[2] = { { 0 }, { 0 } };
 	bool open[2] = { false, false };
 	int rc = SNK_EXIT_OK, applied[2] = { 0, 0 };
 	char err[1024], buf[1024];
 	const char *problem;
 
-	if (!db_table_init(&t, cfg)) {
+	for (int k = 0; m && k < cfg->ntables; k++) {
+		m[k].init = db_table_init_spec(&m[k].t, cfg, &cfg->tables[k], k);
+		if (!m[k].init) {
+			migrate_tables_free(m, cfg->ntables);
+			m = NULL;
+		}
+	}
+	if (!m) {
 		fprintf(stderr, "snk: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
@@ -220,31 +247,44 @@ static int cmd_migrate(const struct snk_config *cfg)
 		if (!conn[i]) {
 			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", i ? "b" : "a", err);
 			rc = SNK_EXIT_UNAVAILABLE;
-		} else if (db_migrate_begin(conn[i], &t, &info[i], &shape[i], err, sizeof(err)) != MIGRATE_OK) {
+			break;
+		}
+		open[i] = db_migrate_begin(conn[i], err, sizeof(err)) == MIGRATE_OK;
+		for (int k = 0; open[i] && k < cfg->ntables && rc == SNK_EXIT_OK; k++) {
+			if (db_migrate_read(conn[i], &m[k].t, &m[k].info[i], &m[k].shape[i], err, sizeof(err)) != MIGRATE_OK)
+				rc = SNK_EXIT_SOFTWARE;
+		}
+		if (!open[i] || rc != SNK_EXIT_OK) {
 			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", i ? "b" : "a", err);
 			rc = SNK_EXIT_SOFTWARE;
-		} else {
-			open[i] = true;
 		}
 	}
-	if (rc == SNK_EXIT_OK && (problem = migrate_problem(&t, info, shape, buf, sizeof(buf)))) {
-		fprintf(stderr, "snk: migrate: %s; nothing was changed\n", problem);
-		rc = SNK_EXIT_SCHEMA;
+	for (int k = 0; rc == SNK_EXIT_OK && k < cfg->ntables; k++) {
+		if ((problem = migrate_problem(&m[k].t, m[k].info, m[k].shape, buf, sizeof(buf)))) {
+			fprintf(stderr, "snk: migrate: %s; nothing was changed\n", problem);
+			rc = SNK_EXIT_SCHEMA;
+		}
 	}
-	/* Each database is migrated and committed in turn, so that a's table is locked only
+	/* Each database is migrated and committed in turn, so that a's tables are locked only
 	 * while a is migrated; b's transaction meanwhile holds only the migration lock. A
 	 * failure in a changes neither; one in b, after a committed, is said so, and running
 	 * migrate again finishes b (the daemon refuses to start until both are migrated). */
 	for (int i = 0; i < 2; i++) {
-		/* The key of the table there, or of the one there is, or the default table's. */
-		const struct snk_shape *key = info[i].table_exists ? &shape[i] : info[1 - i].table_exists ? &shape[1 - i] : NULL;
 		bool ok = rc == SNK_EXIT_OK;
 
-		if (ok && db_migrate_apply(conn[i], &t, key, &applied[i], err, sizeof(err)) != MIGRATE_OK) {
-			fprintf(stderr, "snk: migrate: database %s: %s; %s\n", i ? "b" : "a", err,
-				i ? "database a was migrated: fix this and run snk migrate again" : "nothing was changed");
-			rc = SNK_EXIT_SOFTWARE;
-			ok = false;
+		for (int k = 0; ok && k < cfg->ntables; k++) {
+			/* The key of the table there, or of the one there is, or the default table's. */
+			const struct snk_shape *key = m[k].info[i].table_exists ? &m[k].shape[i] :
+						      m[k].info[1 - i].table_exists ? &m[k].shape[1 - i] : NULL;
+			int n = 0;
+
+			if (db_migrate_apply(conn[i], &m[k].t, key, &n, err, sizeof(err)) != MIGRATE_OK) {
+				fprintf(stderr, "snk: migrate: database %s: %s: %s; %s\n", i ? "b" : "a", m[k].t.label, err,
+					i ? "database a was migrated: fix this and run snk migrate again" : "nothing was changed");
+				rc = SNK_EXIT_SOFTWARE;
+				ok = false;
+			}
+			applied[i] += n;
 		}
 		if (open[i] && !db_migrate_finish(conn[i], ok) && ok) {
 			snprintf(err, sizeof(err), "%s", PQerrorMessage(conn[i]));
@@ -255,13 +295,15 @@ static int cmd_migrate(const struct snk_config *cfg)
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		if (rc == SNK_EXIT_OK)
-			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", i ? "b" : "a", t.label,
+		if (rc == SNK_EXIT_OK && cfg->ntables == 1)
+			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", i ? "b" : "a", m[0].t.label,
 			       applied[i], applied[i] == 1 ? "" : "s");
-		db_shape_clear(&shape[i]);
+		else if (rc == SNK_EXIT_OK)
+			printf("snk: migrate: database %s: %d tables ready (%d migration%s applied)\n", i ? "b" : "a",
+			       cfg->ntables, applied[i], applied[i] == 1 ? "" : "s");
 		PQfinish(conn[i]);
 	}
-	db_table_clear(&t);
+	migrate_tables_free(m, cfg->ntables);
 	return rc;
 }
 
@@ -308,7 +350,7 @@ static void reload_verdict(struct runtime *rt, const char *error)
 {
 	struct snk_reload_result *r = &rt->app.reload;
 
-	r->at_ms = sync_now_ms();
+	r->at_ms = clock_now_ms();
 	r->successful = error == NULL;
 	snprintf(r->error, sizeof(r->error), "%s", error ? error : "");
 	if (!error)
@@ -337,19 +379,22 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 			moved = true;
 		}
 	}
-	if (moved && !rc_set_conninfo(rt->app.rc, fresh->conninfo))
+	if (moved && !sync_reconcile_set_conninfo(&rt->app, fresh->conninfo))
 		log_error(NULL, "SIGHUP: out of memory; the reconcile keeps the old databases until a restart");
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
-		rt->app.reconcile_next_ms =
-			fresh->reconcile_interval_s ? sync_now_ms() + (int64_t)fresh->reconcile_interval_s * 1000 : 0;
+		sync_reconcile_interval(&rt->app, fresh->reconcile_interval_s);
 	for (int i = 0; i < 2; i++)
 		sync_side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
 	log_set_format(fresh->log_format);
-	rt->app.cfg = fresh;
+	bool tables = !config_same_tables(rt->cfg, fresh);
+
+	sync_app_set_config(&rt->app, fresh);
 	config_free(rt->cfg);
 	rt->cfg = fresh;
+	if (tables)
+		sync_app_set_tables(&rt->app);
 	tv.tv_sec = fresh->poll_interval_ms / 1000;
 	tv.tv_usec = (fresh->poll_interval_ms % 1000) * 1000;
 	event_add(rt->app.poll_timer, &tv);
@@ -408,6 +453,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_refuse(rt, err);
 		return;
 	}
+	if (resolve_tables(fresh, "resolve", err, sizeof(err)) != 0) {
+		config_free(fresh);
+		reload_refuse(rt, err);
+		return;
+	}
 	if (needs_restart(rt->cfg, fresh, &key)) {
 		snprintf(err, sizeof(err), "%s changed; that takes a restart", key);
 		config_free(fresh);
@@ -422,7 +472,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_apply(rt, fresh);
 		return;
 	}
-	rt->probe = probe_start(rt->base, changed, &rt->app.table, reload_probed_cb, rt);
+	rt->probe = probe_start(rt->base, changed, rt->app.tables, rt->app.ntables, reload_probed_cb, rt);
 	if (!rt->probe) {
 		config_free(fresh);
 		reload_refuse(rt, "out of memory");
@@ -461,12 +511,12 @@ static int cmd_run(struct runtime *rt)
 	struct snk_metrics *metrics = NULL;
 	struct event *sig_term, *sig_int, *sig_hup, *tick;
 	struct timeval tick_tv = { 1, 0 };
-	char err[1024];
+	char err[1024], what[160];
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
-	srandom((unsigned)getpid() ^ (unsigned)sync_now_ms());
+	srandom((unsigned)getpid() ^ (unsigned)clock_now_ms());
 	rt->base = event_base_new();
 	if (!rt->base) {
 		fprintf(stderr, "snk: cannot create the event loop\n");
@@ -502,7 +552,7 @@ static int cmd_run(struct runtime *rt)
 		tick_tv.tv_sec = 0;
 		tick_tv.tv_usec = (suseconds_t)(rt->watchdog_usec / 2);
 	}
-	rt->last_summary_ms = sync_now_ms();
+	rt->last_summary_ms = clock_now_ms();
 	/* Tests only: a summary every N ms instead of a minute, so a test can read one. */
 	rt->summary_every_ms = getenv("SNK_TEST_SUMMARY_MS") ? atol(getenv("SNK_TEST_SUMMARY_MS")) : 0;
 	if (rt->summary_every_ms <= 0)
@@ -517,13 +567,14 @@ static int cmd_run(struct runtime *rt)
 	evsignal_add(sig_hup, NULL);
 
 	/* The columns and key are known at the first connect, which logs them. */
+	if (rt->app.ntables == 1)
+		snprintf(what, sizeof(what), "%s", rt->app.tables[0].label);
+	else
+		snprintf(what, sizeof(what), "%d tables (%s, ...)", rt->app.ntables, rt->app.tables[0].label);
 	log_info(NULL, "snk %s syncing %s both ways between a and b; woken by %s%s%s, polling every %d ms;"
 		 " control socket %s",
-		 SNK_VERSION, rt->app.table.label,
-		 rt->app.table.channel ? "NOTIFY " : "timer only",
-		 rt->app.table.channel ? rt->cfg->notify_channel : "",
-		 rt->app.table.channel ? " and timer" : "", rt->cfg->poll_interval_ms,
-		 rt->cfg->control_socket);
+		 SNK_VERSION, what, rt->cfg->notify_channel[0] ? "NOTIFY " : "timer only", rt->cfg->notify_channel,
+		 rt->cfg->notify_channel[0] ? " and timer" : "", rt->cfg->poll_interval_ms, rt->cfg->control_socket);
 	if (metrics)
 		log_info(NULL, "metrics on http://%s/metrics, health on /healthz", rt->cfg->metrics_listen);
 	if (rt->watchdog_usec)
@@ -561,6 +612,7 @@ int main(int argc, char **argv)
 	struct runtime rt = { .config_path = "config.json" };
 	bool check_only = false, json = false;
 	int verbose = 0, opt, rc, list = 10;
+	char err[1024];
 	unsigned given = 0; /* enum cli_opt: options only some commands take */
 	const char *command = "run", *misplaced;
 
@@ -631,6 +683,12 @@ int main(int argc, char **argv)
 	if (verbose) {
 		rt.verbose = true;
 		log_set_level(verbose > 1 ? LOG_NOISE : LOG_DEBUG);
+	}
+	rc = resolve_tables(rt.cfg, strcmp(command, "run") == 0 ? "resolve" : command, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "snk: %s: %s\n", rt.config_path, err);
+		config_free(rt.cfg);
+		return rc;
 	}
 	if (strcmp(command, "migrate") == 0)
 		rc = cmd_migrate(rt.cfg);

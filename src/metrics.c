@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 
 #include "snk/batch.h"
+#include "snk/clock.h"
 #include "snk/listener.h"
 #include "snk/log.h"
 #include "snk/procstat.h"
@@ -131,10 +132,60 @@ static void render_process(struct snk_buf *b)
 	}
 }
 
+/* A label value as Prometheus' text format wants it: backslash, quote and newline escaped. */
+static void label_value(char *out, size_t len, const char *v)
+{
+	size_t n = 0;
+
+	for (; *v && n + 3 < len; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			out[n++] = '\\';
+			out[n++] = *v == '\n' ? 'n' : *v;
+		} else {
+			out[n++] = *v;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* Per table and direction: labels direction and table. */
+static void render_tables(struct snk_buf *b, const struct snk_app *app, int64_t now)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "snk_table_rows_read_total", "counter", "Rows of the table read from the source." },
+		{ "snk_table_rows_copied_total", "counter", "Rows of the table inserted into the peer." },
+		{ "snk_table_conflicts_total", "counter", "Rows of the table the peer had with different data." },
+		{ "snk_table_lag_seconds", "gauge", "Upper bound on the age of the table's oldest row not yet in the peer." },
+		{ "snk_table_initial_copy_progress", "gauge", "Share of the table's first copy done; 1 once it is over." },
+	};
+
+	for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+		family(b, fam[k].name, fam[k].type, fam[k].help);
+		for (int t = 0; t < app->ntables; t++) {
+			char label[512];
+
+			label_value(label, sizeof(label), app->tables[t].label);
+			for (int i = 0; i < 2; i++) {
+				const struct snk_dir *d = &app->dir[i];
+				const struct tdir_stats *st = &d->tdirs[t].stats;
+				double v = k == 0 ? (double)st->rows_read : k == 1 ? (double)st->rows_copied :
+					   k == 2 ? (double)st->conflicts : k == 3 ? (double)dir_table_lag_ms(d, t, now) / 1000 :
+					   sync_table_copy_progress(d, t);
+
+				put(b, "%s{direction=\"%s\",table=\"%s\"} %.*f\n", fam[k].name, d->name, label, k < 3 ? 0 : 6, v);
+			}
+		}
+	}
+}
+
 char *metrics_render(struct snk_app *app)
 {
 	struct snk_buf b = { 0 };
-	int64_t now = sync_now_ms();
+	int64_t now = clock_now_ms();
+	const struct snk_rc_schedule *sc = &app->reconcile;
+	const struct rc_stats *running = sync_reconcile_running(app);
 	struct {
 		const char *name, *help;
 		size_t offset;
@@ -193,7 +244,7 @@ char *metrics_render(struct snk_app *app)
 		    (unsigned long long)sync_dir_pending_rows(&app->dir[i]));
 	family(&b, "snk_batches_in_flight", "gauge", "INSERT batches sent and not yet committed.");
 	for (int i = 0; i < 2; i++)
-		put(&b, "snk_batches_in_flight{direction=\"%s\"} %d\n", app->dir[i].name, app->dir[i].inflight);
+		put(&b, "snk_batches_in_flight{direction=\"%s\"} %d\n", app->dir[i].name, app->dir[i].w.inflight);
 	family(&b, "snk_batch_apply_seconds", "histogram", "Time from sending a batch to its commit in the peer.");
 	for (int i = 0; i < 2; i++) {
 		const struct histogram *h = &app->dir[i].stats.apply;
@@ -229,23 +280,23 @@ char *metrics_render(struct snk_app *app)
 		put(&b, "snk_notifications_total{database=\"%s\"} %llu\n", app->side[i].name,
 		    (unsigned long long)app->side[i].notifies);
 	family(&b, "snk_reconcile_running", "gauge", "1 while a reconcile run compares the tables.");
-	put(&b, "snk_reconcile_running %d\n", rc_running(app->rc) ? 1 : 0);
+	put(&b, "snk_reconcile_running %d\n", running ? 1 : 0);
 	family(&b, "snk_reconcile_keyspace_done_ratio", "gauge",
 	       "Share of the id key space compared by the running (else the last) reconcile run.");
-	put(&b, "snk_reconcile_keyspace_done_ratio %.6f\n",
-	    rc_running(app->rc) ? rc_stats(app->rc)->keyspace_done : app->reconcile_last.keyspace_done);
+	put(&b, "snk_reconcile_keyspace_done_ratio %.6f\n", running ? running->keyspace_done : sc->last.keyspace_done);
 	family(&b, "snk_reconcile_runs_total", "counter", "Reconcile runs ended, complete or not.");
-	put(&b, "snk_reconcile_runs_total %llu\n", (unsigned long long)app->reconcile_runs);
+	put(&b, "snk_reconcile_runs_total %llu\n", (unsigned long long)sc->runs);
 	family(&b, "snk_reconcile_failures_total", "counter", "Reconcile runs that did not finish.");
-	put(&b, "snk_reconcile_failures_total %llu\n", (unsigned long long)app->reconcile_failures);
+	put(&b, "snk_reconcile_failures_total %llu\n", (unsigned long long)sc->failures);
 	family(&b, "snk_reconcile_rows_repaired_total", "counter",
 	       "Rows a reconcile inserted into a database that lacked them (ended runs).");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_reconcile_rows_repaired_total{database=\"%s\"} %llu\n", app->side[i].name,
-		    (unsigned long long)app->reconcile_repaired_total[i]);
+		    (unsigned long long)sc->repaired_total[i]);
 	family(&b, "snk_reconcile_conflicts_total", "counter",
 	       "Ids a reconcile found with different data on the two sides (ended runs; left alone).");
-	put(&b, "snk_reconcile_conflicts_total %llu\n", (unsigned long long)app->reconcile_conflicts_total);
+	put(&b, "snk_reconcile_conflicts_total %llu\n", (unsigned long long)sc->conflicts_total);
+	render_tables(&b, app, now);
 	render_listener(&b, app->metrics);
 	render_process(&b);
 	if (!buf_reserve(&b, 1)) {

@@ -511,11 +511,9 @@ static void drain_notifies(struct snk_pgconn *c)
 	PGnotify *n;
 
 	while (c->conn && (n = PQnotifies(c->conn)) != NULL) {
-		int pid = n->be_pid;
-
-		PQfreemem(n);
 		if (c->on_notify)
-			c->on_notify(c, c->arg, pid);
+			c->on_notify(c, c->arg, n->be_pid, n->extra);
+		PQfreemem(n);
 	}
 }
 

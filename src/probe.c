@@ -25,16 +25,17 @@ struct probe_conn {
 	bool done;
 	struct snk_session_info session;
 	bool session_ok;
-	struct snk_schema_info schema;
-	bool schema_ok;
-	struct snk_shape shape;   /* owned: the table's columns there */
-	bool shape_ok;
+	struct snk_schema_info *schema; /* owned: [ntables] */
+	bool *schema_ok;          /* owned: [ntables] */
+	struct snk_shape *shape;  /* owned: [ntables] the tables' columns there */
+	bool *shape_ok;           /* owned: [ntables] */
 };
 
 struct snk_probe {
 	struct probe_conn side[2];
 	struct event *finish;     /* owned: delivers the verdict from the loop */
-	const struct snk_table *table; /* borrowed: the synced table, the same across reloads */
+	const struct snk_table *tables; /* borrowed: [ntables] the synced tables, the same across reloads */
+	int ntables;
 	probe_done_cb cb;
 	void *arg;                /* borrowed */
 	bool failed;
@@ -69,12 +70,14 @@ static void session_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct probe_conn *pc = arg;
 
+	int i = (stmt - 1) / 2;
+
 	if (stmt == 0)
 		pc->session_ok = db_read_session(res, &pc->session);
-	else if (stmt == 1)
-		pc->schema_ok = db_read_schema(res, &pc->schema);
-	else if (stmt == 2)
-		pc->shape_ok = db_read_shape(res, &pc->shape);
+	else if (i < pc->owner->ntables && (stmt - 1) % 2 == 0)
+		pc->schema_ok[i] = db_read_schema(res, &pc->schema[i]);
+	else if (i < pc->owner->ntables)
+		pc->shape_ok[i] = db_read_shape(res, &pc->shape[i]);
 }
 
 static void session_done_cb(void *arg, const struct pgconn_error *err)
@@ -87,15 +90,21 @@ static void session_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	/* The session check first: its advice beats a later statement's raw error. */
 	problem = pc->session_ok ? db_session_problem(&pc->session, true, buf, sizeof(buf)) : NULL;
-	if (!problem && pc->schema_ok)
-		problem = db_schema_problem(&pc->schema, pc->owner->table, true, buf, sizeof(buf));
-	/* The same columns and key as the table snk syncs now: the new database must be its peer. */
-	if (!problem && pc->shape_ok)
-		problem = db_shape_problem(pc->owner->table, &pc->shape, pc->db, buf, sizeof(buf));
+	for (int i = 0; !problem && i < pc->owner->ntables; i++) {
+		const struct snk_table *t = &pc->owner->tables[i];
+
+		if (pc->schema_ok[i])
+			problem = db_schema_problem(&pc->schema[i], t, true, buf, sizeof(buf));
+		/* The same columns and key as the table snk syncs now: the new database must be its peer. */
+		if (!problem && pc->shape_ok[i])
+			problem = db_shape_problem(t, &pc->shape[i], pc->db, buf, sizeof(buf));
+		if (!problem && !err && (!pc->schema_ok[i] || !pc->shape_ok[i]))
+			problem = "unexpected result of the schema check";
+	}
 	if (!problem && err)
 		problem = err->message;
-	if (!problem && (!pc->session_ok || !pc->schema_ok || !pc->shape_ok))
-		problem = "unexpected result of the session or schema check";
+	if (!problem && !pc->session_ok)
+		problem = "unexpected result of the session check";
 	if (problem)
 		probe_fail(pc, problem);
 	else
@@ -116,8 +125,10 @@ static void state_cb(struct snk_pgconn *c, void *arg)
 		probe_fail(pc, "cannot send the session check");
 		return;
 	}
-	if (db_send_session_setup(c))
-		(void)db_send_schema_check(c, pc->owner->table);
+	bool ok = db_send_session_setup(c);
+
+	for (int i = 0; ok && i < pc->owner->ntables; i++)
+		ok = db_send_schema_check(c, &pc->owner->tables[i]);
 	pgconn_end(c);
 }
 
@@ -130,7 +141,7 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
-			      const struct snk_table *table, probe_done_cb cb, void *arg)
+			      const struct snk_table *tables, int ntables, probe_done_cb cb, void *arg)
 {
 	static const char *const names[2] = { "a.reload", "b.reload" };
 	struct snk_probe *p = calloc(1, sizeof(*p));
@@ -139,13 +150,22 @@ struct snk_probe *probe_start(struct event_base *base, const char *const conninf
 		return NULL;
 	p->cb = cb;
 	p->arg = arg;
-	p->table = table;
+	p->tables = tables;
+	p->ntables = ntables;
 	p->finish = event_new(base, -1, 0, finish_cb, p);
 	if (!p->finish)
 		goto fail;
 	for (int i = 0; i < 2; i++) {
-		p->side[i].owner = p;
-		p->side[i].db = names[i][0] == 'a' ? "a" : "b";
+		struct probe_conn *pc = &p->side[i];
+
+		pc->owner = p;
+		pc->db = names[i][0] == 'a' ? "a" : "b";
+		pc->schema = calloc((size_t)ntables + 1, sizeof(*pc->schema));
+		pc->shape = calloc((size_t)ntables + 1, sizeof(*pc->shape));
+		pc->schema_ok = calloc((size_t)ntables + 1, sizeof(bool));
+		pc->shape_ok = calloc((size_t)ntables + 1, sizeof(bool));
+		if (!pc->schema || !pc->shape || !pc->schema_ok || !pc->shape_ok)
+			goto fail;
 		if (!conninfo[i])
 			continue;
 		/* 100 ms: the reconnect bound is unused, a one-shot session never backs off. */
@@ -171,8 +191,15 @@ void probe_free(struct snk_probe *p)
 	if (!p)
 		return;
 	for (int i = 0; i < 2; i++) {
-		pgconn_free(p->side[i].conn);
-		db_shape_clear(&p->side[i].shape);
+		struct probe_conn *pc = &p->side[i];
+
+		pgconn_free(pc->conn);
+		for (int k = 0; pc->shape && k < p->ntables; k++)
+			db_shape_clear(&pc->shape[k]);
+		free(pc->shape);
+		free(pc->schema);
+		free(pc->schema_ok);
+		free(pc->shape_ok);
 	}
 	if (p->finish)
 		event_free(p->finish);

@@ -36,7 +36,7 @@
 
 #include "snk/batch.h"
 #include "snk/pgconn.h"
-#include "snk/sync.h"
+#include "snk/clock.h"
 
 #define LEAF_ROWS 2000
 #define CONFIRM_IDS 1000
@@ -73,7 +73,9 @@ struct side_arg {
 
 struct snk_reconcile {
 	struct event_base *base;       /* borrowed */
-	struct snk_table *t;           /* borrowed; RC_VERIFY gives it its shape */
+	struct snk_table *tables;      /* borrowed: [ntables]; RC_VERIFY gives them their shapes */
+	int ntables;
+	struct snk_table *t;           /* borrowed: the table of the run (tables[i]) */
 	enum rc_mode mode;
 	size_t batch_max_bytes;
 	struct rc_hooks hooks;
@@ -226,7 +228,7 @@ static void finish(struct snk_reconcile *rc, bool ok, const char *why)
 	rc->aborting = false;
 	rc->stats.ok = ok;
 	snprintf(rc->stats.error, sizeof(rc->stats.error), "%s", ok ? "" : why);
-	rc->stats.finished_ms = sync_now_ms();
+	rc->stats.finished_ms = clock_now_ms();
 	rc->nstack = 0;
 	rc->stats.ranges_pending = 0;
 	rc->have_cur = false;
@@ -483,7 +485,7 @@ static void start_step(struct snk_reconcile *rc, enum step step)
 	rc->pending = 0;
 	rc->step_lost = rc->step_bad = false;
 	rc->step_error[0] = '\0';
-	rc->step_started_us = sync_mono_us();
+	rc->step_started_us = clock_mono_us();
 }
 
 static void send_item(struct snk_reconcile *rc)
@@ -548,7 +550,7 @@ static void send_insert(struct snk_reconcile *rc)
 	for (int i = 0; i < rc->batch.ncols; i++)
 		rc->stats.bytes_sent += rc->batch.col[i].len;
 	if (begin(rc, into)) {
-		db_send_insert(rc->conn[into], &rc->batch, true);
+		db_send_insert(rc->conn[into], rc->t, &rc->batch, true);
 		db_send_conflicts(rc->conn[into], rc->t, &rc->batch);
 		pgconn_end(rc->conn[into]);
 	}
@@ -590,7 +592,7 @@ static void step_complete(struct snk_reconcile *rc)
 	int64_t pause = 0;
 
 	rc->step = STEP_NONE;
-	rc->last_step_us = sync_mono_us() - rc->step_started_us;
+	rc->last_step_us = clock_mono_us() - rc->step_started_us;
 	if (rc->step_lost || rc->step_error[0] || rc->step_bad) {
 		free_sums(rc);
 		if (rc->step_error[0] || rc->step_bad) {
@@ -779,9 +781,10 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 	if (!pgconn_begin(c, setup_result_cb, setup_done_cb, sa))
 		return;
 	if (db_send_session_setup(c)) {
-		if (rc->mode == RC_REPAIR)
-			(void)db_send_prepare_insert(c, rc->t);
-		else
+		/* the daemon's tables are shaped before any run: every insert is prepared once */
+		for (int i = 0; rc->mode == RC_REPAIR && i < rc->ntables; i++)
+			(void)db_send_prepare_insert(c, &rc->tables[i]);
+		if (rc->mode == RC_VERIFY)
 			(void)db_send_schema_check(c, rc->t);
 	}
 	pgconn_end(c);
@@ -789,7 +792,7 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 
 /* ---- the interface ---- */
 
-struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *t, char *const conninfo[2],
+struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *tables, int ntables, char *const conninfo[2],
 			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
 			     const struct rc_hooks *hooks)
 {
@@ -799,7 +802,9 @@ struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *t, char 
 	if (!rc)
 		return NULL;
 	rc->base = base;
-	rc->t = t;
+	rc->tables = tables;
+	rc->ntables = ntables;
+	rc->t = &tables[0];
 	rc->mode = mode;
 	rc->batch_max_bytes = batch_max_bytes;
 	rc->hooks = *hooks;
@@ -838,14 +843,15 @@ void rc_free(struct snk_reconcile *rc)
 	free(rc);
 }
 
-bool rc_start(struct snk_reconcile *rc)
+bool rc_start(struct snk_reconcile *rc, int table)
 {
 	struct item root = { .r = { .depth = 0, .lo = 0, .hi = 255 }, .kind = ITEM_DIGEST };
 
-	if (rc->running)
+	if (rc->running || table < 0 || table >= rc->ntables)
 		return false;
+	rc->t = &rc->tables[table];
 	memset(&rc->stats, 0, sizeof(rc->stats));
-	rc->stats.started_ms = sync_now_ms();
+	rc->stats.started_ms = clock_now_ms();
 	for (int k = 0; k < 3; k++)
 		idlist_clear(&rc->diffs[k]);
 	rc->phase = PH_WALK;
@@ -911,6 +917,16 @@ bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2])
 			pgconn_drop(rc->conn[s], "reconnecting with the reloaded config");
 	}
 	return true;
+}
+
+void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables)
+{
+	rc->tables = tables;
+	rc->ntables = ntables;
+	rc->t = &tables[0];
+	/* the inserts its sessions prepared are of the old tables */
+	for (int s = 0; s < 2 && rc->conns_started; s++)
+		pgconn_drop(rc->conn[s], "the tables changed");
 }
 
 size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind)

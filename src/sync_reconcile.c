@@ -1,16 +1,20 @@
 /* sync_reconcile.c - when the daemon reconciles, and what it tells the operator.
  *
- * A run is wanted when a direction owes one (a first start, a database replaced or
- * restored, a run that never finished: the debt is stored with the cursor), when
- * `snkctl reconcile` asks, and every reconcile_interval_s. It starts once both directions
- * have caught up since start (so that it does not redo the initial copy) and the tail is
- * not paused. The engine (reconcile.c) runs on connections of its own and yields to the
- * tail. When a run finishes with no new debt incurred meanwhile, the debts are cleared in
- * the cursors; a run that fails is retried after RETRY_MS.
+ * A run is wanted when a table owes one (a first start, a database replaced or restored,
+ * a run that never finished: the debt is stored with its cursor), when `snkctl reconcile`
+ * asks, and every reconcile_interval_s. It starts once both directions have caught up
+ * since start (so that it does not redo a first copy) and the tail is not paused. It
+ * compares the tables one after another on the engine's own two sessions (reconcile.c),
+ * yielding to the tail. When a table's comparison finishes with no new debt incurred
+ * since the run began, that table's debts are cleared in its cursors; a run that fails is
+ * retried after RETRY_MS.
  */
+#include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "snk/clock.h"
 #include "snk/log.h"
 #include "snk/reconcile.h"
 #include "snk/sync.h"
@@ -21,17 +25,35 @@
 
 static void want(struct snk_app *app, const char *reason)
 {
-	if (!app->reconcile_wanted)
-		snprintf(app->reconcile_reason, sizeof(app->reconcile_reason), "%s", reason);
-	app->reconcile_wanted = true;
+	struct snk_rc_schedule *r = &app->reconcile;
+
+	if (!r->wanted)
+		snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	r->wanted = true;
 }
 
-void sync_reconcile_owed(struct snk_dir *d, const char *reason)
+void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
 {
-	if (!d->reconcile_pending)
-		d->app->reconcile_epoch++;
-	d->reconcile_pending = true;
+	bool fresh = false;
+
+	for (int i = 0; i < d->ntables; i++) {
+		if (t >= 0 && i != t)
+			continue;
+		fresh |= !d->tdirs[i].reconcile_pending;
+		d->tdirs[i].reconcile_pending = true;
+	}
+	if (fresh)
+		d->app->reconcile.epoch++;
 	want(d->app, reason);
+}
+
+bool sync_reconcile_owed_in(const struct snk_dir *d)
+{
+	for (int t = 0; t < d->ntables; t++) {
+		if (d->tdirs[t].reconcile_pending)
+			return true;
+	}
+	return false;
 }
 
 /* ---- the engine's hooks ---- */
@@ -39,8 +61,9 @@ void sync_reconcile_owed(struct snk_dir *d, const char *reason)
 static bool hook_passed(void *arg, int src, uint64_t xid)
 {
 	struct snk_app *app = arg;
+	const struct snk_dir *d = &app->dir[src == SNK_DB_A ? 0 : 1];
 
-	return xid == 0 || snapshot_sees(&app->dir[src == SNK_DB_A ? 0 : 1].committed, xid);
+	return xid == 0 || snapshot_sees(&d->tdirs[app->reconcile.table].committed, xid);
 }
 
 static bool hook_busy(void *arg)
@@ -53,67 +76,111 @@ static bool hook_busy(void *arg)
 static void hook_conflict(void *arg, const char *key, int refused_by)
 {
 	struct snk_app *app = arg;
+	const struct snk_table *t = &app->tables[app->reconcile.table];
 	char label[512];
-
-	uint64_t seen = app->reconcile_conflicts_logged++;
+	uint64_t seen = app->reconcile.conflicts_logged++;
 
 	if (seen == CONFLICTS_LOGGED)
 		log_warn("reconcile", "more conflicts in this run; only their count is reported from now on");
 	if (seen >= CONFLICTS_LOGGED)
 		return;
-	db_key_label(&app->table, key, label, sizeof(label));
+	db_key_label(t, key, label, sizeof(label));
 	if (refused_by >= 0)
-		log_warn("reconcile", "conflict: %s is refused by %s: " SNK_REFUSED_WHY "; left alone", label,
-			 app->side[refused_by].name);
+		log_warn("reconcile", "conflict: %s%s%s is refused by %s: " SNK_REFUSED_WHY "; left alone",
+			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label, app->side[refused_by].name);
 	else
-		log_warn("reconcile", "conflict: %s has different data in a and b; left alone", label);
+		log_warn("reconcile", "conflict: %s%s%s has different data in a and b; left alone",
+			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label);
 }
+
+/* ---- debts ---- */
+
+struct settle {
+	struct snk_dir *d;
+	int t;
+	uint64_t epoch;
+};
 
 static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
 {
-	struct snk_dir *d = arg;
+	struct settle *st = arg;
+	struct snk_dir *d = st->d;
 
 	d->units--;
 	if (err)
-		log_warn(d->role, "could not record the finished reconcile (%s); the next start reconciles again",
-			 err->message);
-	else if (d->app->reconcile_epoch == d->app->reconcile_run_epoch)
-		d->reconcile_pending = false;
+		log_warn(d->role, "could not record the finished reconcile of %s (%s); the next start reconciles again",
+			 d->tdirs[st->t].t->label, err->message);
+	else if (d->app->reconcile.epoch == st->epoch)
+		d->tdirs[st->t].reconcile_pending = false;
+	free(st);
 }
 
-static void settle_debts(struct snk_app *app)
+/* Table t has been compared in full since the run began with no debt incurred since:
+ * its debts are cleared in its cursors. */
+static void settle_debts(struct snk_app *app, int t)
 {
 	for (int i = 0; i < 2; i++) {
 		struct snk_dir *d = &app->dir[i];
 		struct snk_pgconn *c = d->dst->write;
+		struct settle *st;
 
-		if (!d->reconcile_pending || !d->dst->write_ok || !pgconn_begin(c, NULL, reconciled_done_cb, d))
+		if (!d->tdirs[t].reconcile_pending || !d->dst->write_ok || !(st = malloc(sizeof(*st))))
 			continue; /* stays owed: the next start reconciles again */
+		*st = (struct settle){ .d = d, .t = t, .epoch = app->reconcile.run_epoch };
+		if (!pgconn_begin(c, NULL, reconciled_done_cb, st)) {
+			free(st);
+			continue;
+		}
 		d->units++;
-		db_send_reconciled(c, d->source_key);
+		db_send_reconciled(c, d->tdirs[t].source_key);
 		pgconn_end(c);
 	}
 }
 
-static void hook_finish(void *arg, const struct rc_stats *st)
-{
-	struct snk_app *app = arg;
-	double secs = rc_seconds(st, st->finished_ms);
+/* ---- a run over every table ---- */
 
-	app->reconcile_last = *st;
-	app->reconcile_runs++;
-	app->reconcile_repaired_total[0] += st->repaired[0];
-	app->reconcile_repaired_total[1] += st->repaired[1];
-	app->reconcile_conflicts_total += st->conflicts;
-	if (!st->ok) {
-		app->reconcile_failures++;
+static void add_stats(struct rc_stats *sum, const struct rc_stats *st)
+{
+	sum->ranges_done += st->ranges_done;
+	sum->queries += st->queries;
+	sum->bytes_received += st->bytes_received;
+	sum->bytes_sent += st->bytes_sent;
+	for (int i = 0; i < 2; i++) {
+		sum->rows[i] += st->rows[i];
+		sum->missing[i] += st->missing[i];
+		sum->repaired[i] += st->repaired[i];
+	}
+	sum->conflicts += st->conflicts;
+	sum->left_to_tail += st->left_to_tail;
+}
+
+static void run_ended(struct snk_app *app, bool ok, const char *error)
+{
+	struct snk_rc_schedule *r = &app->reconcile;
+	struct rc_stats *st = &r->run;
+	double secs;
+
+	st->ok = ok;
+	st->finished_ms = clock_now_ms();
+	st->keyspace_done = ok ? 1.0 : st->keyspace_done;
+	st->ranges_pending = 0;
+	snprintf(st->error, sizeof(st->error), "%s", ok ? "" : error);
+	secs = rc_seconds(st, st->finished_ms);
+	r->last = *st;
+	r->table = -1;
+	r->runs++;
+	r->repaired_total[0] += st->repaired[0];
+	r->repaired_total[1] += st->repaired[1];
+	r->conflicts_total += st->conflicts;
+	if (!ok) {
+		r->failures++;
 		if (app->stopping)
 			return;
 		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %llu rows into a and %llu"
 			 " into b; it starts over in %d s", st->keyspace_done * 100, st->error,
 			 (unsigned long long)st->repaired[0], (unsigned long long)st->repaired[1], RETRY_MS / 1000);
 		want(app, "the last run did not finish");
-		app->reconcile_retry_ms = sync_now_ms() + RETRY_MS;
+		r->retry_ms = clock_now_ms() + RETRY_MS;
 		return;
 	}
 	log_info("reconcile", "finished in %.1f s: a had %lld rows and b %lld when it began; %llu ranges compared by %llu queries"
@@ -122,12 +189,49 @@ static void hook_finish(void *arg, const struct rc_stats *st)
 		 (unsigned long long)(st->bytes_received / 1024), (unsigned long long)st->repaired[0],
 		 (unsigned long long)st->repaired[1], (unsigned long long)st->conflicts,
 		 (unsigned long long)st->left_to_tail);
-	if (app->reconcile_epoch == app->reconcile_run_epoch)
-		settle_debts(app);
-	else
+	if (r->epoch != r->run_epoch)
 		want(app, "a cursor changed during the last run");
 	if (app->cfg->reconcile_interval_s > 0)
-		app->reconcile_next_ms = sync_now_ms() + (int64_t)app->cfg->reconcile_interval_s * 1000;
+		r->next_ms = clock_now_ms() + (int64_t)app->cfg->reconcile_interval_s * 1000;
+}
+
+static void next_table_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_app *app = arg;
+	struct snk_rc_schedule *r = &app->reconcile;
+
+	if (r->table < 0 || rc_running(r->rc))
+		return;
+	if (app->stopping || app->paused || app->tables_pending) {
+		run_ended(app, false, app->stopping ? "snk is stopping" : app->paused ? "snk was paused" : "the tables changed");
+		return;
+	}
+	if (!rc_start(r->rc, r->table))
+		run_ended(app, false, "the engine did not start");
+}
+
+static void hook_finish(void *arg, const struct rc_stats *st)
+{
+	struct snk_app *app = arg;
+	struct snk_rc_schedule *r = &app->reconcile;
+	const struct timeval now = { 0, 0 };
+
+	add_stats(&r->run, st);
+	if (!st->ok) {
+		r->run.keyspace_done = ((double)r->table + st->keyspace_done) / app->ntables;
+		run_ended(app, false, st->error);
+		return;
+	}
+	if (r->epoch == r->run_epoch)
+		settle_debts(app, r->table);
+	r->run.keyspace_done = (double)(r->table + 1) / app->ntables;
+	if (++r->table >= app->ntables) {
+		run_ended(app, true, NULL);
+		return;
+	}
+	/* the next table from the loop, not from inside the engine's callback */
+	if (event_base_once(app->base, -1, EV_TIMEOUT, next_table_cb, app, &now) != 0)
+		run_ended(app, false, "out of memory");
 }
 
 bool sync_reconcile_init(struct snk_app *app)
@@ -137,21 +241,63 @@ bool sync_reconcile_init(struct snk_app *app)
 				  .busy = hook_busy,
 				  .on_conflict = hook_conflict,
 				  .on_finish = hook_finish }; /* no on_conn_error: pgconn logs and reconnects */
+	struct snk_rc_schedule *r = &app->reconcile;
 
-	app->rc = rc_new(app->base, &app->table, app->cfg->conninfo, app->cfg->reconnect_max_ms, RC_REPAIR,
-			 (size_t)app->cfg->batch_max_bytes, &hooks);
-	if (app->cfg->reconcile_interval_s > 0)
-		app->reconcile_next_ms = sync_now_ms() + (int64_t)app->cfg->reconcile_interval_s * 1000;
-	return app->rc != NULL;
+	r->table = -1;
+	r->rc = rc_new(app->base, app->tables, app->ntables, app->cfg->conninfo, app->cfg->reconnect_max_ms, RC_REPAIR,
+		       (size_t)app->cfg->batch_max_bytes, &hooks);
+	sync_reconcile_interval(app, app->cfg->reconcile_interval_s);
+	return r->rc != NULL;
+}
+
+void sync_reconcile_free(struct snk_app *app)
+{
+	rc_free(app->reconcile.rc);
+	app->reconcile.rc = NULL;
+}
+
+void sync_reconcile_interval(struct snk_app *app, int interval_s)
+{
+	app->reconcile.next_ms = interval_s > 0 ? clock_now_ms() + (int64_t)interval_s * 1000 : 0;
+}
+
+bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[2])
+{
+	return rc_set_conninfo(app->reconcile.rc, conninfo);
+}
+
+static bool run_active(const struct snk_app *app)
+{
+	return app->reconcile.table >= 0;
+}
+
+const struct rc_stats *sync_reconcile_running(const struct snk_app *app)
+{
+	static struct rc_stats view;
+	const struct snk_rc_schedule *r = &app->reconcile;
+	const struct rc_stats *cur;
+
+	if (!run_active(app))
+		return NULL;
+	view = r->run;
+	cur = rc_stats(r->rc);
+	if (rc_running(r->rc)) {
+		add_stats(&view, cur);
+		view.keyspace_done = ((double)r->table + cur->keyspace_done) / app->ntables;
+		view.ranges_pending = cur->ranges_pending;
+	}
+	return &view;
 }
 
 /* ---- starting runs ---- */
 
 static void log_progress(struct snk_app *app, int64_t now)
 {
-	const struct rc_stats *st = rc_stats(app->rc);
-	double eta = rc_eta_s(st, now);
+	const struct rc_stats *st = sync_reconcile_running(app);
+	double eta = st ? rc_eta_s(st, now) : -1;
 
+	if (!st)
+		return;
 	log_info("reconcile", "%.1f%% of the key space in %.0f s (ETA %s%.0f s): %llu ranges compared, %llu to go;"
 		 " repaired %llu rows into a, %llu into b; %llu conflicts",
 		 st->keyspace_done * 100, rc_seconds(st, now), eta < 0 ? "unknown, " : "", eta < 0 ? 0.0 : eta,
@@ -162,33 +308,41 @@ static void log_progress(struct snk_app *app, int64_t now)
 
 void sync_reconcile_tick(struct snk_app *app)
 {
-	int64_t now = sync_now_ms();
+	struct snk_rc_schedule *r = &app->reconcile;
+	int64_t now = clock_now_ms();
 
-	if (rc_running(app->rc)) {
-		if (app->paused) {
-			rc_abort(app->rc, "snk was paused");
+	if (run_active(app)) {
+		if (app->paused && rc_running(r->rc)) {
+			rc_abort(r->rc, "snk was paused");
 			want(app, "interrupted by a pause");
-		} else if (now - app->reconcile_logged_ms >= PROGRESS_EVERY_MS) {
-			app->reconcile_logged_ms = now;
+		} else if (now - r->logged_ms >= PROGRESS_EVERY_MS) {
+			r->logged_ms = now;
 			log_progress(app, now);
 		}
 		return;
 	}
-	if (app->reconcile_next_ms && now >= app->reconcile_next_ms) {
-		app->reconcile_next_ms = 0;
+	if (r->next_ms && now >= r->next_ms) {
+		r->next_ms = 0;
 		want(app, "reconcile_interval_s");
 	}
-	if (!app->reconcile_wanted || app->paused || app->stopping || !app->ready || now < app->reconcile_retry_ms)
+	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms)
 		return;
 	if (!app->dir[0].caught_up || !app->dir[1].caught_up)
 		return;
-	app->reconcile_wanted = false;
-	app->reconcile_run_epoch = app->reconcile_epoch;
-	app->reconcile_conflicts_logged = 0;
-	app->reconcile_logged_ms = now;
-	log_info("reconcile", "starting (%s): comparing %s in a and b by id range", app->reconcile_reason,
-		 app->table.label);
-	(void)rc_start(app->rc);
+	r->wanted = false;
+	r->run_epoch = r->epoch;
+	r->conflicts_logged = 0;
+	r->logged_ms = now;
+	memset(&r->run, 0, sizeof(r->run));
+	r->run.started_ms = now;
+	r->table = 0;
+	if (app->ntables == 1)
+		log_info("reconcile", "starting (%s): comparing %s in a and b by id range", r->reason, app->tables[0].label);
+	else
+		log_info("reconcile", "starting (%s): comparing %d tables in a and b by key range, one after another",
+			 r->reason, app->ntables);
+	if (!rc_start(r->rc, 0))
+		run_ended(app, false, "the engine did not start");
 }
 
 bool sync_reconcile_request(struct snk_app *app, const char *reason, char *msg, size_t len)
@@ -197,24 +351,24 @@ bool sync_reconcile_request(struct snk_app *app, const char *reason, char *msg, 
 		snprintf(msg, len, "snk is stopping");
 		return false;
 	}
-	if (rc_running(app->rc)) {
+	if (run_active(app)) {
 		snprintf(msg, len, "a reconcile is already running (%.1f%% of the key space done)",
-			 rc_stats(app->rc)->keyspace_done * 100);
+			 sync_reconcile_running(app)->keyspace_done * 100);
 		return false;
 	}
 	want(app, reason);
-	app->reconcile_retry_ms = 0;
+	app->reconcile.retry_ms = 0;
 	snprintf(msg, len, "%s", app->paused ? "reconcile queued; it starts when snk is resumed"
 			   : "reconcile queued; it starts once both directions have caught up");
 	sync_reconcile_tick(app);
-	if (rc_running(app->rc))
+	if (run_active(app))
 		snprintf(msg, len, "reconcile started");
 	return true;
 }
 
 const char *sync_reconcile_state(const struct snk_app *app)
 {
-	if (rc_running(app->rc))
+	if (run_active(app))
 		return "running";
-	return app->reconcile_wanted ? "waiting" : "idle";
+	return app->reconcile.wanted ? "waiting" : "idle";
 }

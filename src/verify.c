@@ -124,7 +124,8 @@ static void print_error_json(const char *why, int code)
 	print_json(o);
 }
 
-int verify_run(const struct snk_config *cfg, int list, bool json)
+/* One table: its report (text) or object (json, into *obj); the exit code it earns. */
+static int verify_table(const struct snk_config *cfg, int index, int list, bool json, bool several, cJSON **obj)
 {
 	struct verify v = { 0 };
 	struct snk_table t;
@@ -133,24 +134,23 @@ int verify_run(const struct snk_config *cfg, int list, bool json)
 	const struct rc_stats *st;
 	int code = SNK_EXIT_OK;
 
-	if (!db_table_init(&t, cfg)) {
+	*obj = NULL;
+	if (!db_table_init_spec(&t, cfg, &cfg->tables[index], index)) {
 		fprintf(stderr, "snk: verify: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
-	/* The report, or one line saying why there is none, is the output: no connection
-	 * chatter (it would speak of reconnecting, which verify does not do) unless -v. */
-	if (log_get_level() == LOG_INFO)
-		log_set_level(LOG_ERROR);
 	v.base = event_base_new();
 	if (v.base)
-		rc = rc_new(v.base, &t, cfg->conninfo, cfg->reconnect_max_ms, RC_VERIFY, (size_t)cfg->batch_max_bytes,
+		rc = rc_new(v.base, &t, 1, cfg->conninfo, cfg->reconnect_max_ms, RC_VERIFY, (size_t)cfg->batch_max_bytes,
 			    &hooks);
 	if (!rc) {
 		fprintf(stderr, "snk: verify: out of memory\n");
 		code = SNK_EXIT_OSERR;
 		goto out;
 	}
-	(void)rc_start(rc);
+	if (several && !json)
+		printf("table %s\n", t.label);
+	(void)rc_start(rc, 0);
 	/* A connection can fail inside rc_start already; a loopbreak before the loop runs
 	 * would be forgotten by it. */
 	if (!v.conn_failed && !v.finished)
@@ -175,7 +175,9 @@ int verify_run(const struct snk_config *cfg, int list, bool json)
 			       ? SNK_EXIT_DIFFER
 			       : SNK_EXIT_OK;
 		if (json) {
-			print_json(json_report(rc, list, code));
+			*obj = json_report(rc, list, code);
+			if (*obj)
+				cJSON_AddStringToObject(*obj, "table", t.label);
 		} else {
 			print_report(rc, list);
 			printf("%s (%llu queries, %llu bytes received)\n", code ? "DIFFERENT" : "IDENTICAL",
@@ -187,5 +189,49 @@ out:
 	if (v.base)
 		event_base_free(v.base);
 	db_table_clear(&t);
+	return code;
+}
+
+int verify_run(const struct snk_config *cfg, int list, bool json)
+{
+	bool several = cfg->ntables > 1;
+	cJSON *all = several && json ? cJSON_CreateObject() : NULL;
+	cJSON *arr = all ? cJSON_AddArrayToObject(all, "tables") : NULL;
+	int code = SNK_EXIT_OK, differ = 0;
+
+	if (several && json && !arr) {
+		fprintf(stderr, "snk: verify: out of memory\n");
+		cJSON_Delete(all);
+		return SNK_EXIT_OSERR;
+	}
+	/* The report, or one line saying why there is none, is the output: no connection
+	 * chatter (it would speak of reconnecting, which verify does not do) unless -v. */
+	if (log_get_level() == LOG_INFO)
+		log_set_level(LOG_ERROR);
+	for (int i = 0; i < cfg->ntables; i++) {
+		cJSON *obj;
+		int c = verify_table(cfg, i, list, json, several, &obj);
+
+		if (c != SNK_EXIT_OK && c != SNK_EXIT_DIFFER) {
+			cJSON_Delete(obj);
+			cJSON_Delete(all);
+			return c; /* the table's error, said already */
+		}
+		differ += c == SNK_EXIT_DIFFER;
+		if (c == SNK_EXIT_DIFFER)
+			code = SNK_EXIT_DIFFER;
+		if (obj && arr)
+			cJSON_AddItemToArray(arr, obj);
+		else if (obj)
+			print_json(obj);
+	}
+	if (all) {
+		cJSON_AddStringToObject(all, "result", code ? "different" : "identical");
+		print_json(all);
+	} else if (several && differ) {
+		printf("%d of %d tables DIFFERENT\n", differ, cfg->ntables);
+	} else if (several) {
+		printf("all %d tables IDENTICAL\n", cfg->ntables);
+	}
 	return code;
 }

@@ -9,6 +9,17 @@
 
 enum { SNK_DB_A = 0, SNK_DB_B = 1 };
 
+#define SNK_TABLES_MAX 1000
+
+/* One entry of "tables" (or the one table of "schema", "table" and "key"). */
+struct snk_table_spec {
+	char *schema;           /* owned */
+	char *table;            /* owned */
+	char **key;             /* owned: [nkey] the "key" columns, NULL when not set */
+	int nkey;
+	bool wildcard;          /* "schema.*": every table of schema with a usable key */
+};
+
 struct snk_config {
 	char *path;             /* owned: the file it was read from (config_parse's name) */
 	char *conninfo[2];      /* owned: libpq conninfo or URI of a and b */
@@ -18,6 +29,8 @@ struct snk_config {
 	char *data_column;      /* owned: text column */
 	char **key;             /* owned: [nkey] the "key" columns, NULL when not set */
 	int nkey;
+	struct snk_table_spec *tables; /* owned: [ntables], at least one; wildcards not resolved */
+	int ntables;
 	char *notify_channel;   /* owned: LISTEN channel, "" for timer only */
 	char *control_socket;   /* owned: unix socket path */
 	char *log_level_name;   /* owned */
@@ -71,6 +84,13 @@ enum config_status config_read_socket(const char *path, char *out, size_t outlen
 /* config_same_key: whether the two configs give the same "key". */
 bool config_same_key(const struct snk_config *a, const struct snk_config *b);
 
+/* config_parse_table_name: "schema.table", "table" (in default_schema) or "schema.*"; a part
+ * may be double-quoted. Owned strings in *schema and *table; false when it is no name. */
+bool config_parse_table_name(const char *text, const char *default_schema, char **schema, char **table,
+			     bool *wildcard) __attribute__((warn_unused_result));
+void config_free_tables(struct snk_table_spec *tables, int n);
+/* config_same_tables: the same tables, in the same order, with the same keys. */
+bool config_same_tables(const struct snk_config *a, const struct snk_config *b);
 void config_free(struct snk_config *cfg);
 
 #endif

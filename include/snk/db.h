@@ -44,6 +44,9 @@ struct snk_shape {
 /* The synced table and the statements about it: names from the config (db_table_init), the
  * statements that name its columns from the first shape a session reads (db_table_shape). */
 struct snk_table {
+	int index;          /* its place in the config's tables: names its prepared statements */
+	char stmt_insert[24];       /* "snk_insert_3" */
+	char stmt_insert_plain[24];
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
 	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
@@ -65,6 +68,8 @@ struct snk_table {
 	char shape_db[8];        /* the database it was read from, for messages */
 	uint32_t *wire_oids;     /* owned: [shape.nsync] the batch layout of a row */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
+	char *sql_probe[2]; /* owned: whether the window has rows */
+	char *sql_chunk[2]; /* owned: a range of pages of the first copy */
 	char *sql_fetch_large; /* owned: rows by key (a batch of the key columns) */
 	char *sql_fetch_kid;/* owned: rows by key hash (uuid[]) */
 	char *sql_insert;   /* owned: ON CONFLICT (key) DO NOTHING */
@@ -94,6 +99,7 @@ struct snk_schema_info {
 	char brin_index[16];  /* oid of a BRIN index on snk_xid, "" when none */
 	bool has_xid_guard;   /* the trigger that gives a row carrying a foreign snk_xid its own (005) */
 	bool xid_guard_enabled;
+	uint32_t relid;       /* the table's oid in this database (a NOTIFY's payload names it) */
 };
 
 /* The NOTIFY trigger on one side: an enabled AFTER INSERT trigger on the table whose
@@ -170,6 +176,9 @@ char *db_quote_ident(const char *name);
 
 /* db_table_init: builds *t from cfg. False on out of memory. */
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg) __attribute__((warn_unused_result));
+/* db_table_init_spec: the same for one entry of the config's tables, the index-th. */
+bool db_table_init_spec(struct snk_table *t, const struct snk_config *cfg, const struct snk_table_spec *spec,
+			int index) __attribute__((warn_unused_result));
 void db_table_clear(struct snk_table *t);
 
 /* db_table_shape: builds t's row statements from shape, read in database db (taken
@@ -231,6 +240,24 @@ bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: try the advisory lock that makes this process the only writer of the
  * table on this side. Decode with db_read_bool. */
 bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: the writer locks of n tables, all or not (db_read_bool: true when all
+ * were taken; a refusal leaves the others held until the session ends). */
+bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n);
+/* A foreign key between two synced tables, in one database: child references parent. */
+struct snk_fkey {
+	int child, parent;    /* indexes into the tables given */
+	char name[64];        /* the constraint */
+	bool deferrable;
+};
+/* One statement: the foreign keys among the n tables (db_read_foreign_keys). */
+bool db_send_foreign_keys(struct snk_pgconn *c, const struct snk_table *t, int n);
+/* db_read_foreign_keys: *out (owned by the caller, free()) and *nout; false on a bad result. */
+bool db_read_foreign_keys(const PGresult *res, int ntables, struct snk_fkey **out, int *nout);
+/* db_list_tables_blocking: the tables of schema that snk could sync (a primary key, or one
+ * unique index over NOT NULL columns), by name; *skipped: those without such a key
+ * (several candidates, or none). Both owned by the caller (free each, then the array). */
+bool db_list_tables_blocking(PGconn *conn, const char *schema, char ***names, int *n, char ***skipped,
+			     int *nskipped, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Two statements: prepare both inserts of db_send_insert. */
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
@@ -239,12 +266,22 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
  * db_read_identity. */
 bool db_send_identity(struct snk_pgconn *c);
 
-/* Four statements (0 BEGIN, 1 snapshot, 2 DECLARE, 3 FETCH): opens a REPEATABLE READ
- * read-only transaction and a cursor over the rows visible now but not in prev. Values
- * longer than inline_max bytes stay behind: the page holds their id and length only.
- * Decode pages with db_read_window_rows. */
-bool db_send_window_open(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			 const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max);
+/* Two statements (0 BEGIN, 1 snapshot): opens a pass's REPEATABLE READ read-only
+ * transaction; decode the snapshot with db_read_snapshot. */
+bool db_send_pass_begin(struct snk_pgconn *c);
+/* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool). */
+bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+		   const struct snk_snapshot *prev, bool find_ahead);
+/* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now
+ * but not in prev, FETCH. Values longer than inline_max bytes stay behind: the page holds
+ * their key and length only. Decode pages with db_read_window_rows. */
+bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
+			  bool close_first);
+/* In a pass, a piece of t's first copy: [CLOSE,] the table's size in pages now
+ * (db_read_u64), DECLARE a cursor over the rows of pages [from_page, to_page), FETCH. */
+bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			 uint64_t from_page, uint64_t to_page, int fetch_rows, int inline_max, bool close_first);
 /* One statement: the rows whose keys are in keys (laid out by db_key_layout): a window's
  * large rows. Decode with db_read_rows. */
 bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *keys);
@@ -260,7 +297,7 @@ bool db_send_window_close(struct snk_pgconn *c);
  * ON CONFLICT DO NOTHING (a row whose key, or a value under another unique index, is
  * already there is skipped), else a plain INSERT that fails whole (23505) when any is.
  * Decode with db_read_affected. */
-bool db_send_insert(struct snk_pgconn *c, const struct snk_batch *b, bool on_conflict);
+bool db_send_insert(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b, bool on_conflict);
 /* One statement: moves the cursor of source_key to snap, between these two databases. */
 bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
 			  const char *src_ident, const char *dst_ident);
@@ -367,14 +404,15 @@ void db_uuid_text(const unsigned char id[16], char *buf);
 
 enum db_migrate_status { MIGRATE_OK, MIGRATE_SCHEMA, MIGRATE_ERROR };
 /* `snk migrate` on one database, in one transaction that the caller ends (so that two
- * databases are migrated both or neither): db_migrate_begin opens it, takes the migration
- * lock and reads the table (info, shape: zero columns when it does not exist);
+ * databases are migrated both or neither): db_migrate_begin opens it and takes the
+ * migration lock; db_migrate_read reads a table (info, shape: zero columns when it does not
+ * exist);
  * db_migrate_apply applies the embedded migrations not yet applied, the stamp trigger
  * keyed on key's key (NULL: the default table's id); db_migrate_finish commits or rolls
  * back. */
-enum db_migrate_status db_migrate_begin(PGconn *conn, const struct snk_table *t, struct snk_schema_info *info,
-					struct snk_shape *shape, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+enum db_migrate_status db_migrate_begin(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
+enum db_migrate_status db_migrate_read(PGconn *conn, const struct snk_table *t, struct snk_schema_info *info,
+				       struct snk_shape *shape, char *err, size_t errlen) __attribute__((warn_unused_result));
 enum db_migrate_status db_migrate_apply(PGconn *conn, const struct snk_table *t, const struct snk_shape *key,
 					int *applied, char *err, size_t errlen) __attribute__((warn_unused_result));
 bool db_migrate_finish(PGconn *conn, bool commit);

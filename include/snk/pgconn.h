@@ -33,7 +33,8 @@ typedef void (*pgconn_done_cb)(void *arg, const struct pgconn_error *err);
 /* Called when the connection becomes READY, is lost, or an attempt to connect fails
  * (the state is then BACKOFF and pgconn_last_error says why). */
 typedef void (*pgconn_state_cb)(struct snk_pgconn *c, void *arg);
-typedef void (*pgconn_notify_cb)(struct snk_pgconn *c, void *arg, int be_pid);
+/* payload: the NOTIFY's payload, borrowed for the call */
+typedef void (*pgconn_notify_cb)(struct snk_pgconn *c, void *arg, int be_pid, const char *payload);
 
 struct pgconn_stats {
 	uint64_t connects;

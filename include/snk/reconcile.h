@@ -55,16 +55,17 @@ struct rc_hooks {
 	void (*on_finish)(void *arg, const struct rc_stats *stats);
 };
 
-/* rc_new: an engine for table t between the two conninfos; connects on the first run.
- * RC_VERIFY reads the table's columns in both databases, compares them and gives t its
- * shape; RC_REPAIR runs only on a t the daemon's sessions have shaped. */
-struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *t, char *const conninfo[2],
+/* rc_new: an engine for the tables between the two conninfos; connects on the first run.
+ * RC_VERIFY (one table) reads the table's columns in both databases, compares them and
+ * gives it its shape; RC_REPAIR runs only on tables the daemon's sessions have shaped. */
+struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *tables, int ntables, char *const conninfo[2],
 			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
 			     const struct rc_hooks *hooks);
 void rc_free(struct snk_reconcile *rc);
 
-/* rc_start: begins a run from the whole key space; false when one is running. */
-bool rc_start(struct snk_reconcile *rc);
+/* rc_start: begins a run over table (an index into the engine's tables) from the whole key
+ * space; false when one is running. */
+bool rc_start(struct snk_reconcile *rc, int table);
 /* rc_abort: ends the run after its current step, as failed (stats->error = why). */
 void rc_abort(struct snk_reconcile *rc, const char *why);
 bool rc_running(const struct snk_reconcile *rc);
@@ -78,6 +79,10 @@ double rc_seconds(const struct rc_stats *st, int64_t now_ms);
 double rc_eta_s(const struct rc_stats *st, int64_t now_ms);
 /* rc_set_conninfo: used from the next connection on; the current ones are dropped. */
 bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2]) __attribute__((warn_unused_result));
+
+/* rc_set_tables: the daemon's tables changed (not while a run is on): its sessions reconnect
+ * and prepare the new tables' inserts. */
+void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables);
 
 /* RC_VERIFY: the differences of the last run, confirmed by a second look at each. */
 size_t rc_diff_count(const struct snk_reconcile *rc, enum rc_diff kind);

@@ -97,6 +97,8 @@ grep -qx "snk resumed: syncing" "$WORK/resume.out" || fail "resume printed $(cat
 # --- application_name: each session names its role
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'r' || g FROM generate_series(1, 50) g"
 wait_synced 30
+# the first start's own reconcile may still be running; a second is refused meanwhile
+for _ in $(seq 1 100); do [ "$(status_field .reconcile.state)" = idle ] && break; sleep 0.1; done
 "$SNKCTL" -c "$CFG" reconcile >/dev/null || fail "snkctl reconcile refused"
 for _ in $(seq 1 100); do [ "$(status_field '.reconcile.last.result // empty')" = complete ] && break; sleep 0.1; done
 apps() { q "$1" "SELECT string_agg(application_name, ',' ORDER BY application_name) FROM pg_stat_activity

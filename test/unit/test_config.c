@@ -122,6 +122,62 @@ static void test_read_socket(void)
 	rmdir(dir);
 }
 
+/* "tables": names, quoted parts, wildcards, objects with a key; and what is refused. */
+static void test_tables(void)
+{
+	struct snk_config *cfg = NULL;
+	char err[1024];
+	char *schema, *table;
+	bool wild;
+
+	/* without "tables": the one table of "schema", "table", "key" */
+	CHECK(config_parse("{" DBS ", \"schema\": \"s\", \"table\": \"t\", \"key\": [\"a\"]}", "t.json", &cfg, err,
+			   sizeof(err)) == CONFIG_OK);
+	CHECK(cfg->ntables == 1);
+	CHECK_STR(cfg->tables[0].schema, "s");
+	CHECK_STR(cfg->tables[0].table, "t");
+	CHECK(cfg->tables[0].nkey == 1 && !cfg->tables[0].wildcard);
+	CHECK_STR(cfg->tables[0].key[0], "a");
+	config_free(cfg);
+	CHECK(config_parse("{" DBS ", \"schema\": \"app\", \"tables\": [\"public.orders\", \"lines\","
+			   " {\"table\": \"\\\"My.Schema\\\".\\\"T \\\"\\\"1\\\"\", \"key\": [\"x\", \"y\"]}, \"arch.*\"]}",
+			   "t.json", &cfg, err, sizeof(err)) == CONFIG_OK);
+	CHECK(cfg->ntables == 4);
+	CHECK_STR(cfg->tables[0].schema, "public");
+	CHECK_STR(cfg->tables[0].table, "orders");
+	CHECK_STR(cfg->tables[1].schema, "app"); /* no dot: the "schema" key's */
+	CHECK_STR(cfg->tables[1].table, "lines");
+	CHECK_STR(cfg->tables[2].schema, "My.Schema");
+	CHECK_STR(cfg->tables[2].table, "T \"1");
+	CHECK(cfg->tables[2].nkey == 2);
+	CHECK(cfg->tables[3].wildcard);
+	CHECK_STR(cfg->tables[3].schema, "arch");
+	config_free(cfg);
+
+	CHECK(config_parse_table_name("a.\"*\"", "public", &schema, &table, &wild));
+	CHECK(!wild); /* a quoted star is a table named * */
+	free(schema);
+	free(table);
+	CHECK(!config_parse_table_name("a.b.c", "public", &schema, &table, &wild));
+	CHECK(!config_parse_table_name("a.", "public", &schema, &table, &wild));
+	CHECK(!config_parse_table_name("\"a", "public", &schema, &table, &wild));
+	CHECK(!config_parse_table_name("", "public", &schema, &table, &wild));
+
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": []}"), "tables: must be an array of 1..1000 table names");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": \"public.t\"}"), "tables: must be an array");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [\"a.b.c\"]}"), "tables[0]: \"a.b.c\" is not a table name");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [\"t\", \"public.t\"]}"), "tables[1].key: public.t is listed twice");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [1]}"), "tables[0]: must be a string");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [{\"table\": \"t\", \"keys\": []}]}"),
+		       "tables[0].keys: unknown key");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [{\"table\": \"s.*\", \"key\": [\"a\"]}]}"),
+		       "a \"schema.*\" entry takes no key");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [{\"table\": \"t\", \"key\": [\"a\", \"a\"]}]}"),
+		       "tables[0].key: column a given twice");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [\"t\"], \"table\": \"u\"}"), "give either \"tables\" or \"table\"");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"tables\": [\"t\"], \"key\": [\"a\"]}"), "give either \"tables\" or \"table\"");
+}
+
 int main(void)
 {
 	struct snk_config *cfg = NULL;
@@ -221,6 +277,7 @@ int main(void)
 	CHECK_CONTAINS(err, "/nonexistent/snk.json: cannot open config file");
 	CHECK(config_load("/", &cfg, err, sizeof(err)) == CONFIG_UNREADABLE);
 	test_paths();
+	test_tables();
 	test_read_socket();
 	return check_done();
 }

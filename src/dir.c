@@ -1,0 +1,527 @@
+/* dir.c - the state machine of one direction (dir.h): waiting for its sessions, loading
+ * the cursors of every table, idle, a pass, failures and their backoff.
+ *
+ * Loading reads, in one unit on the destination, its identity and every table's stored
+ * cursor, and on the source its identity and current snapshot. A cursor is a snapshot of
+ * the source's xids: if the source is now another database, or the same one restored or
+ * promoted (xids reused, seen as a cursor ahead of the source's current xids), the cursor
+ * would skip rows. It is then replaced by the source's current snapshot, and a reconcile
+ * brings over every row before it. If only the destination changed, the cursor is still
+ * exact for the source, but rows the destination lost need a reconcile. Either way the
+ * debt is stored with the cursor before any window, so that a crash cannot forget it. A
+ * table without a cursor starts its first copy (window.c reads it by pages).
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snk/clock.h"
+#include "snk/dir.h"
+#include "snk/log.h"
+#include "snk/sync.h"
+
+#define RETRY_MAX_MS 30000
+
+const char *dir_state_name(enum dir_state s)
+{
+	switch (s) {
+	case DIR_WAIT:
+		return "waiting";
+	case DIR_LOADING:
+		return "loading";
+	case DIR_IDLE:
+		return "idle";
+	case DIR_PASS:
+		return "copying";
+	case DIR_FAILED:
+		return "failed";
+	case DIR_RETRY:
+		return "retrying";
+	}
+	return "?";
+}
+
+/* The transitions a direction may take; anything else is a bug. */
+static bool legal(enum dir_state from, enum dir_state to)
+{
+	switch (to) {
+	case DIR_WAIT:
+		return from != DIR_WAIT;
+	case DIR_LOADING:
+		return from == DIR_WAIT;
+	case DIR_IDLE:
+		return from == DIR_LOADING || from == DIR_PASS || from == DIR_IDLE;
+	case DIR_PASS:
+		return from == DIR_IDLE;
+	case DIR_FAILED:
+		return from != DIR_FAILED;
+	case DIR_RETRY:
+		return from == DIR_FAILED;
+	}
+	return false;
+}
+
+void dir_set_state(struct snk_dir *d, enum dir_state to, const char *why)
+{
+	if (d->state == to)
+		return;
+	if (!legal(d->state, to))
+		log_error(d->role, "BUG: %s -> %s (%s)", dir_state_name(d->state), dir_state_name(to), why);
+	log_noise(d->role, "%s -> %s: %s", dir_state_name(d->state), dir_state_name(to), why);
+	d->state = to;
+}
+
+int dir_copying(const struct snk_dir *d)
+{
+	int n = 0;
+
+	for (int t = 0; t < d->ntables; t++)
+		n += d->tdirs[t].copy.active;
+	return n;
+}
+
+int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
+{
+	if (d->state == DIR_IDLE && !d->wake_pending && dir_copying(d) == 0)
+		return 0;
+	if (d->state == DIR_PASS && d->w.rows == 0 && !d->wake_pending && dir_copying(d) == 0)
+		return 0; /* a poll that has found nothing yet */
+	return d->stats.prev_taken_ms ? now_ms - d->stats.prev_taken_ms : now_ms - d->app->started_ms;
+}
+
+int64_t dir_table_lag_ms(const struct snk_dir *d, int t, int64_t now_ms)
+{
+	const struct snk_tdir *td = &d->tdirs[t];
+
+	if (!td->wake && !td->copy.active && (!td->in_pass || d->state != DIR_PASS || td->pass_rows == 0))
+		return 0;
+	return td->committed_taken_ms ? now_ms - td->committed_taken_ms : now_ms - d->app->started_ms;
+}
+
+uint64_t dir_pending_rows(const struct snk_dir *d)
+{
+	if (d->state != DIR_PASS)
+		return 0;
+	return d->w.rows - d->stats.pass_committed;
+}
+
+/* ---- failures ---- */
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_dir *d = arg;
+
+	if (d->state == DIR_RETRY) {
+		dir_set_state(d, DIR_WAIT, "backoff over");
+		dir_kick(d);
+	}
+}
+
+void dir_fail(struct snk_dir *d, const struct pgconn_error *err, const char *why)
+{
+	if (d->state == DIR_FAILED)
+		return;
+	d->stats.errors++;
+	d->last_fail_conn = err && err->conn_lost;
+	if (err)
+		snprintf(d->last_error, sizeof(d->last_error), "%s: %s (SQLSTATE %s)", why, err->message, err->sqlstate);
+	else
+		snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	if (d->last_fail_conn)
+		log_warn(d->role, "pass interrupted by a lost connection; will resume from the stored cursors");
+	else
+		log_error(d->role, "%s; will retry from the stored cursors", d->last_error);
+	dir_set_state(d, DIR_FAILED, why);
+	window_drop(d);
+	d->stats.pass_started_ms = 0;
+	dir_check_drained(d);
+}
+
+void dir_check_drained(struct snk_dir *d)
+{
+	long delay;
+	struct timeval tv;
+
+	if (d->state != DIR_FAILED || d->units > 0)
+		return;
+	window_drained(d);
+	if (d->last_fail_conn || d->app->stopping) {
+		dir_set_state(d, DIR_WAIT, "drained");
+		dir_kick(d);
+		return;
+	}
+	/* A database error that is not a lost connection: back off, 1 s doubling to 30 s. */
+	delay = 1000;
+	for (int i = 0; i < d->failures && delay < RETRY_MAX_MS; i++)
+		delay *= 2;
+	if (delay > RETRY_MAX_MS)
+		delay = RETRY_MAX_MS;
+	d->failures++;
+	dir_set_state(d, DIR_RETRY, "drained after a database error");
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(d->retry_timer, &tv);
+}
+
+/* ---- loading the cursors ---- */
+
+/* The load unit on the destination: 0 its identity, then one cursor per table. */
+static void load_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+	bool ok;
+
+	if (stmt == 0)
+		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), NULL, d->dst->sync_commit,
+				      sizeof(d->dst->sync_commit));
+	else if (stmt <= d->ntables)
+		ok = db_read_cursor(res, &d->tdirs[stmt - 1].stored);
+	else
+		ok = false;
+	if (!ok)
+		d->load_bad = true;
+}
+
+static void src_identity_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+
+	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now, NULL, 0))
+		d->load_bad = true;
+}
+
+static void start_first_copy(struct snk_tdir *td)
+{
+	snapshot_clear(&td->copy.start);
+	memset(&td->copy, 0, sizeof(td->copy));
+	td->copy.active = true;
+}
+
+/* Sets t's prev from its stored cursor (false: out of memory); *mark: a new debt of a
+ * reconcile must be stored before any window. */
+static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
+{
+	struct snk_tdir *td = &d->tdirs[t];
+	struct snk_cursor *cur = &td->stored;
+
+	*mark = false;
+	memset(&td->copy, 0, sizeof(td->copy));
+	if (!cur->found || strcmp(cur->snapshot.text, SNAPSHOT_INITIAL) == 0) {
+		/* The cursor row is written now, with its debt: a reconcile that finishes before
+		 * the first copy commits then has a row to settle (SQL_CURSOR_MARK). */
+		log_info(d->role, "no cursor in %s yet: copying every row of %s from %s; a reconcile follows",
+			 d->dst->name, td->t->label, d->src->name);
+		*mark = !cur->found;
+		start_first_copy(td);
+		dir_owes_reconcile(d, t, "first start");
+		return snapshot_set(&td->prev, SNAPSHOT_INITIAL);
+	}
+	if ((cur->src_ident[0] && strcmp(cur->src_ident, d->src_ident) != 0) || cur->snapshot.xmax > d->src_now.xmax) {
+		log_warn(d->role, "database %s is not the one the cursor %s of %s was taken in (then %s, now %s, with xids"
+			 " below %llu): discarding the cursor, copying from now on, reconciling the rest", d->src->name,
+			 cur->snapshot.text, td->t->label, cur->src_ident[0] ? cur->src_ident : "unknown", d->src_ident,
+			 (unsigned long long)d->src_now.xmax);
+		*mark = true;
+		dir_owes_reconcile(d, t, "a database was replaced or restored");
+		return snapshot_set(&td->prev, d->src_now.text);
+	}
+	if (d->ntables <= 3)
+		log_info(d->role, "resuming %s from cursor %s", td->t->label, cur->snapshot.text);
+	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
+		log_warn(d->role, "database %s is not the one the cursor of %s was stored in (then %s, now %s): a"
+			 " reconcile brings back the rows it lost", d->dst->name, td->t->label, cur->dst_ident, d->dst_ident);
+		*mark = true;
+		dir_owes_reconcile(d, t, "a database was replaced or restored");
+	} else if (cur->reconcile_pending) {
+		dir_owes_reconcile(d, t, "a reconcile was owed and had not finished");
+	}
+	snapshot_move(&td->prev, &cur->snapshot);
+	return true;
+}
+
+static void cursors_loaded(struct snk_dir *d)
+{
+	struct snk_app *app = d->app;
+
+	/* The loaded (or replacing) cursors are what the destination holds. */
+	for (int t = 0; t < d->ntables; t++) {
+		struct snk_tdir *td = &d->tdirs[t];
+
+		if (!snapshot_set(&td->committed, td->prev.text)) {
+			dir_fail(d, NULL, "out of memory");
+			return;
+		}
+		td->wake = true; /* catch up at once */
+		td->committed_taken_ms = 0;
+	}
+	d->wake_pending = true;
+	dir_set_state(d, DIR_IDLE, "cursors loaded");
+	if (d->ntables > 3)
+		log_info(d->role, "resuming %d tables from their cursors (%d in a first copy)", d->ntables, dir_copying(d));
+	if (!app->ready && app->dir[0].state != DIR_WAIT && app->dir[0].state != DIR_LOADING &&
+	    app->dir[1].state != DIR_WAIT && app->dir[1].state != DIR_LOADING) {
+		app->ready = true;
+		if (app->on_ready)
+			app->on_ready(app);
+	}
+	dir_kick(d);
+}
+
+static void mark_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (err) {
+		dir_fail(d, err, "recording that a cursor owes a reconcile");
+		return;
+	}
+	cursors_loaded(d);
+}
+
+/* Stores the debts the load found, before any window: one unit for every table's. */
+static bool store_marks(struct snk_dir *d, const bool *mark)
+{
+	struct snk_pgconn *c = d->dst->write;
+
+	if (!pgconn_begin(c, NULL, mark_done_cb, d)) {
+		dir_fail(d, NULL, "destination connection not ready");
+		return false;
+	}
+	d->units++;
+	for (int t = 0; t < d->ntables; t++) {
+		if (mark[t])
+			db_send_cursor_mark(c, d->tdirs[t].source_key, d->tdirs[t].prev.text, d->src_ident, d->dst_ident);
+	}
+	pgconn_end(c);
+	return true;
+}
+
+static void load_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+	bool *mark, any = false;
+
+	d->units--;
+	if (err && !d->load_error.sqlstate[0])
+		d->load_error = *err;
+	if (--d->load_pending > 0)
+		return;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (d->load_error.sqlstate[0] || d->load_bad) {
+		dir_fail(d, d->load_error.sqlstate[0] ? &d->load_error : NULL,
+			 d->load_error.sqlstate[0] ? "loading the cursors" : "a stored cursor is not a valid snapshot");
+		return;
+	}
+	mark = calloc((size_t)d->ntables + 1, sizeof(bool));
+	for (int t = 0; mark && t < d->ntables; t++) {
+		if (!judge_cursor(d, t, &mark[t])) {
+			free(mark);
+			mark = NULL;
+		} else {
+			any |= mark[t];
+		}
+	}
+	if (!mark) {
+		dir_fail(d, NULL, "out of memory loading the cursors");
+		return;
+	}
+	if (!any)
+		cursors_loaded(d);
+	else
+		(void)store_marks(d, mark);
+	free(mark);
+}
+
+static void load_cursors(struct snk_dir *d)
+{
+	d->load_bad = false;
+	memset(&d->load_error, 0, sizeof(d->load_error));
+	d->load_pending = 0;
+	if (pgconn_begin(d->dst->write, load_result_cb, load_done_cb, d)) {
+		d->units++;
+		d->load_pending++;
+		db_send_identity(d->dst->write);
+		for (int t = 0; t < d->ntables; t++)
+			db_send_cursor_load(d->dst->write, d->tdirs[t].source_key);
+		pgconn_end(d->dst->write);
+	}
+	if (pgconn_begin(d->src->read, src_identity_cb, load_done_cb, d)) {
+		d->units++;
+		d->load_pending++;
+		db_send_identity(d->src->read);
+		pgconn_end(d->src->read);
+	}
+	if (d->load_pending < 2) {
+		/* A connection went away just now: its state callback brings the direction back
+		 * to WAIT; an answer still coming is ignored. */
+		snprintf(d->load_error.sqlstate, sizeof(d->load_error.sqlstate), "08006");
+		snprintf(d->load_error.message, sizeof(d->load_error.message), "connection not ready");
+		d->load_error.conn_lost = true;
+		if (d->load_pending == 0)
+			return;
+	}
+	dir_set_state(d, DIR_LOADING, "sessions ready");
+}
+
+/* ---- moving on ---- */
+
+void dir_kick(struct snk_dir *d)
+{
+	struct snk_app *app = d->app;
+
+	switch (d->state) {
+	case DIR_WAIT:
+		if (app->stopping || app->tables_pending || !d->src->read_ok || !d->dst->write_ok)
+			return;
+		load_cursors(d);
+		return;
+	case DIR_IDLE:
+		if (!d->src->read_ok || !d->dst->write_ok) {
+			dir_set_state(d, DIR_WAIT, "a session went away");
+			return;
+		}
+		if ((d->wake_pending || dir_copying(d) > 0) && !app->paused && !app->stopping && !app->tables_pending)
+			window_start(d);
+		return;
+	default:
+		return;
+	}
+}
+
+void dir_pass_over(struct snk_dir *d)
+{
+	dir_set_state(d, DIR_IDLE, "pass over");
+	dir_kick(d);
+}
+
+void dir_wake(struct snk_dir *d, int t)
+{
+	for (int i = 0; i < d->ntables; i++) {
+		if (t < 0 || i == t)
+			d->tdirs[i].wake = true;
+	}
+	d->wake_pending = true;
+	if (d->state == DIR_IDLE)
+		dir_kick(d);
+}
+
+void dir_session(struct snk_dir *d, bool ready)
+{
+	if (ready) {
+		dir_kick(d);
+		return;
+	}
+	if (d->state == DIR_IDLE)
+		dir_set_state(d, DIR_WAIT, "a session went away");
+}
+
+/* ---- lifecycle ---- */
+
+bool dir_init(struct snk_dir *d, struct snk_app *app, int index)
+{
+	static const char *const names[2] = { "a_to_b", "b_to_a" };
+	static const char *const roles[2] = { "a->b", "b->a" };
+
+	memset(d, 0, sizeof(*d));
+	d->app = app;
+	d->index = index;
+	d->name = names[index];
+	d->role = roles[index];
+	d->src = &app->side[index];
+	d->dst = &app->side[1 - index];
+	d->ntables = app->ntables;
+	d->tdirs = calloc((size_t)d->ntables + 1, sizeof(*d->tdirs));
+	d->retry_timer = evtimer_new(app->base, retry_cb, d);
+	if (!d->tdirs || !d->retry_timer)
+		return false;
+	for (int t = 0; t < d->ntables; t++) {
+		struct snk_tdir *td = &d->tdirs[t];
+
+		td->t = &app->tables[t];
+		td->avg_row_bytes = 256;
+		if (asprintf(&td->source_key, "%s:%s", d->src->name, td->t->label) < 0) {
+			td->source_key = NULL;
+			return false;
+		}
+	}
+	return window_init(d);
+}
+
+static void tdir_clear(struct snk_tdir *td)
+{
+	free(td->source_key);
+	snapshot_clear(&td->prev);
+	snapshot_clear(&td->committed);
+	snapshot_clear(&td->stored.snapshot);
+	snapshot_clear(&td->copy.start);
+}
+
+static bool same_table(const struct snk_table *a, const struct snk_table *b)
+{
+	return strcmp(a->label, b->label) == 0 &&
+	       (a->key_param == b->key_param || (a->key_param && b->key_param && strcmp(a->key_param, b->key_param) == 0));
+}
+
+bool dir_set_tables(struct snk_dir *d, struct snk_table *tables, int ntables)
+{
+	struct snk_tdir *fresh = calloc((size_t)ntables + 1, sizeof(*fresh));
+
+	if (!fresh)
+		return false;
+	for (int t = 0; t < ntables; t++) {
+		struct snk_tdir *td = &fresh[t];
+
+		for (int o = 0; o < d->ntables && !td->t; o++) {
+			if (d->tdirs[o].t && same_table(d->tdirs[o].t, &tables[t])) {
+				*td = d->tdirs[o]; /* moved: its figures and cursors go on */
+				memset(&d->tdirs[o], 0, sizeof(d->tdirs[o]));
+			}
+		}
+		if (!td->t) {
+			td->avg_row_bytes = 256;
+			if (asprintf(&td->source_key, "%s:%s", d->src->name, tables[t].label) < 0)
+				td->source_key = NULL;
+		}
+		td->t = &tables[t];
+		if (!td->source_key) {
+			for (int k = 0; k <= t; k++)
+				tdir_clear(&fresh[k]);
+			free(fresh);
+			return false;
+		}
+	}
+	for (int o = 0; o < d->ntables; o++)
+		tdir_clear(&d->tdirs[o]); /* the tables no longer synced */
+	free(d->tdirs);
+	d->tdirs = fresh;
+	d->ntables = ntables;
+	window_free(d);
+	memset(&d->w, 0, sizeof(d->w));
+	d->caught_up = false;
+	if (!window_init(d))
+		return false;
+	if (d->state != DIR_WAIT)
+		dir_set_state(d, DIR_WAIT, "the tables changed");
+	return true;
+}
+
+void dir_free(struct snk_dir *d)
+{
+	window_free(d);
+	for (int t = 0; d->tdirs && t < d->ntables; t++)
+		tdir_clear(&d->tdirs[t]);
+	free(d->tdirs);
+	if (d->retry_timer)
+		event_free(d->retry_timer);
+	snapshot_clear(&d->src_now);
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,601 @@
+/* side.c - the sessions of one database, shared by every table (side.h).
+ *
+ * At every (re)connect each session runs one check unit: the session's settings, then for
+ * every table its catalog check and columns. The read session adds its read settings,
+ * LISTEN and the NOTIFY trigger of every table; the first write session the writer locks
+ * of every table and the foreign keys among them. A session is ready once every table
+ * passed and, for a write session, every table's inserts are prepared. What no reconnect
+ * can fix (a table that is not migrated, columns that differ, a cycle of foreign keys,
+ * another snk holding the locks) goes to the owner's on_fatal.
+ */
+#include "snk/side.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snk/clock.h"
+#include "snk/config.h"
+#include "snk/exitcodes.h"
+#include "snk/log.h"
+
+/* How long a starting snk waits for the writer locks: the sessions of a predecessor that
+ * was killed hold them until their backends notice the dead socket. */
+#define LOCK_WAIT_MS 15000
+
+/* The check unit: statement 0 the session, then two per table (schema, columns); after
+ * them, what the role of the session adds. */
+#define STMT_TABLE(i, k) (1 + 2 * (i) + (k))
+
+static void fatal(struct snk_side *s, int code, struct snk_pgconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void fatal(struct snk_side *s, int code, struct snk_pgconn *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	s->hooks.on_fatal(s->hooks.arg, code, pgconn_name(c), msg);
+}
+
+static struct snk_pgconn *check_conn(const struct side_check *cc)
+{
+	return cc->lane ? cc->lane->conn : cc->side->read;
+}
+
+/* ---- what a check holds ---- */
+
+static void check_clear(struct side_check *cc)
+{
+	for (int i = 0; cc->shape && i < cc->side->ntables; i++)
+		db_shape_clear(&cc->shape[i]);
+	free(cc->info);
+	free(cc->shape);
+	free(cc->info_ok);
+	free(cc->shape_ok);
+	free(cc->trigger);
+	free(cc->trigger_ok);
+	free(cc->fkeys);
+	cc->info = NULL;
+	cc->shape = NULL;
+	cc->info_ok = cc->shape_ok = cc->trigger_ok = NULL;
+	cc->trigger = NULL;
+	cc->fkeys = NULL;
+}
+
+static bool check_reset(struct side_check *cc, struct snk_side *s, struct write_lane *lane, bool writer)
+{
+	size_t n = (size_t)(s->ntables ? s->ntables : 1);
+
+	cc->side = s;
+	check_clear(cc);
+	memset(cc, 0, sizeof(*cc));
+	cc->side = s;
+	cc->lane = lane;
+	cc->writer = writer;
+	cc->info = calloc(n, sizeof(*cc->info));
+	cc->shape = calloc(n, sizeof(*cc->shape));
+	cc->info_ok = calloc(n, sizeof(bool));
+	cc->shape_ok = calloc(n, sizeof(bool));
+	cc->trigger = calloc(n, sizeof(*cc->trigger));
+	cc->trigger_ok = calloc(n, sizeof(bool));
+	return cc->info && cc->shape && cc->info_ok && cc->shape_ok && cc->trigger && cc->trigger_ok;
+}
+
+static int after_tables(const struct snk_side *s)
+{
+	return STMT_TABLE(s->ntables, 0);
+}
+
+static void check_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct side_check *cc = arg;
+	struct snk_side *s = cc->side;
+	int base = after_tables(s);
+
+	if (stmt == 0) {
+		cc->session_ok = db_read_session(res, &cc->session);
+	} else if (stmt < base) {
+		int i = (stmt - 1) / 2;
+
+		if ((stmt - 1) % 2 == 0) {
+			cc->info_ok[i] = db_read_schema(res, &cc->info[i]);
+		} else {
+			db_shape_clear(&cc->shape[i]);
+			cc->shape_ok[i] = db_read_shape(res, &cc->shape[i]);
+		}
+	} else if (cc->writer && stmt == base) {
+		if (!db_read_bool(res, &cc->locked))
+			cc->locked = false;
+	} else if (cc->writer && stmt == base + 1) {
+		free(cc->fkeys);
+		cc->fkeys_ok = db_read_foreign_keys(res, s->ntables, &cc->fkeys, &cc->nfkeys);
+	} else if (!cc->lane && stmt >= base + 2 && stmt < base + 2 + s->ntables) {
+		int i = stmt - base - 2;
+
+		cc->trigger_ok[i] = db_read_notify_trigger(res, &cc->trigger[i]);
+	}
+}
+
+/* ---- judging what a session read ---- */
+
+/* The columns this session read against the table's shape: the first session to read
+ * them gives the shape every statement about rows is built from; every later one, in
+ * either database, must read the same (docs/DESIGN.md, "Any table"). */
+static bool judge_shape(struct snk_side *s, struct side_check *cc, int i)
+{
+	struct snk_table *t = &s->tables[i];
+	struct snk_pgconn *c = check_conn(cc);
+	char buf[768];
+	const char *problem = db_shape_problem(t, &cc->shape[i], s->name, buf, sizeof(buf));
+
+	if (problem) {
+		fatal(s, SNK_EXIT_SCHEMA, c, "%s", problem);
+		return false;
+	}
+	if (t->shaped)
+		return true;
+	if (!db_table_shape(t, &cc->shape[i], s->name)) {
+		fatal(s, SNK_EXIT_SOFTWARE, c, "out of memory building the statements of %s", t->label);
+		return false;
+	}
+	log_info(pgconn_name(c), "%s: %d columns (%d written), key %s; %s", t->label, t->shape.ncols, t->shape.nsync,
+		 cc->info[i].key, db_shape_wire_summary(t));
+	return true;
+}
+
+/* Every table of the check: its catalog, then its columns. False when the session is
+ * dropped or snk must stop. */
+static bool judge_tables(struct snk_side *s, struct side_check *cc, const struct pgconn_error *err)
+{
+	struct snk_pgconn *c = check_conn(cc);
+	char buf[512];
+	const char *problem = cc->session_ok ? db_session_problem(&cc->session, true, buf, sizeof(buf)) : NULL;
+
+	if (problem) {
+		fatal(s, SNK_EXIT_CONFIG, c, "database %s: %s", s->name, problem);
+		return false;
+	}
+	/* The catalog checks first: their advice beats the raw error of a later statement
+	 * (preparing the insert fails on a table that was never migrated). */
+	for (int i = 0; i < s->ntables; i++) {
+		problem = cc->info_ok[i] ? db_schema_problem(&cc->info[i], &s->tables[i], true, buf, sizeof(buf)) : NULL;
+		if (problem) {
+			fatal(s, SNK_EXIT_SCHEMA, c, "database %s: %s", s->name, problem);
+			return false;
+		}
+	}
+	if (err) {
+		if (err->sqlstate[0] == '4' && err->sqlstate[1] == '2')
+			fatal(s, SNK_EXIT_SCHEMA, c, "checking the tables in %s: %s", s->name, err->message);
+		else
+			pgconn_drop(c, err->message);
+		return false;
+	}
+	if (!cc->session_ok) {
+		fatal(s, SNK_EXIT_SOFTWARE, c, "BUG: unexpected result of the session check");
+		return false;
+	}
+	for (int i = 0; i < s->ntables; i++) {
+		if (!cc->info_ok[i] || !cc->shape_ok[i]) {
+			fatal(s, SNK_EXIT_SOFTWARE, c, "BUG: unexpected result of the schema check of %s", s->tables[i].label);
+			return false;
+		}
+		if (!judge_shape(s, cc, i))
+			return false;
+	}
+	return true;
+}
+
+/* At every connect of the read session: is every table woken by NOTIFY? A missing trigger
+ * is otherwise invisible: snk syncs on its timer, notifies stay 0 (README, snk check). */
+static void judge_notify_triggers(struct snk_side *s, const struct side_check *cc)
+{
+	char buf[768];
+
+	s->notify_trigger = -1;
+	s->notify_missing = 0;
+	if (!s->cfg->notify_channel[0])
+		return;
+	for (int i = 0; i < s->ntables; i++) {
+		const char *problem;
+
+		if (!cc->trigger_ok[i])
+			return;
+		problem = db_notify_trigger_problem(&cc->trigger[i], &s->tables[i], buf, sizeof(buf));
+		if (problem) {
+			s->notify_missing++;
+			if (s->notify_missing <= 5)
+				log_warn(pgconn_name(s->read), "database %s: %s", s->name, problem);
+		}
+	}
+	if (s->notify_missing > 5)
+		log_warn(pgconn_name(s->read), "database %s: %d tables in all have no NOTIFY trigger on channel %s",
+			 s->name, s->notify_missing, s->cfg->notify_channel);
+	s->notify_trigger = s->notify_missing ? 0 : 1;
+}
+
+/* The first write session's foreign keys: the order a pass writes this database's tables
+ * in. A cycle between different tables cannot be ordered: snk stops (docs/DESIGN.md). */
+static bool judge_foreign_keys(struct snk_side *s, struct side_check *cc)
+{
+	const char **names = calloc((size_t)s->ntables + 1, sizeof(*names));
+	char why[1024];
+	bool ok;
+
+	if (!names || !cc->fkeys_ok) {
+		free(names);
+		fatal(s, SNK_EXIT_SOFTWARE, s->write, names ? "BUG: unexpected result of the foreign key query" :
+			      "out of memory");
+		return false;
+	}
+	for (int i = 0; i < s->ntables; i++)
+		names[i] = s->tables[i].label;
+	fk_graph_clear(&s->fk);
+	s->fk_ok = false;
+	ok = fk_graph_build(&s->fk, s->ntables, cc->fkeys, cc->nfkeys, names, why, sizeof(why));
+	free(names);
+	if (!ok) {
+		fatal(s, SNK_EXIT_SCHEMA, s->write, "database %s: %s", s->name, why);
+		return false;
+	}
+	s->fk_ok = true;
+	if (cc->nfkeys > 0)
+		log_info(pgconn_name(s->write), "database %s: %d foreign keys among the synced tables; parents are"
+			 " written first", s->name, cc->nfkeys);
+	return true;
+}
+
+static void prepared_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct write_lane *l = arg;
+	struct snk_side *s = l->side;
+
+	if (err) {
+		if (!err->conn_lost)
+			pgconn_drop(l->conn, err->message);
+		return;
+	}
+	l->ok = true; /* batches find it from the next one on */
+	if (l != &s->lane[0])
+		return;
+	s->ever_locked = true;
+	s->write_ok = true;
+	s->hooks.on_session(s->hooks.arg, s, true, true);
+}
+
+/* A write session, checked (and holding the locks, for lane 0): its inserts are prepared. */
+static void send_prepare(struct write_lane *l)
+{
+	struct snk_side *s = l->side;
+	bool ok = true;
+
+	if (!pgconn_begin(l->conn, NULL, prepared_done_cb, l)) /* PREPARE returns nothing to read */
+		return;
+	for (int i = 0; ok && i < s->ntables; i++)
+		ok = db_send_prepare_insert(l->conn, &s->tables[i]);
+	pgconn_end(l->conn);
+}
+
+static void writer_locks_refused(struct snk_side *s)
+{
+	int64_t now = clock_now_ms();
+	const char *what = s->ntables == 1 ? s->tables[0].label : "the synced tables";
+
+	if (!s->ever_locked && s->lock_wait_since_ms == 0) {
+		s->lock_wait_since_ms = now;
+		log_warn(pgconn_name(s->write), "the writer lock of %s is held by another session; waiting up to %d s in"
+			 " case it is a snk that just died", what, LOCK_WAIT_MS / 1000);
+	} else if (!s->ever_locked && now - s->lock_wait_since_ms > LOCK_WAIT_MS) {
+		fatal(s, SNK_EXIT_TEMPFAIL, s->write, "another snk is already writing %s in database %s (advisory lock"
+		      " held for %d s); stop it first", what, s->name, LOCK_WAIT_MS / 1000);
+		return;
+	}
+	pgconn_drop(s->write, "the writer lock is held by another session");
+}
+
+static void check_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct side_check *cc = arg;
+	struct snk_side *s = cc->side;
+
+	if (err && err->conn_lost)
+		return;
+	if (!judge_tables(s, cc, err))
+		return;
+	if (cc->lane && !cc->writer) {
+		send_prepare(cc->lane);
+		return;
+	}
+	if (!cc->lane) {
+		for (int i = 0; i < s->ntables; i++)
+			s->relid[i] = cc->info[i].relid;
+		judge_notify_triggers(s, cc);
+		s->read_ok = true;
+		s->hooks.on_session(s->hooks.arg, s, false, true);
+		return;
+	}
+	if (!cc->locked) {
+		writer_locks_refused(s);
+		return;
+	}
+	if (judge_foreign_keys(s, cc))
+		send_prepare(cc->lane);
+}
+
+/* ---- sessions ---- */
+
+static bool send_table_checks(struct snk_side *s, struct snk_pgconn *c)
+{
+	bool ok = db_send_session_setup(c);
+
+	for (int i = 0; ok && i < s->ntables; i++)
+		ok = db_send_schema_check(c, &s->tables[i]);
+	return ok;
+}
+
+static void read_state_cb(struct snk_pgconn *c, void *arg)
+{
+	struct snk_side *s = arg;
+	struct side_check *cc = &s->read_check;
+	bool ok;
+
+	if (!pgconn_ready(c)) {
+		s->read_ok = false;
+		s->hooks.on_session(s->hooks.arg, s, false, false);
+		return;
+	}
+	if (!check_reset(cc, s, NULL, false)) {
+		pgconn_drop(c, "out of memory");
+		return;
+	}
+	if (!pgconn_begin(c, check_result_cb, check_done_cb, cc))
+		return;
+	ok = send_table_checks(s, c) && db_send_read_session_setup(c);
+	if (ok && s->cfg->notify_channel[0]) {
+		ok = db_send_listen(c, &s->tables[0]);
+		for (int i = 0; ok && i < s->ntables; i++)
+			ok = db_send_notify_trigger(c, &s->tables[i]);
+	}
+	pgconn_end(c);
+}
+
+static void write_state_cb(struct snk_pgconn *c, void *arg)
+{
+	struct write_lane *l = arg;
+	struct snk_side *s = l->side;
+	bool writer = l == &s->lane[0];
+	bool ok;
+
+	l->ok = false;
+	if (!pgconn_ready(c)) {
+		/* its units, if any, fail with the loss and fail their pass */
+		if (writer) {
+			s->write_ok = false;
+			s->hooks.on_session(s->hooks.arg, s, true, false);
+		}
+		return;
+	}
+	if (!check_reset(&l->check, s, l, writer)) {
+		pgconn_drop(c, "out of memory");
+		return;
+	}
+	if (!pgconn_begin(c, check_result_cb, check_done_cb, &l->check))
+		return;
+	ok = send_table_checks(s, c);
+	if (ok && writer)
+		ok = db_send_writer_locks(c, s->tables, s->ntables) && db_send_foreign_keys(c, s->tables, s->ntables);
+	pgconn_end(c);
+}
+
+bool side_set_tables(struct snk_side *s, struct snk_table *tables, int ntables)
+{
+	uint32_t *relid = calloc((size_t)ntables + 1, sizeof(*relid));
+
+	if (!relid)
+		return false;
+	/* what the sessions read is of the old tables: cleared with their count */
+	check_clear(&s->read_check);
+	for (int j = 0; j < s->nlanes; j++)
+		check_clear(&s->lane[j].check);
+	free(s->relid);
+	s->relid = relid;
+	s->tables = tables;
+	s->ntables = ntables;
+	fk_graph_clear(&s->fk);
+	s->fk_ok = false;
+	s->read_ok = s->write_ok = false;
+	s->notify_trigger = -1;
+	pgconn_drop(s->read, "the tables changed");
+	for (int j = 0; j < s->nlanes; j++) {
+		s->lane[j].ok = false;
+		pgconn_drop(s->lane[j].conn, "the tables changed");
+	}
+	return true;
+}
+
+int side_table_of_relid(const struct snk_side *s, uint32_t relid)
+{
+	for (int i = 0; relid && i < s->ntables; i++) {
+		if (s->relid[i] == relid)
+			return i;
+	}
+	return -1;
+}
+
+static void notify_cb(struct snk_pgconn *c, void *arg, int be_pid, const char *payload)
+{
+	struct snk_side *s = arg;
+	char *end;
+	unsigned long relid;
+
+	/* snk's own inserts fire the trigger too; they never need a pass. */
+	for (int i = 0; i < s->nlanes; i++) {
+		if (be_pid == pgconn_backend_pid(s->lane[i].conn)) {
+			s->own_notifies++;
+			return;
+		}
+	}
+	s->notifies++;
+	/* migrations/notify_trigger.sql sends the table's oid; an older trigger sends '', which
+	 * wakes every table. An oid of no table of this snk is another snk's on the same
+	 * channel: its tables are not these. */
+	relid = payload && *payload ? strtoul(payload, &end, 10) : 0;
+	if (relid == 0 || *end != '\0' || relid > UINT32_MAX) {
+		s->hooks.on_notify(s->hooks.arg, s, -1);
+	} else {
+		int t = side_table_of_relid(s, (uint32_t)relid);
+
+		if (t >= 0)
+			s->hooks.on_notify(s->hooks.arg, s, t);
+	}
+}
+
+/* ---- the interface ---- */
+
+bool side_init(struct snk_side *s, struct event_base *base, int index, const struct snk_config *cfg,
+	       struct snk_table *tables, int ntables, const struct side_hooks *hooks)
+{
+	static const char *const names[2] = { "a", "b" };
+	char name[16];
+
+	memset(s, 0, sizeof(*s));
+	s->index = index;
+	s->name = names[index];
+	s->cfg = cfg;
+	s->tables = tables;
+	s->ntables = ntables;
+	s->hooks = *hooks;
+	s->notify_trigger = -1;
+	s->relid = calloc((size_t)ntables + 1, sizeof(*s->relid));
+	snprintf(name, sizeof(name), "%s.read", s->name);
+	s->read = pgconn_new(base, name, cfg->conninfo[index], cfg->reconnect_max_ms, read_state_cb, notify_cb, s);
+	if (!s->relid || !s->read || cfg->write_connections < 1 || cfg->write_connections > SNK_WRITE_LANES_MAX)
+		return false;
+	s->read_check.side = s;
+	s->nlanes = cfg->write_connections;
+	for (int j = 0; j < s->nlanes; j++) {
+		struct write_lane *l = &s->lane[j];
+
+		l->side = s;
+		l->check.side = s;
+		if (j == 0)
+			snprintf(l->name, sizeof(l->name), "%s.write", s->name);
+		else
+			snprintf(l->name, sizeof(l->name), "%s.write%d", s->name, j + 1);
+		l->conn = pgconn_new(base, l->name, cfg->conninfo[index], cfg->reconnect_max_ms, write_state_cb, NULL, l);
+		if (!l->conn)
+			return false;
+	}
+	s->write = s->lane[0].conn;
+	return true;
+}
+
+void side_start(struct snk_side *s)
+{
+	pgconn_start(s->read);
+	for (int j = 0; j < s->nlanes; j++)
+		pgconn_start(s->lane[j].conn);
+}
+
+void side_free(struct snk_side *s)
+{
+	pgconn_free(s->read);
+	check_clear(&s->read_check);
+	for (int j = 0; j < s->nlanes; j++) {
+		pgconn_free(s->lane[j].conn);
+		check_clear(&s->lane[j].check);
+	}
+	fk_graph_clear(&s->fk);
+	free(s->relid);
+	memset(s, 0, sizeof(*s));
+}
+
+struct write_lane *side_pick_lane(struct snk_side *s, bool final, int group)
+{
+	struct write_lane *best = &s->lane[0];
+
+	if (final)
+		return best;
+	if (group >= 0) {
+		struct write_lane *l = &s->lane[group % s->nlanes];
+
+		return l->ok ? l : best;
+	}
+	for (int i = 1; i < s->nlanes; i++) {
+		struct write_lane *l = &s->lane[i];
+
+		if (l->ok && l->units < best->units)
+			best = l;
+	}
+	return best;
+}
+
+struct snk_pgconn *side_spare_write(struct snk_side *s)
+{
+	for (int i = s->nlanes - 1; i > 0; i--) {
+		if (s->lane[i].ok)
+			return s->lane[i].conn;
+	}
+	return s->write;
+}
+
+int side_lanes_ready(const struct snk_side *s)
+{
+	int n = s->write_ok ? 1 : 0;
+
+	for (int i = 1; i < s->nlanes; i++)
+		n += s->lane[i].ok ? 1 : 0;
+	return n;
+}
+
+static uint64_t reconnects_of(const struct snk_pgconn *c)
+{
+	const struct pgconn_stats *st = pgconn_stats(c);
+
+	return st->connects > 0 ? st->connects - 1 : 0;
+}
+
+uint64_t side_reconnects(const struct snk_side *s)
+{
+	uint64_t n = reconnects_of(s->read);
+
+	for (int i = 0; i < s->nlanes; i++)
+		n += reconnects_of(s->lane[i].conn);
+	return n;
+}
+
+const char *side_error(const struct snk_side *s)
+{
+	const char *err = pgconn_last_error(s->read);
+
+	for (int j = 0; !err[0] && j < s->nlanes; j++)
+		err = pgconn_last_error(s->lane[j].conn);
+	return err;
+}
+
+bool side_set_conninfo(struct snk_side *s, const char *conninfo)
+{
+	if (!pgconn_set_conninfo(s->read, conninfo))
+		return false;
+	for (int i = 0; i < s->nlanes; i++) {
+		if (!pgconn_set_conninfo(s->lane[i].conn, conninfo))
+			return false;
+	}
+	pgconn_drop(s->read, "reconnecting with the reloaded config");
+	for (int i = 0; i < s->nlanes; i++)
+		pgconn_drop(s->lane[i].conn, "reconnecting with the reloaded config");
+	return true;
+}
+
+void side_set_reconnect_max(struct snk_side *s, int ms)
+{
+	pgconn_set_reconnect_max(s->read, ms);
+	for (int i = 0; i < s->nlanes; i++)
+		pgconn_set_reconnect_max(s->lane[i].conn, ms);
+}
