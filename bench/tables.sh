@@ -8,6 +8,9 @@
 #      rounds of each, interleaved (1, 100, 1, 100, ...), snk restarted for each round with
 #      that config, IDLE_SAMPLES (250) probe samples a round alternating sides; p50/p99
 #      over all samples of each, and p99(100) / p99(1) (issue 15's target: within 2x).
+#      With IDLE_NO_TIMER=1 (default), a third config in the rotation, "100n": the 100
+#      tables with poll_interval_ms 3600000, which tells the cost of the timer's passes
+#      over every table from the cost of having them configured.
 #   b. the same insert load into one table (l00) and spread over LOAD_TABLES (20) tables
 #      (l00..l19, the shape of records), snk configured with exactly the loaded tables:
 #      LOAD_ROUNDS (2) rounds of each, interleaved, LOAD_SECONDS (20) s of pgbench on both
@@ -24,8 +27,9 @@
 #      the same two with 1 table configured, for the baseline.
 # Every phase starts from b identical to a (checked by a per-table digest of every column
 # but snk_xid) and the run ends with that check on every table of both databases.
-# Default: about 10 minutes. Prints a table; writes bench/results/tables.json (or
-# $SNK_BENCH_RESULTS/tables.json) and the samples. SNK_BIN_DIR as for bench/run.
+# Default: about 8 minutes. Prints a table; writes bench/results/tables.json (or
+# $SNK_BENCH_RESULTS/tables.json), and the samples to tables/ there. SNK_BIN_DIR as for
+# bench/run.
 # The load is pgbench, from postgresql-15 (which scripts/deps.sh installs).
 # Sourced (`. bench/tables.sh`), it only defines its functions.
 set -euo pipefail
@@ -43,6 +47,7 @@ LOAD_RATE=${LOAD_RATE:-}
 QUIET_SECONDS=${QUIET_SECONDS:-60}
 TRICKLE_MS=${TRICKLE_MS:-100}
 CPU_ONE_TABLE=${CPU_ONE_TABLE:-1}
+IDLE_NO_TIMER=${IDLE_NO_TIMER:-1}
 SYNC_TIMEOUT_S=${SYNC_TIMEOUT_S:-300}
 TABLES_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -246,17 +251,22 @@ idle_round() {
 }
 
 part_a() {
-	local r v order="1 100"
+	local r v order="1 100" note=
+	[ "$IDLE_NO_TIMER" = 0 ] || order="1 100 100n" note="; 100n: the 100 without the poll timer"
 	echo "== a. idle latency on records, 1 table configured against $((OTHER_TABLES + 1))" \
-		"($IDLE_ROUNDS rounds of $IDLE_SAMPLES samples each)"
+		"($IDLE_ROUNDS rounds of $IDLE_SAMPLES samples each$note)"
 	printf '%-6s %-8s %10s %10s %9s\n' round tables "p50 ms" "p99 ms" timeouts
 	for r in $(seq 1 "$IDLE_ROUNDS"); do
 		for v in $order; do idle_round "$v" "$r"; done
-		order=$(awk '{ print $2, $1 }' <<<"$order")
+		order=$(awk '{ for (i = 2; i <= NF; i++) printf "%s ", $i; print $1 }' <<<"$order")
 	done
 	idle_p50_1=$(pctl 50 "$work"/idle-1-*.csv) idle_p99_1=$(pctl 99 "$work"/idle-1-*.csv)
 	idle_p50_100=$(pctl 50 "$work"/idle-100-*.csv) idle_p99_100=$(pctl 99 "$work"/idle-100-*.csv)
 	idle_ratio=$(ratio "$idle_p99_100" "$idle_p99_1")
+	idle_p50_100n=null idle_p99_100n=null
+	if [ "$IDLE_NO_TIMER" = 1 ]; then
+		idle_p50_100n=$(pctl 50 "$work"/idle-100n-*.csv) idle_p99_100n=$(pctl 99 "$work"/idle-100n-*.csv)
+	fi
 	# shellcheck disable=SC2046
 	wait_identical many "after part a" $(many_names)
 }
@@ -336,8 +346,8 @@ part_b() {
 	# lrate, lcatch, lp50, lp99: by number of tables loaded (1 or LOAD_TABLES).
 	declare -gA lrate lcatch lp50 lp99
 	for v in 1 "$LOAD_TABLES"; do
-		lrate[$v]=$(awk -v v="$v" '$1 == v { print $2 }' "$work/load-runs" | median)
-		lcatch[$v]=$(awk -v v="$v" '$1 == v { print $3 }' "$work/load-runs" | median)
+		lrate[$v]=$(awk -v v="$v" '$1 == v { print $2 }' "$work/load-runs" | median | xargs printf '%.0f')
+		lcatch[$v]=$(awk -v v="$v" '$1 == v { print $3 }' "$work/load-runs" | median | xargs printf '%.2f')
 		lp50[$v]=$(pctl 50 "$work"/load-"$v"-*.csv)
 		lp99[$v]=$(pctl 99 "$work"/load-"$v"-*.csv)
 	done
@@ -403,7 +413,10 @@ main() {
 	sock=$work/snk.sock
 	mkdir -p "$work"
 	t0=$SECONDS
-	bench_cleanup() { cp "$work/snk.log" "$res/snk-tables.log" 2>/dev/null || true; }
+	bench_cleanup() {
+		cp "$work/snk.log" "$res/snk-tables.log" 2>/dev/null || true
+		{ mkdir -p "$res/tables" && cp "$work"/*.csv "$work"/*-runs "$res/tables/"; } 2>/dev/null || true
+	}
 	all=$(many_names | tr '\n' ' ')
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 		P "$port" -d postgres -c "CREATE DATABASE many" -c "CREATE DATABASE load"
@@ -416,6 +429,7 @@ main() {
 	bench_config "$work/probe-load.json" load "$work/probe.sock" '"table": "l00"'
 	tables_config "$work/many1.json" many "$sock" records
 	tables_config "$work/many100.json" many "$sock" "$all"
+	tables_config "$work/many100n.json" many "$sock" "$all" '"poll_interval_ms": 3600000'
 	tables_config "$work/load1.json" load "$sock" l00
 	tables_config "$work/load$LOAD_TABLES.json" load "$sock" "$(load_names "$LOAD_TABLES" | tr '\n' ' ')"
 	for m in notify timer; do
@@ -460,6 +474,12 @@ main() {
 	printf '%-46s %12s %12s %8s %8s\n' figure "1 table" "$((OTHER_TABLES + 1)) / $L tables" ratio target
 	printf '%-46s %12s %12s %8s %8s\n' "a. idle latency p50 (ms)" "$idle_p50_1" "$idle_p50_100" "$(ratio "$idle_p50_100" "$idle_p50_1")" ""
 	printf '%-46s %12s %12s %8s %8s\n' "a. idle latency p99 (ms)" "$idle_p99_1" "$idle_p99_100" "$idle_ratio" "<= 2"
+	if [ "$IDLE_NO_TIMER" = 1 ]; then
+		printf '%-46s %12s %12s %8s %8s\n' "a. idle latency p50, 100 without timer (ms)" "$idle_p50_1" "$idle_p50_100n" \
+			"$(ratio "$idle_p50_100n" "$idle_p50_1")" ""
+		printf '%-46s %12s %12s %8s %8s\n' "a. idle latency p99, 100 without timer (ms)" "$idle_p99_1" "$idle_p99_100n" \
+			"$(ratio "$idle_p99_100n" "$idle_p99_1")" ""
+	fi
 	printf '%-46s %12s %12s %8s %8s\n' "b. rows/s copied under load (median)" "${lrate[1]}" "${lrate[$L]}" "$load_rate_ratio" ">= 0.8"
 	printf '%-46s %12s %12s %8s %8s\n' "b. latency under load p50 (ms)" "${lp50[1]}" "${lp50[$L]}" "$(ratio "${lp50[$L]}" "${lp50[1]}")" ""
 	printf '%-46s %12s %12s %8s %8s\n' "b. latency under load p99 (ms)" "${lp99[1]}" "${lp99[$L]}" "$load_p99_ratio" "<= 1.2"
@@ -474,7 +494,7 @@ main() {
 {"date": "$(date -u +%FT%TZ)", "tables_configured": $((OTHER_TABLES + 1)), "load_tables": $L,
  "idle": {"rounds": $IDLE_ROUNDS, "samples_per_round": $IDLE_SAMPLES,
    "one": {"p50_ms": $idle_p50_1, "p99_ms": $idle_p99_1}, "many": {"p50_ms": $idle_p50_100, "p99_ms": $idle_p99_100},
-   "p99_ratio": $idle_ratio},
+   "many_without_timer": {"p50_ms": $idle_p50_100n, "p99_ms": $idle_p99_100n}, "p99_ratio": $idle_ratio},
  "load": {"rounds": $LOAD_ROUNDS, "seconds": $LOAD_SECONDS, "clients_per_side": $LOAD_CLIENTS, "rate_per_side": ${LOAD_RATE:-null},
    "one": {"rows_per_s": ${lrate[1]}, "catchup_s": ${lcatch[1]}, "p50_ms": ${lp50[1]}, "p99_ms": ${lp99[1]}},
    "many": {"rows_per_s": ${lrate[$L]}, "catchup_s": ${lcatch[$L]}, "p50_ms": ${lp50[$L]}, "p99_ms": ${lp99[$L]}},
