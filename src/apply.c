@@ -269,7 +269,7 @@ static bool final_cursors(struct snk_dir *d, struct slot *s)
 		struct snk_tdir *td = &d->tdirs[t];
 		struct final_cursor *f = &s->cursors[s->ncursors];
 
-		if (td->copy.active && (td->copy.pages == 0 || td->copy.next_page < td->copy.pages))
+		if (td->skipped || (td->copy.active && (td->copy.pages == 0 || td->copy.next_page < td->copy.pages)))
 			continue;
 		f->table = t;
 		f->rows = td->pass_rows;
@@ -356,7 +356,7 @@ static void pass_complete(struct snk_dir *d)
 	for (int i = 0; i < d->w.ntables; i++) {
 		struct snk_tdir *td = &d->tdirs[d->w.tables[i]];
 
-		if (td->copy.active)
+		if (td->copy.active || td->skipped)
 			continue;
 		if (!snapshot_set(&td->prev, d->w.next.text) ||
 		    (d->w.inflight == 0 && !snapshot_set(&td->committed, d->w.next.text))) {

@@ -282,6 +282,32 @@ static void send_prepare(struct write_lane *l)
 	pgconn_end(l->conn);
 }
 
+static void probes_prepared_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_side *s = arg;
+
+	if (err) {
+		if (!err->conn_lost)
+			pgconn_drop(s->read, err->message);
+		return;
+	}
+	s->read_ok = true;
+	s->hooks.on_session(s->hooks.arg, s, false, true);
+}
+
+/* The read session, checked: every table's probe is prepared (a pass over many tables
+ * sends one per table: planned once per connect, not at every pass). */
+static void send_prepare_probes(struct snk_side *s)
+{
+	bool ok = true;
+
+	if (!pgconn_begin(s->read, NULL, probes_prepared_cb, s))
+		return;
+	for (int i = 0; ok && i < s->ntables; i++)
+		ok = db_send_prepare_probe(s->read, &s->tables[i], s->read_check.info[i].xid_type);
+	pgconn_end(s->read);
+}
+
 static void writer_locks_refused(struct snk_side *s)
 {
 	int64_t now = clock_now_ms();
@@ -316,8 +342,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		for (int i = 0; i < s->ntables; i++)
 			s->relid[i] = cc->info[i].relid;
 		judge_notify_triggers(s, cc);
-		s->read_ok = true;
-		s->hooks.on_session(s->hooks.arg, s, false, true);
+		send_prepare_probes(s);
 		return;
 	}
 	if (!cc->locked) {

@@ -28,8 +28,14 @@
 /* At most this many tables are summarized by the unit that ends a read transaction. */
 #define SUMMARIZE_PER_PASS 16
 /* A first copy reads this many pages of its table per pass, so that the other tables'
- * passes never wait long behind it. */
+ * passes never wait long behind it; a snk of one table reads it in one piece. */
 #define COPY_PAGES_PER_PASS 2048
+#define COPY_PAGES_ALL 4294967295ULL /* one past the last block number */
+
+static uint64_t copy_pages_per_pass(const struct snk_dir *d)
+{
+	return d->ntables == 1 ? COPY_PAGES_ALL : COPY_PAGES_PER_PASS;
+}
 
 static void advance(struct snk_dir *d);
 
@@ -316,7 +322,7 @@ static bool send_open_table(struct snk_dir *d, int first)
 
 		w->map.nblocks = n;
 		w->map.rows = n + 2;
-		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + COPY_PAGES_PER_PASS, s->requested, w->inline_max,
+		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + copy_pages_per_pass(d), s->requested, w->inline_max,
 				    w->cursor_open);
 	} else {
 		w->map.rows = n + 1;
@@ -336,8 +342,15 @@ static void advance(struct snk_dir *d)
 		int t = w->tables[w->pos];
 		struct snk_tdir *td = &d->tdirs[t];
 
-		if (td->copy.active && ancestor_copying(d, t, 0))
-			continue; /* its parents' rows first: it waits for their copies */
+		if (ancestor_copying(d, t, 0)) {
+			/* A parent's first copy is not done: this table's rows could reference rows
+			 * it has not copied yet. It waits, and keeps its prev (window_committed,
+			 * pass_complete leave a skipped table alone). */
+			td->skipped = true;
+			td->wake = true;
+			d->wake_pending = true;
+			continue;
+		}
 		if (td->has_rows || td->copy.active)
 			break;
 	}
@@ -384,7 +397,7 @@ static bool more_follows(const struct snk_dir *d)
 	for (int i = w->pos + 1; i < w->ntables; i++) {
 		const struct snk_tdir *td = &d->tdirs[w->tables[i]];
 
-		if (td->has_rows || (td->copy.active && !ancestor_copying(d, w->tables[i], 0)))
+		if ((td->has_rows || td->copy.active) && !ancestor_copying(d, w->tables[i], 0))
 			return true;
 	}
 	return false;
@@ -419,7 +432,7 @@ static void table_finished(struct snk_dir *d)
 	struct snk_tdir *td = current(d);
 
 	if (td->copy.active) {
-		td->copy.next_page += COPY_PAGES_PER_PASS;
+		td->copy.next_page += copy_pages_per_pass(d);
 	}
 	d->w.pos++;
 	advance(d);
@@ -677,6 +690,7 @@ static int choose_tables(struct snk_dir *d)
 		struct snk_tdir *td = &d->tdirs[t];
 
 		td->in_pass = mark[t];
+		td->skipped = false;
 		td->pass_rows = 0;
 		td->has_rows = true;
 		memset(&td->ahead, 0, sizeof(td->ahead));

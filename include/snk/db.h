@@ -47,6 +47,7 @@ struct snk_table {
 	int index;          /* its place in the config's tables: names its prepared statements */
 	char stmt_insert[24];       /* "snk_insert_3" */
 	char stmt_insert_plain[24];
+	char stmt_probe[24];        /* "snk_probe_3", on read sessions */
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
 	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
@@ -269,7 +270,11 @@ bool db_send_identity(struct snk_pgconn *c);
 /* Two statements (0 BEGIN, 1 snapshot): opens a pass's REPEATABLE READ read-only
  * transaction; decode the snapshot with db_read_snapshot. */
 bool db_send_pass_begin(struct snk_pgconn *c);
-/* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool). */
+/* One statement per table: prepares t's probe (db_send_probe) on a read session, for the
+ * type of snk_xid there. */
+bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type);
+/* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool),
+ * by the statement db_send_prepare_probe prepared. */
 bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 		   const struct snk_snapshot *prev, bool find_ahead);
 /* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now

@@ -56,6 +56,7 @@ struct snk_tdir {
 	bool wake;               /* a pass should read it */
 	bool in_pass;            /* the running pass reads it */
 	bool has_rows;           /* the pass's probe found rows (or it is not probed) */
+	bool skipped;            /* in the pass, but not read: a parent's first copy is not done */
 	uint64_t pass_rows;      /* rows of it the running pass read */
 	bool reconcile_pending;  /* a full reconcile of it is owed */
 	struct first_copy copy;

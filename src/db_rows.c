@@ -1,0 +1,355 @@
+/* db_rows.c - the data-access layer (db.c): a pass's statements on the source (probes,
+ * cursors, pages, large rows) and on the destination (batches as binary arrays, the
+ * cursors), and the decoding of rows into batches. */
+#include "snk/db.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db_internal.h"
+
+bool db_send_pass_begin(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
+	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type)
+{
+	return t->shaped && pgconn_prepare(c, t->stmt_probe, t->sql_probe[xid_type], 3);
+}
+
+bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+		   const struct snk_snapshot *prev, bool find_ahead)
+{
+	char xmax[24];
+	const char *params[3] = { xmax, prev->xip_array, find_ahead ? "true" : "false" };
+
+	(void)xid_type; /* prepared for it */
+	snapshot_xmax_text(prev, xmax, sizeof(xmax));
+	return pgconn_query_prepared(c, t->stmt_probe, 3, params, NULL, NULL, 0);
+}
+
+static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
+{
+	return !close_first || pgconn_query(c, "CLOSE snk_window", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
+			  bool close_first)
+{
+	char xmax[24], limit[16];
+	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
+
+	snapshot_xmax_text(prev, xmax, sizeof(xmax));
+	snprintf(limit, sizeof(limit), "%d", inline_max);
+	return send_close_cursor(c, close_first) && pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
+	       db_send_window_fetch(c, fetch_rows);
+}
+
+bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
+			 uint64_t from_page, uint64_t to_page, int fetch_rows, int inline_max, bool close_first)
+{
+	char from[32], to[32], limit[16];
+	const char *size_params[1] = { t->qualified };
+	const char *params[3] = { from, to, limit };
+
+	snprintf(from, sizeof(from), "(%llu,0)", (unsigned long long)from_page);
+	snprintf(to, sizeof(to), "(%llu,0)", (unsigned long long)to_page);
+	snprintf(limit, sizeof(limit), "%d", inline_max);
+	return send_close_cursor(c, close_first) &&
+	       pgconn_query(c, "SELECT (pg_catalog.pg_relation_size($1::pg_catalog.regclass)"
+			       " / pg_catalog.current_setting('block_size'::text)::int8)::int8", 1, size_params, NULL, NULL, 0) &&
+	       pgconn_query(c, t->sql_chunk[xid_type], 3, params, NULL, NULL, 0) && db_send_window_fetch(c, fetch_rows);
+}
+
+
+bool params_of(const struct snk_batch *b, struct batch_params *p)
+{
+	int n = b->ncols ? b->ncols : 1;
+
+	if (n <= PARAMS_ON_STACK) {
+		p->values = p->stack_values;
+		p->lengths = p->stack_lengths;
+		p->formats = p->stack_formats;
+	} else {
+		p->values = malloc(sizeof(*p->values) * (size_t)n);
+		p->lengths = malloc(sizeof(*p->lengths) * (size_t)n);
+		p->formats = malloc(sizeof(*p->formats) * (size_t)n);
+	}
+	if (!p->values || !p->lengths || !p->formats)
+		return false;
+	for (int i = 0; i < b->ncols; i++) {
+		p->values[i] = b->col[i].data;
+		p->lengths[i] = (int)b->col[i].len;
+		p->formats[i] = 1;
+	}
+	return true;
+}
+
+void params_free(struct batch_params *p)
+{
+	if (p->values == p->stack_values)
+		return;
+	free(p->values);
+	free(p->lengths);
+	free(p->formats);
+}
+
+bool send_batch(struct snk_pgconn *c, const char *sql, const char *stmt, const struct snk_batch *b,
+		       int result_format)
+{
+	struct batch_params p = { 0 };
+	bool ok = params_of(b, &p);
+
+	if (ok && stmt)
+		ok = pgconn_query_prepared(c, stmt, b->ncols, p.values, p.lengths, p.formats, result_format);
+	else if (ok)
+		ok = pgconn_query(c, sql, b->ncols, p.values, p.lengths, p.formats, result_format);
+	params_free(&p);
+	return ok;
+}
+
+bool db_send_fetch_large(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *keys)
+{
+	return keys->ncols == t->shape.nkey && send_batch(c, t->sql_fetch_large, NULL, keys, 1);
+}
+
+bool db_send_fetch_kid(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *kids)
+{
+	return kids->ncols == 1 && send_batch(c, t->sql_fetch_kid, NULL, kids, 1);
+}
+
+bool db_key_layout(const struct snk_table *t, struct snk_batch *b)
+{
+	return batch_layout(b, t->shape.nkey, t->wire_oids);
+}
+
+bool db_row_layout(const struct snk_table *t, struct snk_batch *b)
+{
+	return batch_layout(b, t->shape.nsync, t->wire_oids);
+}
+
+bool db_send_window_fetch(struct snk_pgconn *c, int fetch_rows)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "FETCH FORWARD %d FROM snk_window", fetch_rows);
+	return pgconn_query(c, sql, 0, NULL, NULL, NULL, 1);
+}
+
+bool db_send_window_close(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "COMMIT", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_summarize(struct snk_pgconn *c, const char *index_oid, uint64_t from_block)
+{
+	char from[24];
+	const char *params[2] = { index_oid, from };
+
+	snprintf(from, sizeof(from), "%llu", (unsigned long long)from_block);
+	return pgconn_query(c, "SELECT snk.summarize($1::pg_catalog.oid, $2::int8)", 2, params, NULL, NULL, 0);
+}
+
+bool db_send_restamp_ahead(struct snk_pgconn *c, const struct snk_table *t)
+{
+	const char *params[1] = { t->qualified };
+
+	return pgconn_query(c, "SELECT snk.restamp_ahead($1::pg_catalog.regclass)", 1, params, NULL, NULL, 0);
+}
+
+bool db_read_summarize(const PGresult *res, bool *done, uint64_t *next_block)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 1)
+		return false;
+	*done = !PQgetisnull(res, 0, 0);
+	if (*done)
+		*next_block = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	return true;
+}
+
+bool db_send_rollback(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "ROLLBACK", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_insert(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b, bool on_conflict)
+{
+	return send_batch(c, NULL, on_conflict ? t->stmt_insert : t->stmt_insert_plain, b, 0);
+}
+
+bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const char *snap, uint64_t rows,
+			  const char *src_ident, const char *dst_ident)
+{
+	char nrows[24];
+	const char *params[5] = { source_key, snap, nrows, src_ident, dst_ident };
+
+	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
+	return pgconn_query(c, SQL_CURSOR_STORE, 5, params, NULL, NULL, 0);
+}
+
+bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,
+			 const char *dst_ident)
+{
+	const char *params[4] = { source_key, snap, src_ident, dst_ident };
+
+	return pgconn_query(c, SQL_CURSOR_MARK, 4, params, NULL, NULL, 0);
+}
+
+bool db_send_reconciled(struct snk_pgconn *c, const char *source_key)
+{
+	const char *params[1] = { source_key };
+
+	return pgconn_query(c, SQL_RECONCILED, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_identity(struct snk_pgconn *c)
+{
+	return pgconn_query(c, SQL_IDENTITY, 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b)
+{
+	return send_batch(c, t->sql_conflicts, NULL, b, 0);
+}
+
+
+bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out)
+{
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		return false;
+	return snapshot_parse(PQgetvalue(res, 0, 0), out);
+}
+
+static bool all_binary(const PGresult *res)
+{
+	for (int k = 0; k < PQnfields(res); k++) {
+		if (PQfformat(res, k) != 1)
+			return false;
+	}
+	return true;
+}
+
+/* Appends row i's first n values to b, as they came (binary, or text for the types that
+ * travel as text). */
+static bool add_values(struct snk_batch *b, const PGresult *res, int i, int n)
+{
+	for (int k = 0; k < n; k++) {
+		int len = PQgetlength(res, i, k); /* 0 for a NULL: only then is it asked */
+		const char *v = len == 0 && PQgetisnull(res, i, k) ? NULL : PQgetvalue(res, i, k);
+
+		if (!batch_value(b, k, v, (size_t)len))
+			return false;
+	}
+	batch_row_done(b);
+	return true;
+}
+
+bool db_read_rows(const PGresult *res, const struct snk_table *t, struct snk_batch *b)
+{
+	int n = PQntuples(res);
+
+	if (PQnfields(res) != t->shape.nsync || b->ncols != t->shape.nsync || !all_binary(res))
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (!add_values(b, res, i, t->shape.nsync))
+			return false;
+	}
+	batch_finish(b);
+	return true;
+}
+
+uint64_t be64(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+/* Columns of a window page: the nsync values, the row's size, the ahead mark. */
+bool db_read_window_rows(const PGresult *res, const struct snk_table *t, int inline_max, struct snk_batch *b,
+			 struct snk_idqueue *large, struct snk_ahead *ahead)
+{
+	int n = PQntuples(res), nsync = t->shape.nsync, nkey = t->shape.nkey;
+
+	if (PQnfields(res) != nsync + 2 || b->ncols != nsync || !all_binary(res))
+		return false;
+	for (int i = 0; i < n; i++) {
+		uint64_t size;
+
+		switch (PQgetlength(res, i, nsync)) { /* 0: NULL, the size of one NULL value */
+		case 8:
+			size = be64(PQgetvalue(res, i, nsync));
+			break;
+		case 0:
+			size = 0;
+			break;
+		default:
+			return false;
+		}
+		if (!PQgetisnull(res, i, nsync + 1)) {
+			uint64_t xid;
+
+			if (PQgetlength(res, i, nsync + 1) != 8)
+				return false;
+			xid = be64(PQgetvalue(res, i, nsync + 1));
+			ahead->rows++;
+			if (xid > ahead->max_xid)
+				ahead->max_xid = xid;
+			continue; /* not copied now: restamped, then copied by the next window */
+		}
+		if (size > (uint64_t)inline_max) {
+			/* left behind by the window: too large to travel in a page; fetched by key */
+			const char *vals[SNK_MAX_KEY];
+			int lens[SNK_MAX_KEY];
+
+			for (int k = 0; k < nkey; k++) {
+				vals[k] = PQgetvalue(res, i, k);
+				lens[k] = PQgetlength(res, i, k);
+			}
+			if (!idqueue_push(large, nkey, vals, lens, size))
+				return false;
+		} else if (!add_values(b, res, i, nsync)) {
+			return false;
+		}
+	}
+	batch_finish(b);
+	return true;
+}
+
+bool db_read_u64(const PGresult *res, uint64_t *out)
+{
+	char *end;
+
+	if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
+		return false;
+	*out = strtoull(PQgetvalue(res, 0, 0), &end, 10);
+	return *end == '\0';
+}
+
+uint64_t db_read_affected(const PGresult *res)
+{
+	return strtoull(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+int db_read_ntuples(const PGresult *res)
+{
+	return PQntuples(res);
+}
+
+static const char *db_read_text(const PGresult *res, int row)
+{
+	return PQgetisnull(res, row, 0) ? NULL : PQgetvalue(res, row, 0);
+}
+
+const char *db_read_conflict(const PGresult *res, int row, bool *refused)
+{
+	*refused = PQnfields(res) > 1 && !PQgetisnull(res, row, 1) && PQgetvalue(res, row, 1)[0] == 't';
+	return db_read_text(res, row);
+}
