@@ -236,6 +236,13 @@ bool apply_resend_deferred(struct snk_dir *d, bool read_complete)
 	} else if (!read_complete && w->deferred < SNK_DEFER_MAX) {
 		return false;
 	}
+	if (w->held) {
+		/* The last batch may hold the parents the others wait for: it goes with them,
+		 * and an empty final batch carries the cursors. */
+		w->held->deferred = true;
+		w->deferred++;
+		w->held = NULL;
+	}
 	w->resending = true;
 	w->resent_ok = 0;
 	for (int r = 0; r < d->ntables; r++) {

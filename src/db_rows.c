@@ -39,14 +39,15 @@ static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
 
 bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
-			  bool close_first)
+			  bool close_first, bool ordered)
 {
 	char xmax[24], limit[16];
 	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	snprintf(limit, sizeof(limit), "%d", inline_max);
-	return send_close_cursor(c, close_first) && pgconn_query(c, t->sql_window[xid_type], 4, params, NULL, NULL, 0) &&
+	return send_close_cursor(c, close_first) && pgconn_query(c, ordered ? t->sql_window_ordered[xid_type] : t->sql_window[xid_type], 4, params, NULL,
+				NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
 }
 

@@ -399,7 +399,10 @@ static const char *xmax_now(int k)
 				   "(SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()))";
 }
 
-static char *build_window(const struct snk_table *t, int k)
+/* ordered: in the order the rows were written, as far as it is known (by transaction, then
+ * place in the heap), for a table that references itself: a parent row usually comes before
+ * the rows that reference it, in the same batch or an earlier one. */
+static char *build_window(const struct snk_table *t, int k, bool ordered)
 {
 	const char *now = xmax_now(k);
 	struct snk_buf b = { 0 };
@@ -412,6 +415,8 @@ static char *build_window(const struct snk_table *t, int k)
 	 * variable-length column outside the key), or PostgreSQL cannot type it. */
 	if (ok && !has_left_behind(&t->shape))
 		ok = sb_add(&b, " AND $3::int8 IS NOT NULL");
+	if (ok && ordered)
+		ok = sb_add(&b, " ORDER BY t.snk_xid, t.ctid");
 	return sb_done(&b, ok);
 }
 
@@ -512,10 +517,11 @@ bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db
 	if (!t->wire_oids || !t->key_text || !t->row_size || !t->row_text || !t->kid)
 		return false;
 	for (int k = 0; k < 2; k++) {
-		t->sql_window[k] = build_window(t, k);
+		t->sql_window[k] = build_window(t, k, false);
+		t->sql_window_ordered[k] = build_window(t, k, true);
 		t->sql_probe[k] = build_probe(t, k);
 		t->sql_chunk[k] = build_chunk(t, k);
-		if (!t->sql_window[k] || !t->sql_probe[k] || !t->sql_chunk[k])
+		if (!t->sql_window[k] || !t->sql_window_ordered[k] || !t->sql_probe[k] || !t->sql_chunk[k])
 			return false;
 	}
 	t->sql_fetch_large = build_fetch_large(t);
@@ -531,7 +537,8 @@ bool db_table_shape(struct snk_table *t, struct snk_shape *shape, const char *db
 
 static void table_unshape(struct snk_table *t)
 {
-	char **fields[] = { &t->sql_window[0], &t->sql_window[1], &t->sql_probe[0], &t->sql_probe[1],
+	char **fields[] = { &t->sql_window[0], &t->sql_window[1], &t->sql_window_ordered[0], &t->sql_window_ordered[1],
+			    &t->sql_probe[0], &t->sql_probe[1],
 			    &t->sql_chunk[0], &t->sql_chunk[1], &t->sql_fetch_large, &t->sql_fetch_kid,
 			    &t->sql_insert, &t->sql_insert_plain, &t->sql_conflicts, &t->kid, &t->row_text,
 			    &t->row_size, &t->key_text };

@@ -15,6 +15,7 @@ void fk_graph_clear(struct fk_graph *g)
 	free(g->rank);
 	free(g->group);
 	free(g->linked);
+	free(g->self);
 	free(g->pstart);
 	free(g->parents);
 	memset(g, 0, sizeof(*g));
@@ -100,12 +101,13 @@ bool fk_graph_build(struct fk_graph *g, int n, const struct snk_fkey *k, int nk,
 	g->rank = calloc((size_t)n + 1, sizeof(int));
 	g->group = calloc((size_t)n + 1, sizeof(int));
 	g->linked = calloc((size_t)n + 1, sizeof(bool));
+	g->self = calloc((size_t)n + 1, sizeof(bool));
 	g->pstart = calloc((size_t)n + 1, sizeof(int));
 	g->parents = calloc((size_t)nk + 1, sizeof(int));
 	waiting = calloc((size_t)n + 1, sizeof(int));
 	up = calloc((size_t)n + 1, sizeof(int));
 	done = calloc((size_t)n + 1, sizeof(bool));
-	if (!g->order || !g->rank || !g->group || !g->linked || !g->pstart || !g->parents || !waiting || !up || !done) {
+	if (!g->order || !g->rank || !g->group || !g->linked || !g->self || !g->pstart || !g->parents || !waiting || !up || !done) {
 		snprintf(why, len, "out of memory ordering the tables by their foreign keys");
 		goto fail;
 	}
@@ -117,6 +119,8 @@ bool fk_graph_build(struct fk_graph *g, int n, const struct snk_fkey *k, int nk,
 		join(up, k[i].child, k[i].parent);
 		if (k[i].child != k[i].parent)
 			g->pstart[k[i].child + 1]++;
+		else
+			g->self[k[i].child] = true;
 	}
 	for (int i = 0; i < n; i++)
 		g->pstart[i + 1] += g->pstart[i];

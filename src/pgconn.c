@@ -279,6 +279,18 @@ static void on_lost_ev(evutil_socket_t fd, short what, void *arg)
 	handle_loss(arg);
 }
 
+bool pgconn_close(struct snk_pgconn *c)
+{
+	if (c->nunits > 0 || c->building)
+		return false;
+	close_session(c);
+	if (c->timer)
+		evtimer_del(c->timer);
+	c->broken = false;
+	c->state = PGCONN_IDLE;
+	return true;
+}
+
 void pgconn_drop(struct snk_pgconn *c, const char *why)
 {
 	if (c->state == PGCONN_READY || c->state == PGCONN_CONNECTING)

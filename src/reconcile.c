@@ -919,6 +919,15 @@ bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2])
 	return true;
 }
 
+bool rc_close(struct snk_reconcile *rc)
+{
+	if (rc->running || !rc->conns_started || !pgconn_close(rc->conn[0]) || !pgconn_close(rc->conn[1]))
+		return false;
+	rc->conns_started = false;
+	rc->setup_ok[0] = rc->setup_ok[1] = false;
+	return true;
+}
+
 void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables)
 {
 	rc->tables = tables;

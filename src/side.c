@@ -545,13 +545,8 @@ struct write_lane *side_pick_lane(struct snk_side *s, bool final, int group)
 {
 	struct write_lane *best = &s->lane[0];
 
-	if (final)
+	if (final || group >= 0)
 		return best;
-	if (group >= 0) {
-		struct write_lane *l = &s->lane[group % s->nlanes];
-
-		return l->ok ? l : best;
-	}
 	for (int i = 1; i < s->nlanes; i++) {
 		struct write_lane *l = &s->lane[i];
 

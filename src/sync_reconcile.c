@@ -154,8 +154,21 @@ static void add_stats(struct rc_stats *sum, const struct rc_stats *st)
 	sum->left_to_tail += st->left_to_tail;
 }
 
+/* After a run, from the loop: the engine's sessions close until the next run, so that
+ * snk holds 1 + write_connections sessions per database between runs. */
+static void close_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_app *app = arg;
+
+	if (app->reconcile.table < 0 && rc_close(app->reconcile.rc))
+		log_debug("reconcile", "sessions closed until the next run");
+}
+
 static void run_ended(struct snk_app *app, bool ok, const char *error)
 {
+	const struct timeval soon = { 0, 0 };
+
+	(void)event_base_once(app->base, -1, EV_TIMEOUT, close_cb, app, &soon);
 	struct snk_rc_schedule *r = &app->reconcile;
 	struct rc_stats *st = &r->run;
 	double secs;

@@ -32,9 +32,16 @@
 #define COPY_PAGES_PER_PASS 2048
 #define COPY_PAGES_ALL 4294967295ULL /* one past the last block number */
 
-static uint64_t copy_pages_per_pass(const struct snk_dir *d)
+static bool self_ref(const struct snk_dir *d, int t)
 {
-	return d->ntables == 1 ? COPY_PAGES_ALL : COPY_PAGES_PER_PASS;
+	return d->dst->fk.self && d->dst->fk.self[t];
+}
+
+/* A table that references itself is copied in one piece too: a row of one piece could
+ * reference a row of a later one, and the rest of the pass cannot bring it. */
+static uint64_t copy_pages_per_pass(const struct snk_dir *d, int t)
+{
+	return d->ntables == 1 || self_ref(d, t) ? COPY_PAGES_ALL : COPY_PAGES_PER_PASS;
 }
 
 static void advance(struct snk_dir *d);
@@ -322,12 +329,12 @@ static bool send_open_table(struct snk_dir *d, int first)
 
 		w->map.nblocks = n;
 		w->map.rows = n + 2;
-		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + copy_pages_per_pass(d), s->requested, w->inline_max,
+		db_send_chunk_table(c, td->t, xid_type(d, t), from, from + copy_pages_per_pass(d, t), s->requested, w->inline_max,
 				    w->cursor_open);
 	} else {
 		w->map.rows = n + 1;
 		db_send_window_table(c, td->t, xid_type(d, t), &td->prev, !td->restamp_off, s->requested, w->inline_max,
-				     w->cursor_open);
+				     w->cursor_open, self_ref(d, t));
 	}
 	w->cursor_open = true;
 	return true;
@@ -432,7 +439,7 @@ static void table_finished(struct snk_dir *d)
 	struct snk_tdir *td = current(d);
 
 	if (td->copy.active) {
-		td->copy.next_page += copy_pages_per_pass(d);
+		td->copy.next_page += copy_pages_per_pass(d, d->w.tables[d->w.pos]);
 	}
 	d->w.pos++;
 	advance(d);

@@ -163,13 +163,50 @@ static void print_reconcile(const cJSON *r)
 		     num(last, "rows_repaired_into_a"), num(last, "rows_repaired_into_b"), num(last, "conflicts"));
 }
 
+/* With several tables, a line each: rows copied both ways, the larger lag, a first copy. */
+static void print_tables(const cJSON *tables)
+{
+	static const char *const dirs[2] = { "a_to_b", "b_to_a" };
+	const cJSON *t;
+
+	if (cJSON_GetArraySize(tables) < 2)
+		return;
+	line("%-40s %12s %12s %8s %s", "table", "a_to_b", "b_to_a", "lag_ms", "first copy");
+	cJSON_ArrayForEach(t, tables)
+	{
+		char name[48], copy[96] = "-";
+		double lag = 0;
+
+		for (int i = 0; i < 2; i++) {
+			const cJSON *d = cJSON_GetObjectItemCaseSensitive(t, dirs[i]);
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "initial_copy");
+
+			if (num(d, "lag_ms") > lag)
+				lag = num(d, "lag_ms");
+			if (cJSON_IsObject(c)) {
+				double eta = num(c, "eta_s");
+
+				snprintf(copy, sizeof(copy), "%s %.0f%%, ETA %s%.0f s", i ? "b->a" : "a->b",
+					 num(c, "progress") * 100, eta < 0 ? "unknown " : "", eta < 0 ? 0 : eta);
+			}
+		}
+		line("%-40s %12.0f %12.0f %8.0f %s", cli_fit(name, sizeof(name), str(t, "table"), 40),
+		     num(cJSON_GetObjectItemCaseSensitive(t, "a_to_b"), "rows_copied"),
+		     num(cJSON_GetObjectItemCaseSensitive(t, "b_to_a"), "rows_copied"), lag, copy);
+	}
+}
+
 static void print_status(const cJSON *o)
 {
 	const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
 	static const char *const dirs[2] = { "a_to_b", "b_to_a" };
 
-	line("snk %s  pid %.0f  up %.0fs  state %s  table %s  wake %s", str(o, "version"), num(o, "pid"),
-	     num(o, "uptime_s"), str(o, "state"), str(o, "table"), str(o, "wake"));
+	char more[32] = "";
+
+	if (num(o, "table_count") > 1)
+		snprintf(more, sizeof(more), " (+%.0f more)", num(o, "table_count") - 1);
+	line("snk %s  pid %.0f  up %.0fs  state %s  table %s%s  wake %s", str(o, "version"), num(o, "pid"),
+	     num(o, "uptime_s"), str(o, "state"), str(o, "table"), more, str(o, "wake"));
 	line("%-4s %-10s %-28s %-10s %s", "db", "connected", "target", "reconnects", "last_error");
 	for (int i = 0; i < 2; i++) {
 		const char *name = i ? "b" : "a";
@@ -207,6 +244,7 @@ static void print_status(const cJSON *o)
 		if (strcmp(str(d, "last_error"), "-") != 0)
 			line("  %s: %s", dirs[i], str(d, "last_error"));
 	}
+	print_tables(cJSON_GetObjectItemCaseSensitive(o, "tables"));
 	print_reconcile(cJSON_GetObjectItemCaseSensitive(o, "reconcile"));
 }
 

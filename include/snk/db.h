@@ -69,6 +69,7 @@ struct snk_table {
 	char shape_db[8];        /* the database it was read from, for messages */
 	uint32_t *wire_oids;     /* owned: [shape.nsync] the batch layout of a row */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
+	char *sql_window_ordered[2]; /* owned: the same in the order rows were written */
 	char *sql_probe[2]; /* owned: whether the window has rows */
 	char *sql_chunk[2]; /* owned: a range of pages of the first copy */
 	char *sql_fetch_large; /* owned: rows by key (a batch of the key columns) */
@@ -278,11 +279,12 @@ bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum
 bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 		   const struct snk_snapshot *prev, bool find_ahead);
 /* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now
- * but not in prev, FETCH. Values longer than inline_max bytes stay behind: the page holds
- * their key and length only. Decode pages with db_read_window_rows. */
+ * but not in prev, FETCH (ordered: by transaction, then heap place). Values longer than
+ * inline_max bytes stay behind: the page holds their key and length only. Decode pages
+ * with db_read_window_rows. */
 bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
 			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
-			  bool close_first);
+			  bool close_first, bool ordered);
 /* In a pass, a piece of t's first copy: [CLOSE,] the table's size in pages now
  * (db_read_u64), DECLARE a cursor over the rows of pages [from_page, to_page), FETCH. */
 bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,

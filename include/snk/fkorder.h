@@ -14,6 +14,7 @@ struct fk_graph {
 	int *rank;       /* owned: [n] a table's place in order */
 	int *group;      /* owned: [n] the smallest index of the tables it is linked to */
 	bool *linked;    /* owned: [n] it references or is referenced (itself included) */
+	bool *self;      /* owned: [n] it references itself */
 	int *pstart;     /* owned: [n + 1] parents of table i: parents[pstart[i] .. pstart[i + 1]) */
 	int *parents;    /* owned */
 };

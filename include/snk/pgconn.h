@@ -55,6 +55,9 @@ void pgconn_free(struct snk_pgconn *c);
 
 /* pgconn_start: begins connecting (and reconnecting after losses, with backoff). */
 void pgconn_start(struct snk_pgconn *c);
+/* pgconn_close: ends the session, with no reconnect until pgconn_start; false (and
+ * nothing done) while units are queued. Not from inside one of its callbacks. */
+bool pgconn_close(struct snk_pgconn *c);
 /* pgconn_drop: closes the session as if lost and reconnects after backoff. */
 void pgconn_drop(struct snk_pgconn *c, const char *why);
 /* pgconn_set_conninfo: used from the next connection attempt on. */

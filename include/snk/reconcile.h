@@ -80,6 +80,9 @@ double rc_eta_s(const struct rc_stats *st, int64_t now_ms);
 /* rc_set_conninfo: used from the next connection on; the current ones are dropped. */
 bool rc_set_conninfo(struct snk_reconcile *rc, char *const conninfo[2]) __attribute__((warn_unused_result));
 
+/* rc_close: between runs, ends the engine's sessions (the next rc_start opens them
+ * again); false when a run or a query is on. Not from inside the engine's hooks. */
+bool rc_close(struct snk_reconcile *rc);
 /* rc_set_tables: the daemon's tables changed (not while a run is on): its sessions reconnect
  * and prepare the new tables' inserts. */
 void rc_set_tables(struct snk_reconcile *rc, struct snk_table *tables, int ntables);

@@ -98,9 +98,9 @@ void side_start(struct snk_side *s);
 void side_free(struct snk_side *s);
 
 /* side_pick_lane: the write session for a batch: lane 0 for a final batch (its cursor
- * only the lock holder commits); group >= 0: the lane of that group of tables linked by
- * foreign keys, so that their batches are applied in the order they were sent; else the
- * ready lane with the fewest units in flight. */
+ * only the lock holder commits) and for a table linked to others by foreign keys (group >=
+ * 0: their batches and the final batches are then applied in the order they were sent,
+ * across passes too); else the ready lane with the fewest units in flight. */
 struct write_lane *side_pick_lane(struct snk_side *s, bool final, int group);
 /* side_spare_write: a write session other than lane 0 when one is ready, else lane 0. */
 struct snk_pgconn *side_spare_write(struct snk_side *s);

@@ -99,12 +99,25 @@ q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'r' || g FROM gene
 wait_synced 30
 # the first start's own reconcile may still be running; a second is refused meanwhile
 for _ in $(seq 1 100); do [ "$(status_field .reconcile.state)" = idle ] && break; sleep 0.1; done
-"$SNKCTL" -c "$CFG" reconcile >/dev/null || fail "snkctl reconcile refused"
-for _ in $(seq 1 100); do [ "$(status_field '.reconcile.last.result // empty')" = complete ] && break; sleep 0.1; done
 apps() { q "$1" "SELECT string_agg(application_name, ',' ORDER BY application_name) FROM pg_stat_activity
 	WHERE datname = current_database() AND application_name LIKE 'snk %'"; }
+# the reconcile's sessions, caught while a lock on b holds its digest query; they close
+# once the run is over
+runs=$(status_field .reconcile.runs)
+PGAPPNAME=cli_locker psql_side "$SNK_IT_PORT_B" -d "$DB" \
+	-c "BEGIN; LOCK TABLE records IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" >/dev/null 2>&1 &
+locker=$!
+BG_PIDS+=($locker)
+wait_for b "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'cli_locker' AND wait_event = 'PgSleep'" 1 10
+"$SNKCTL" -c "$CFG" reconcile >/dev/null || fail "snkctl reconcile refused"
+for _ in $(seq 1 100); do [[ "$(apps b)" == *reconcile* ]] && break; sleep 0.1; done
 [ "$(apps a)" = "snk a.read,snk a.reconcile,snk a.write,snk a.write2" ] || fail "sessions on a: $(apps a)"
 [ "$(apps b)" = "snk b.read,snk b.reconcile,snk b.write,snk b.write2" ] || fail "sessions on b: $(apps b)"
+q b "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cli_locker'" >/dev/null
+for _ in $(seq 1 100); do [ "$(status_field .reconcile.runs)" -gt "$runs" ] && break; sleep 0.1; done
+for _ in $(seq 1 50); do [[ "$(apps a)$(apps b)" != *reconcile* ]] && break; sleep 0.1; done
+[ "$(apps a)" = "snk a.read,snk a.write,snk a.write2" ] || fail "after the run, sessions on a: $(apps a)"
+[ "$(apps b)" = "snk b.read,snk b.write,snk b.write2" ] || fail "after the run, sessions on b: $(apps b)"
 # verify's sessions, caught while a lock on b holds its digest query
 PGAPPNAME=cli_locker psql_side "$SNK_IT_PORT_B" -d "$DB" \
 	-c "BEGIN; LOCK TABLE records IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60)" >/dev/null 2>&1 &

@@ -33,6 +33,7 @@ static void test_chain(void)
 	CHECK(g.group[0] == g.group[1] && g.group[1] == g.group[2]);
 	CHECK(g.group[3] == 3 && g.group[4] == 4 && g.group[0] == 0);
 	CHECK(g.linked[0] && g.linked[3] && !g.linked[4]);
+	CHECK(g.self[3] && !g.self[0] && !g.self[2]);
 	/* the tables order follows the config where keys say nothing */
 	CHECK(g.rank[3] < g.rank[4]);
 	fk_graph_ancestors(&g, 0, mark);
