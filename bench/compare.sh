@@ -9,8 +9,9 @@
 # then after (before, after, before, after), each run on fresh clusters, so that the
 # machine's drift falls on both.
 # Every run is at short sizes unless set otherwise: LOAD_SECONDS=15 DRAIN_ROWS=300000
-# BIG_ROWS=200000 IDLE_SAMPLES=200, and without the wide table (BENCH_WIDE=0: a build
-# from before issue 14 cannot sync it); about 105 s a run, 7 minutes in all.
+# BIG_ROWS=200000 IDLE_SAMPLES=200, without the wide table (BENCH_WIDE=0: a build from
+# before issue 14 cannot sync it) and without the many tables of step 9 (BENCH_TABLES=0:
+# a build from before issue 15 cannot sync them); about 105 s a run, 7 minutes in all.
 # Prints each run's headline, then for every figure the median of each build's runs, the
 # ratio after / before, which way is better, and the spread (max / min) of each build's
 # own runs, against which to read the ratio; writes bench/results/compare/ (each run's
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 PAIRS=${PAIRS:-2}
 export LOAD_SECONDS=${LOAD_SECONDS:-15} DRAIN_ROWS=${DRAIN_ROWS:-300000}
-export BIG_ROWS=${BIG_ROWS:-200000} IDLE_SAMPLES=${IDLE_SAMPLES:-200} BENCH_WIDE=0
+export BIG_ROWS=${BIG_ROWS:-200000} IDLE_SAMPLES=${IDLE_SAMPLES:-200} BENCH_WIDE=0 BENCH_TABLES=0
 out=$PWD/bench/results/compare
 for d in "$before" "$after"; do
 	bench_check_bin_dir "$d" || exit 1
