@@ -206,6 +206,7 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 	struct snk_cursor *cur = &td->stored;
 
 	*mark = false;
+	snapshot_clear(&td->copy.start);
 	memset(&td->copy, 0, sizeof(td->copy));
 	if (!cur->found || strcmp(cur->snapshot.text, SNAPSHOT_INITIAL) == 0) {
 		/* The cursor row is written now, with its debt: a reconcile that finishes before
@@ -226,7 +227,9 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 		dir_owes_reconcile(d, t, "a database was replaced or restored");
 		return snapshot_set(&td->prev, d->src_now.text);
 	}
-	if (d->ntables <= 3)
+	if (d->ntables == 1)
+		log_info(d->role, "resuming from cursor %s", cur->snapshot.text); /* as one-table snk always said */
+	else if (d->ntables <= 3)
 		log_info(d->role, "resuming %s from cursor %s", td->t->label, cur->snapshot.text);
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
 		log_warn(d->role, "database %s is not the one the cursor of %s was stored in (then %s, now %s): a"
