@@ -257,6 +257,7 @@ static void cursors_loaded(struct snk_dir *d)
 		}
 		td->wake = true; /* catch up at once */
 		td->committed_taken_ms = 0;
+		td->notified_ms = clock_now_ms();
 	}
 	d->wake_pending = true;
 	dir_set_state(d, DIR_IDLE, "cursors loaded");
@@ -411,6 +412,10 @@ void dir_wake(struct snk_dir *d, int t)
 	for (int i = 0; i < d->ntables; i++) {
 		if (t < 0 || i == t)
 			d->tdirs[i].wake = true;
+	}
+	if (t >= 0) {
+		d->tdirs[t].notified_ms = clock_now_ms();
+		d->src->notified[t] = true; /* its trigger fires, whatever the last check said */
 	}
 	d->wake_pending = true;
 	if (d->state == DIR_IDLE)

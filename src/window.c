@@ -434,9 +434,29 @@ static void batch_arrived(struct snk_dir *d, struct slot *s)
 }
 
 /* The current table's cursor is exhausted and its large rows fetched: on to the next. */
+/* Rows of a table whose trigger was found at connect, read by the timer's safety net while
+ * no NOTIFY came for twice its period: the trigger no longer fires (dropped, disabled, or
+ * its rows written with triggers off). The table is polled at every tick from then on,
+ * until a NOTIFY for it comes again. */
+static void notice_silent_trigger(struct snk_dir *d, int t)
+{
+	struct snk_tdir *td = &d->tdirs[t];
+	int64_t quiet = clock_now_ms() - td->notified_ms;
+	int64_t bound = 2 * SNK_POLL_NOTIFIED_EVERY * (int64_t)d->app->cfg->poll_interval_ms;
+
+	if (td->pass_rows == 0 || !d->src->notified[t] || quiet <= bound)
+		return;
+	d->src->notified[t] = false;
+	log_warn(d->role, "rows of %s arrived in database %s without a NOTIFY for %lld ms: polling it every %d ms"
+		 " (is its trigger dropped or disabled? see snk check)", td->t->label, d->src->name, (long long)quiet,
+		 d->app->cfg->poll_interval_ms);
+}
+
 static void table_finished(struct snk_dir *d)
 {
 	struct snk_tdir *td = current(d);
+
+	notice_silent_trigger(d, d->w.tables[d->w.pos]);
 
 	if (td->copy.active) {
 		td->copy.next_page += copy_pages_per_pass(d, d->w.tables[d->w.pos]);

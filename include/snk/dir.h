@@ -54,6 +54,7 @@ struct snk_tdir {
 	int64_t committed_taken_ms; /* wall clock when `committed` was taken */
 	struct snk_cursor stored;/* as read from the destination */
 	bool wake;               /* a pass should read it */
+	int64_t notified_ms;     /* wall clock of its last NOTIFY (or of the cursor load) */
 	bool in_pass;            /* the running pass reads it */
 	bool has_rows;           /* the pass's probe found rows (or it is not probed) */
 	bool skipped;            /* in the pass, but not read: a parent's first copy is not done */
