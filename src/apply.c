@@ -12,11 +12,10 @@
 #include "snk/log.h"
 #include "snk/sync.h"
 
-static int group_of(const struct snk_dir *d, int t)
+/* Whether t references or is referenced by a synced table in the destination. */
+static bool linked(const struct snk_dir *d, int t)
 {
-	const struct fk_graph *g = &d->dst->fk;
-
-	return g->linked && g->linked[t] ? g->group[t] : -1;
+	return d->dst->fk.linked && d->dst->fk.linked[t];
 }
 
 /* ---- destination side: batches and the cursors ---- */
@@ -182,7 +181,7 @@ void apply_send(struct snk_dir *d, struct slot *s, bool final)
 	struct snk_pgconn *c;
 	bool ok;
 
-	s->lane = side_pick_lane(d->dst, final || s->resent, group_of(d, s->table));
+	s->lane = side_pick_lane(d->dst, final || s->resent || linked(d, s->table));
 	c = s->lane->conn;
 	s->final = final;
 	if (!s->on_conflict)

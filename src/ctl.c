@@ -301,18 +301,16 @@ static cJSON *cmd_status(struct snk_app *app)
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
 		cJSON *db = cJSON_AddObjectToObject(dbs, s->name);
-		const char *err = pgconn_last_error(s->read);
-		uint64_t reconnects = sync_side_reconnects(s);
+		const char *err = side_error(s);
+		uint64_t reconnects = side_reconnects(s);
 		cJSON *per_lane;
 
-		for (int j = 0; !err[0] && j < s->nlanes; j++)
-			err = pgconn_last_error(s->lane[j].conn);
 		cJSON_AddBoolToObject(db, "connected", s->read_ok && s->write_ok);
 		cJSON_AddStringToObject(db, "target", pgconn_target(s->read));
 		cJSON_AddStringToObject(db, "read_state", pgconn_state_name(pgconn_state(s->read)));
 		cJSON_AddStringToObject(db, "write_state", pgconn_state_name(pgconn_state(s->write)));
 		cJSON_AddNumberToObject(db, "write_sessions", s->nlanes);
-		cJSON_AddNumberToObject(db, "write_sessions_ready", sync_side_lanes_ready(s));
+		cJSON_AddNumberToObject(db, "write_sessions_ready", side_lanes_ready(s));
 		per_lane = cJSON_AddArrayToObject(db, "batches_by_write_session");
 		for (int j = 0; per_lane && j < s->nlanes; j++)
 			cJSON_AddItemToArray(per_lane, cJSON_CreateNumber((double)s->lane[j].batches));
@@ -339,12 +337,12 @@ static cJSON *cmd_status(struct snk_app *app)
 		const struct snk_dir *d = &app->dir[i];
 		cJSON *j = cJSON_AddObjectToObject(o, d->name);
 
-		cJSON_AddStringToObject(j, "state", sync_dir_state_name(d->state));
+		cJSON_AddStringToObject(j, "state", dir_state_name(d->state));
 		add_u64(j, "rows_read", d->stats.rows_read);
 		add_u64(j, "rows_copied", d->stats.rows_copied);
 		cJSON_AddNumberToObject(j, "rows_per_s", rate_per_s(&d->stats.copied_rate, now / 1000));
-		cJSON_AddNumberToObject(j, "lag_ms", (double)sync_dir_lag_ms(d, now));
-		add_u64(j, "pending_rows", sync_dir_pending_rows(d));
+		cJSON_AddNumberToObject(j, "lag_ms", (double)dir_lag_ms(d, now));
+		add_u64(j, "pending_rows", dir_pending_rows(d));
 		add_u64(j, "rows_already_present", d->stats.rows_present);
 		add_u64(j, "insert_retries", d->stats.insert_retries);
 		add_u64(j, "conflicts", d->stats.conflicts);

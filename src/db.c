@@ -190,9 +190,6 @@ const char SQL_CURSOR_MARK[] =
 
 const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false WHERE source = $1::text";
 
-static const char SQL_WRITER_LOCK[] =
-	"SELECT pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ", pg_catalog.hashtext($1::text))";
-
 /* The NOTIFY trigger, found by what it does rather than by its name: an AFTER INSERT
  * trigger (row or statement) on the table whose function is snk_notify_insert and whose
  * first argument is the channel snk listens on (migrations/notify_trigger.sql). tgargs
@@ -304,30 +301,27 @@ bool sb_add(struct snk_buf *b, const char *f, ...)
 	return true;
 }
 
+/* A text[] literal of the strings ({"a","b"}), NULL on out of memory. */
+static char *text_array(const char *const *items, int n, size_t stride)
+{
+	struct snk_buf b = { 0 };
+	bool ok = sb_add(&b, "{");
+
+	for (int i = 0; ok && i < n; i++) {
+		const char *item = *(const char *const *)((const char *)items + (size_t)i * stride);
+
+		ok = sb_add(&b, "%s\"", i ? "," : "");
+		for (const char *p = item; ok && *p; p++)
+			ok = sb_add(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
+		ok = ok && sb_add(&b, "\"");
+	}
+	return sb_done(&b, ok && sb_add(&b, "}"));
+}
+
 /* key_param: the config's "key" as a text[] literal ({"a","b"}), NULL when not set. */
 static char *key_param(const struct snk_table_spec *spec)
 {
-	struct snk_buf b = { 0 };
-
-	if (spec->nkey == 0)
-		return NULL;
-	if (!sb_add(&b, "{"))
-		return NULL;
-	for (int i = 0; i < spec->nkey; i++) {
-		if (!sb_add(&b, "%s\"", i ? "," : ""))
-			goto oom;
-		for (const char *p = spec->key[i]; *p; p++) {
-			if (!sb_add(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p))
-				goto oom;
-		}
-		if (!sb_add(&b, "\""))
-			goto oom;
-	}
-	if (sb_add(&b, "}"))
-		return b.data;
-oom:
-	free(b.data);
-	return NULL;
+	return spec->nkey ? text_array((const char *const *)spec->key, spec->nkey, sizeof(*spec->key)) : NULL;
 }
 
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
@@ -496,30 +490,6 @@ bool db_send_read_session_setup(struct snk_pgconn *c)
 bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t)
 {
 	return t->sql_listen ? pgconn_query(c, t->sql_listen, 0, NULL, NULL, NULL, 0) : true;
-}
-
-bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t)
-{
-	const char *params[1] = { t->label };
-
-	return pgconn_query(c, SQL_WRITER_LOCK, 1, params, NULL, NULL, 0);
-}
-
-/* A text[] literal of the strings ({"a","b"}), NULL on out of memory. */
-static char *text_array(const char *const *items, int n, size_t stride)
-{
-	struct snk_buf b = { 0 };
-	bool ok = sb_add(&b, "{");
-
-	for (int i = 0; ok && i < n; i++) {
-		const char *item = *(const char *const *)((const char *)items + (size_t)i * stride);
-
-		ok = sb_add(&b, "%s\"", i ? "," : "");
-		for (const char *p = item; ok && *p; p++)
-			ok = sb_add(&b, "%s%c", *p == '"' || *p == '\\' ? "\\" : "", *p);
-		ok = ok && sb_add(&b, "\"");
-	}
-	return sb_done(&b, ok && sb_add(&b, "}"));
 }
 
 bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n)

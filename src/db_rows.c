@@ -21,13 +21,12 @@ bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum
 	return t->shaped && pgconn_prepare(c, t->stmt_probe, t->sql_probe[xid_type], 3);
 }
 
-bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-		   const struct snk_snapshot *prev, bool find_ahead)
+bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
+		   bool find_ahead)
 {
 	char xmax[24];
 	const char *params[3] = { xmax, prev->xip_array, find_ahead ? "true" : "false" };
 
-	(void)xid_type; /* prepared for it */
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	return pgconn_query_prepared(c, t->stmt_probe, 3, params, NULL, NULL, 0);
 }

@@ -409,14 +409,13 @@ void dir_pass_over(struct snk_dir *d)
 
 void dir_wake(struct snk_dir *d, int t)
 {
-	for (int i = 0; i < d->ntables; i++) {
-		if (t < 0 || i == t)
-			d->tdirs[i].wake = true;
-	}
 	if (t >= 0) {
+		d->tdirs[t].wake = true;
 		d->tdirs[t].notified_ms = clock_now_ms();
 		d->src->notified[t] = true; /* its trigger fires, whatever the last check said */
 	}
+	for (int i = 0; t < 0 && i < d->ntables; i++)
+		d->tdirs[i].wake = true;
 	d->wake_pending = true;
 	if (d->state == DIR_IDLE)
 		dir_kick(d);

@@ -80,8 +80,8 @@ static void describe(struct runtime *rt, char *buf, size_t len)
 	else
 		snprintf(state, sizeof(state), "%s", rt->app.ready ? "syncing" : "connecting");
 	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms", state,
-		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ab, now),
-		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)sync_dir_lag_ms(ba, now));
+		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)dir_lag_ms(ab, now),
+		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)dir_lag_ms(ba, now));
 }
 
 /* Until READY=1, snk waits for both databases for as long as they take (it retries,
@@ -368,7 +368,7 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			struct snk_side *s = &rt->app.side[i];
 
-			if (!sync_side_set_conninfo(s, fresh->conninfo[i])) {
+			if (!side_set_conninfo(s, fresh->conninfo[i])) {
 				log_error(NULL, "SIGHUP: out of memory; old config stays in force");
 				config_free(fresh);
 				reload_verdict(rt, "out of memory");
@@ -384,7 +384,7 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
 		sync_reconcile_interval(&rt->app, fresh->reconcile_interval_s);
 	for (int i = 0; i < 2; i++)
-		sync_side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
+		side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
 	log_set_format(fresh->log_format);

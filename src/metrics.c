@@ -232,7 +232,7 @@ char *metrics_render(struct snk_app *app)
 	       "Upper bound on the age of the oldest source row not yet in the peer; 0 when caught up.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_lag_seconds{direction=\"%s\"} %.3f\n", app->dir[i].name,
-		    (double)sync_dir_lag_ms(&app->dir[i], now) / 1000);
+		    (double)dir_lag_ms(&app->dir[i], now) / 1000);
 	family(&b, "snk_last_commit_timestamp_seconds", "gauge",
 	       "Unix time of the last commit that copied rows into the peer; 0 before the first.");
 	for (int i = 0; i < 2; i++)
@@ -241,7 +241,7 @@ char *metrics_render(struct snk_app *app)
 	family(&b, "snk_pending_rows", "gauge", "Rows read from the source and not yet committed in the peer.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_pending_rows{direction=\"%s\"} %llu\n", app->dir[i].name,
-		    (unsigned long long)sync_dir_pending_rows(&app->dir[i]));
+		    (unsigned long long)dir_pending_rows(&app->dir[i]));
 	family(&b, "snk_batches_in_flight", "gauge", "INSERT batches sent and not yet committed.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_batches_in_flight{direction=\"%s\"} %d\n", app->dir[i].name, app->dir[i].w.inflight);
@@ -270,11 +270,11 @@ char *metrics_render(struct snk_app *app)
 	       "Write sessions to the database that can take batches (of write_connections).");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_write_sessions_ready{database=\"%s\"} %d\n", app->side[i].name,
-		    sync_side_lanes_ready(&app->side[i]));
+		    side_lanes_ready(&app->side[i]));
 	family(&b, "snk_reconnects_total", "counter", "Sessions re-established after the first.");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_reconnects_total{database=\"%s\"} %llu\n", app->side[i].name,
-		    (unsigned long long)sync_side_reconnects(&app->side[i]));
+		    (unsigned long long)side_reconnects(&app->side[i]));
 	family(&b, "snk_notifications_total", "counter", "NOTIFY wake-ups received (snk's own are not counted).");
 	for (int i = 0; i < 2; i++)
 		put(&b, "snk_notifications_total{database=\"%s\"} %llu\n", app->side[i].name,

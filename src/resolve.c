@@ -37,6 +37,21 @@ static bool schema_listed(const struct snk_config *cfg, const char *schema)
 	return false;
 }
 
+/* spec_push: a zeroed entry appended to *out (grown as needed), NULL when out of memory. */
+static struct snk_table_spec *spec_push(struct snk_table_spec **out, int *n, int *cap)
+{
+	if (*n == *cap) {
+		struct snk_table_spec *grown = realloc(*out, sizeof(**out) * (size_t)(*cap * 2 + 8));
+
+		if (!grown)
+			return NULL;
+		*out = grown;
+		*cap = *cap * 2 + 8;
+	}
+	memset(&(*out)[*n], 0, sizeof(**out));
+	return &(*out)[(*n)++];
+}
+
 static void free_names(char **names, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -66,19 +81,12 @@ static int expand(PGconn *conn[2], const struct snk_config *cfg, const char *sch
 
 			if (listed(cfg->tables, cfg->ntables, schema, names[i]) || listed(*out, *nout, schema, names[i]))
 				continue;
-			if (*nout == *cap) {
-				struct snk_table_spec *grown = realloc(*out, sizeof(**out) * (size_t)(*cap * 2 + 8));
-
-				if (!grown) {
-					free_names(names, n);
-					snprintf(err, errlen, "out of memory");
-					return SNK_EXIT_OSERR;
-				}
-				*out = grown;
-				*cap = *cap * 2 + 8;
+			t = spec_push(out, nout, cap);
+			if (!t) {
+				free_names(names, n);
+				snprintf(err, errlen, "out of memory");
+				return SNK_EXIT_OSERR;
 			}
-			t = &(*out)[(*nout)++];
-			memset(t, 0, sizeof(*t));
 			t->schema = strdup(schema);
 			t->table = strdup(names[i]);
 			found++;
@@ -125,18 +133,12 @@ int resolve_tables(struct snk_config *cfg, const char *who, char *err, size_t er
 			rc = expand(conn, cfg, cfg->tables[i].schema, &out, &nout, &cap, err, errlen);
 			continue;
 		}
-		if (nout == cap) {
-			struct snk_table_spec *grown = realloc(out, sizeof(*out) * (size_t)(cap * 2 + 8));
-
-			if (!grown) {
-				snprintf(err, errlen, "out of memory");
-				rc = SNK_EXIT_OSERR;
-				break;
-			}
-			out = grown;
-			cap = cap * 2 + 8;
+		t = spec_push(&out, &nout, &cap);
+		if (!t) {
+			snprintf(err, errlen, "out of memory");
+			rc = SNK_EXIT_OSERR;
+			break;
 		}
-		t = &out[nout++];
 		*t = cfg->tables[i]; /* moved: the entry gives up its strings */
 		memset(&cfg->tables[i], 0, sizeof(cfg->tables[i]));
 		cfg->tables[i].wildcard = false;

@@ -551,11 +551,11 @@ void side_free(struct snk_side *s)
 	memset(s, 0, sizeof(*s));
 }
 
-struct write_lane *side_pick_lane(struct snk_side *s, bool final, int group)
+struct write_lane *side_pick_lane(struct snk_side *s, bool in_order)
 {
 	struct write_lane *best = &s->lane[0];
 
-	if (final || group >= 0)
+	if (in_order)
 		return best;
 	for (int i = 1; i < s->nlanes; i++) {
 		struct write_lane *l = &s->lane[i];

@@ -19,21 +19,6 @@
 
 #define STOP_GRACE_MS 30000
 
-const char *sync_dir_state_name(enum dir_state s)
-{
-	return dir_state_name(s);
-}
-
-int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
-{
-	return dir_lag_ms(d, now_ms);
-}
-
-uint64_t sync_dir_pending_rows(const struct snk_dir *d)
-{
-	return dir_pending_rows(d);
-}
-
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d)
 {
 	const struct snk_dir *other = &d->app->dir[1 - d->index];
@@ -62,26 +47,6 @@ double sync_table_copy_eta_s(const struct snk_dir *d, int t, int64_t now_ms)
 	if (!c->active || p <= 0.0 || c->started_ms == 0)
 		return -1;
 	return (double)(now_ms - c->started_ms) / 1000.0 * (1.0 - p) / p;
-}
-
-int sync_side_lanes_ready(const struct snk_side *s)
-{
-	return side_lanes_ready(s);
-}
-
-uint64_t sync_side_reconnects(const struct snk_side *s)
-{
-	return side_reconnects(s);
-}
-
-bool sync_side_set_conninfo(struct snk_side *s, const char *conninfo)
-{
-	return side_set_conninfo(s, conninfo);
-}
-
-void sync_side_set_reconnect_max(struct snk_side *s, int ms)
-{
-	side_set_reconnect_max(s, ms);
 }
 
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len)

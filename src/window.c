@@ -767,7 +767,7 @@ void window_start(struct snk_dir *d)
 			struct snk_tdir *td = &d->tdirs[t];
 
 			/* a table in its first copy is read by pages whatever its probe says */
-			db_send_probe(c, td->t, xid_type(d, t), &td->prev, !td->restamp_off);
+			db_send_probe(c, td->t, &td->prev, !td->restamp_off);
 		}
 	}
 	pgconn_end(c);

@@ -239,9 +239,6 @@ bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement (only when t has a channel): the NOTIFY trigger. Decode with
  * db_read_notify_trigger. */
 bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t);
-/* One statement: try the advisory lock that makes this process the only writer of the
- * table on this side. Decode with db_read_bool. */
-bool db_send_writer_lock(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement: the writer locks of n tables, all or not (db_read_bool: true when all
  * were taken; a refusal leaves the others held until the session ends). */
 bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n);
@@ -276,8 +273,8 @@ bool db_send_pass_begin(struct snk_pgconn *c);
 bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type);
 /* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool),
  * by the statement db_send_prepare_probe prepared. */
-bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-		   const struct snk_snapshot *prev, bool find_ahead);
+bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
+		   bool find_ahead);
 /* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now
  * but not in prev, FETCH (ordered: by transaction, then heap place). Values longer than
  * inline_max bytes stay behind: the page holds their key and length only. Decode pages

@@ -226,8 +226,13 @@ void dir_session(struct snk_dir *d, bool ready);
 void dir_pass_over(struct snk_dir *d);
 /* dir_owes_reconcile: table t (-1: every table) owes a reconcile (sync_reconcile.c). */
 void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason);
+/* dir_lag_ms: an upper bound on the age of the oldest source row not yet in the peer: 0
+ * when caught up, else the time since the last fully applied snapshot was taken. */
 int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms);
+/* dir_table_lag_ms: the same for table t. */
 int64_t dir_table_lag_ms(const struct snk_dir *d, int t, int64_t now_ms);
+/* dir_pending_rows: rows read from the source and not yet committed in the peer (more may
+ * be waiting in the source; this counts what snk holds). */
 uint64_t dir_pending_rows(const struct snk_dir *d);
 /* dir_copying: tables of this direction still in their first copy. */
 int dir_copying(const struct snk_dir *d);

@@ -35,9 +35,9 @@ struct side_check {
 };
 
 /* One write session. Lane 0 is `write`: it holds the writer locks and commits every
- * cursor. A window's other batches go to the lane with the fewest in flight (or, for
- * tables linked by foreign keys, the lane of their group), so that the destination inserts
- * on several backends at once. */
+ * cursor. A window's other batches go to the lane with the fewest in flight (those of
+ * tables linked by foreign keys to lane 0, in order: side_pick_lane), so that the
+ * destination inserts on several backends at once. */
 struct write_lane {
 	struct snk_side *side;   /* borrowed */
 	struct snk_pgconn *conn; /* owned */
@@ -98,11 +98,11 @@ bool side_init(struct snk_side *s, struct event_base *base, int index, const str
 void side_start(struct snk_side *s);
 void side_free(struct snk_side *s);
 
-/* side_pick_lane: the write session for a batch: lane 0 for a final batch (its cursor
- * only the lock holder commits) and for a table linked to others by foreign keys (group >=
- * 0: their batches and the final batches are then applied in the order they were sent,
- * across passes too); else the ready lane with the fewest units in flight. */
-struct write_lane *side_pick_lane(struct snk_side *s, bool final, int group);
+/* side_pick_lane: the write session for a batch: lane 0 when it must be applied in the
+ * order sent, with the final batches (whose cursors only the lock holder commits): a
+ * final batch, a batch of a table linked to others by foreign keys, one sent again for
+ * a missing parent; else the ready lane with the fewest units in flight. */
+struct write_lane *side_pick_lane(struct snk_side *s, bool in_order);
 /* side_spare_write: a write session other than lane 0 when one is ready, else lane 0. */
 struct snk_pgconn *side_spare_write(struct snk_side *s);
 

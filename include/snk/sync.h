@@ -91,12 +91,6 @@ void sync_app_set_tables(struct snk_app *app);
 void sync_pause(struct snk_app *app);
 void sync_resume(struct snk_app *app);
 
-const char *sync_dir_state_name(enum dir_state s);
-/* sync_dir_lag_ms: an upper bound on the age of the oldest source row not yet in the
- * peer: 0 when caught up, else the time since the last fully applied snapshot was taken. */
-int64_t sync_dir_lag_ms(const struct snk_dir *d, int64_t now_ms);
-/* sync_dir_pending_rows: rows read from the source and not yet committed in the peer. */
-uint64_t sync_dir_pending_rows(const struct snk_dir *d);
 /* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
  * carry snk_xid NULL, so no window of this direction ever reads them back. */
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
@@ -104,11 +98,6 @@ uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
 double sync_table_copy_progress(const struct snk_dir *d, int t);
 /* sync_table_copy_eta_s: seconds left of t's first copy in d, -1 when unknown or none. */
 double sync_table_copy_eta_s(const struct snk_dir *d, int t, int64_t now_ms);
-int sync_side_lanes_ready(const struct snk_side *s);
-uint64_t sync_side_reconnects(const struct snk_side *s);
-/* sync_side_set_conninfo: every session of side reconnects, to conninfo (SIGHUP). */
-bool sync_side_set_conninfo(struct snk_side *s, const char *conninfo) __attribute__((warn_unused_result));
-void sync_side_set_reconnect_max(struct snk_side *s, int ms);
 
 /* --- the reconcile, in the daemon (sync_reconcile.c) --- */
 
