@@ -283,12 +283,13 @@ it_pass() {
 # alone delivered every row. For tests in which nothing changes the tables behind snk's
 # back: a reconcile would otherwise hide a row the tail lost. Reads every reconcile line of
 # snk's log (finished, stopped and progress lines all say what they repaired) and, while
-# snk runs, its status.
+# snk runs, its status. With LOG arguments: those logs instead of $WORK/snk.log (a test
+# that runs more than one snk passes each one's log, with its SNK_PID and SOCK).
 assert_tail_only() {
-	local n
-	n=$({ grep -oE 'repaired [0-9]+ rows into a(,| and) [0-9]+ (rows )?into b' "$WORK/snk.log" || true; } |
+	local n logs=("${@:-$WORK/snk.log}")
+	n=$({ grep -hoE 'repaired [0-9]+ rows into a(,| and) [0-9]+ (rows )?into b' "${logs[@]}" || true; } |
 		{ grep -oE '[0-9]+' || true; } | awk '{ s += $1 } END { print s + 0 }')
-	[ "$n" = 0 ] || fail "a reconcile repaired $n rows: the tail alone did not deliver them ($(grep 'reconcile' "$WORK/snk.log" | grep -E 'repaired [1-9]|[1-9][0-9]* into b' | head -3))"
+	[ "$n" = 0 ] || fail "a reconcile repaired $n rows: the tail alone did not deliver them ($(grep -h 'reconcile' "${logs[@]}" | grep -E 'repaired [1-9]|[1-9][0-9]* into b' | head -3))"
 	if [ -n "$SNK_PID" ] && kill -0 "$SNK_PID" 2>/dev/null; then
 		n=$(status_field '.reconcile.rows_repaired_into_a + .reconcile.rows_repaired_into_b')
 		[ "$n" = 0 ] || fail "snkctl status says a reconcile repaired $n rows: the tail alone did not deliver them"
