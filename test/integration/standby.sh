@@ -166,8 +166,10 @@ done
 	fail "the standby's session is not 'snk a.write'"
 [ "$(q a "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'snk a.write'
 	AND pid <> $Y_A")" = "$XWRITE" ] || fail "snk 1's a.write is no longer backend $XWRITE"
-n=$(grep -c " standby: the writer lock of a is held by backend pid $XWRITE" "${LOGS[2]}" || true)
+n=$(grep -c " standby: the writer lock of a is held by backend pid " "${LOGS[2]}" || true)
 [ "$n" = 1 ] || fail "snk 2 logged its standby line $n times, want once: $(grep -c . "${LOGS[2]}") lines"
+grep -qE " standby: the writer lock of a is held by backend pid $XWRITE([^0-9]|$)" "${LOGS[2]}" ||
+	fail "snk 2's standby line does not name backend $XWRITE: $(grep ' standby: ' "${LOGS[2]}")"
 n=$(grep -c "will reconnect" "${LOGS[2]}" || true)
 [ "$n" = 0 ] || fail "snk 2 logged $n 'will reconnect' lines as a standby"
 [ "$(http_status 2 /readyz)" = "HTTP/1.0 503 Service Unavailable" ] || fail "standby /readyz: $(http_status 2 /readyz)"
