@@ -135,7 +135,7 @@ XWRITE=$(q a "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE datn
 	AND application_name = 'snk a.write'")
 case $XWRITE in '' | *,*) fail "want one 'snk a.write' session of snk 1 in a, got [$XWRITE]" ;; esac
 read -r _ xa_pids <<<"$(slot_sessions 1 a)"
-echo ",$xa_pids," | grep -q ",$XWRITE," || fail "'snk a.write' backend $XWRITE is not one of snk 1's sessions ($xa_pids)"
+case ",$xa_pids," in *",$XWRITE,"*) ;; *) fail "'snk a.write' backend $XWRITE is not one of snk 1's sessions ($xa_pids)" ;; esac
 [ "$(sj 1 '.lease.held | join(",")')" = "a,b" ] || fail "snk 1's lease.held: $(sj 1 .lease)"
 [ "$(sj 1 .active)" = null ] || fail "snk 1 is active and its status names an active: $(sj 1 .active)"
 
@@ -174,17 +174,18 @@ grep -qE " standby: the writer lock of a is held by backend pid $XWRITE([^0-9]|$
 n=$(grep -c "will reconnect" "${LOGS[2]}" || true)
 [ "$n" = 0 ] || fail "snk 2 logged $n 'will reconnect' lines as a standby"
 [ "$(http_status 2 /readyz)" = "HTTP/1.0 503 Service Unavailable" ] || fail "standby /readyz: $(http_status 2 /readyz)"
-http_body 2 /readyz | grep -q "^standby" || fail "standby /readyz body: $(http_body 2 /readyz)"
+grep -q "^standby" <<<"$(http_body 2 /readyz)" || fail "standby /readyz body: $(http_body 2 /readyz)"
 [ "$(http_status 2 /livez)" = "HTTP/1.0 200 OK" ] || fail "standby /livez: $(http_status 2 /livez)"
 [ "$(http_status 2 /healthz)" = "HTTP/1.0 200 OK" ] || fail "standby /healthz: $(http_status 2 /healthz) $(http_body 2 /healthz)"
-http_body 2 /healthz | grep -q "^standby" || fail "standby /healthz body: $(http_body 2 /healthz)"
+grep -q "^standby" <<<"$(http_body 2 /healthz)" || fail "standby /healthz body: $(http_body 2 /healthz)"
 [ "$(http_status 1 /readyz)" = "HTTP/1.0 200 OK" ] || fail "active /readyz: $(http_status 1 /readyz) $(http_body 1 /readyz)"
 http_body 2 /metrics >"$WORK/metrics2.txt"
 for r in starting:0 standby:1 active:0; do
 	grep -qx "snk_role{role=\"${r%:*}\"} ${r#*:}" "$WORK/metrics2.txt" ||
 		fail "standby /metrics lacks snk_role{role=\"${r%:*}\"} ${r#*:}: $(grep snk_role "$WORK/metrics2.txt")"
 done
-http_body 1 /metrics | grep -qx 'snk_role{role="active"} 1' || fail "active /metrics lacks snk_role{role=\"active\"} 1"
+http_body 1 /metrics >"$WORK/metrics1.txt"
+grep -qx 'snk_role{role="active"} 1' "$WORK/metrics1.txt" || fail "active /metrics lacks snk_role{role=\"active\"} 1"
 log "part 1: snk 2 standby, holder backend $XWRITE, its one session backend $Y_A, 10 s quiet"
 
 # === 2. full load, ten alternating kill -9 of the active
@@ -256,7 +257,8 @@ left=$(((LEASE_MS + 4000) - ($(date +%s%N) - t0) / 1000000))
 kill -CONT "${PIDS[$ACT]}"
 wait_role $ACT standby 10000
 log "snk $ACT resumed: standby after $WAITED_MS ms"
-tail -n +"$((lines + 1))" "${LOGS[$ACT]}" | grep -q " stepping down to standby: " || fail "snk $ACT did not log 'stepping down to standby'"
+tail -n +"$((lines + 1))" "${LOGS[$ACT]}" >"$WORK/resumed.log"
+grep -q " stepping down to standby: " "$WORK/resumed.log" || fail "snk $ACT did not log 'stepping down to standby'"
 [ "$(sj $ACT .lease.step_downs)" -ge 1 ] || fail "snk $ACT's lease.step_downs: $(sj $ACT .lease)"
 [ "$(sj $ACT '.lease.held | length')" = 0 ] || fail "snk $ACT stepped down and holds: $(sj $ACT .lease)"
 read -r ACT SBY <<<"$SBY $ACT"
