@@ -8,8 +8,9 @@
 # Checks: Y becomes standby within 3 s, names X's a.write backend as the holder, holds exactly
 # one session in a and none in b, logs its role once and no reconnect over 10 s, /readyz 503
 # (X 200), snk_role{role="standby"} 1; each take-over after kill -9 within 5 s, measured from
-# the kill to the survivor's first committed window (snk.cursor.updated_at, the database's
-# clock on this host), printed as "takeover_ms:" with median and max; a frozen active is
+# the kill to the survivor's first committed window (the first snk.cursor.updated_at after
+# its lease.since, the database's clock on this host), printed as "takeover_ms:" with
+# median and max; a frozen active is
 # replaced within lease_timeout_ms + 3 s and, resumed, steps down by itself within 10 s,
 # logging why; a gracefully stopped active is replaced; two snk started at once settle on one
 # active and one standby within 5 s with no flood of sessions or log lines over 10 s; no
@@ -196,24 +197,36 @@ sleep 1
 
 # cursor_us SIDE: the latest updated_at of snk.cursor in SIDE, in µs since the epoch.
 cursor_us() { q "$1" "SELECT coalesce(max((extract(epoch FROM updated_at) * 1000000)::int8), 0) FROM snk.cursor"; }
-# takeover T0 T1: polls both databases every ~20 ms until a cursor was written after T1
-# (ns, the killed snk reaped); sets TAKE_MS (that write's time - T0) and SEEN_MS (when seen).
+# takeover I T0: polls every ~20 ms until slot I is active and a cursor was written after
+# it became active (lease.since): only its windows can be, since the locks it took are
+# granted once the killed snk's sessions have ended, and a window of theirs may still
+# commit until then (a unit sent whole before the kill). Sets TAKE_MS (that window's
+# updated_at - T0, ns just before the kill) and SEEN_MS (when the poll saw it).
 takeover() {
-	local t0=$1 t1=$2 va vb v x now
+	local i=$1 t0=$2 since_us=0 r since va vb v x now
 	while :; do
-		va=$(cursor_us a)
-		vb=$(cursor_us b)
-		now=$(date +%s%N)
-		v=0
-		for x in "$va" "$vb"; do
-			if [ "$x" -gt $((t1 / 1000)) ] && { [ "$v" = 0 ] || [ "$x" -lt "$v" ]; }; then v=$x; fi
-		done
-		if [ "$v" != 0 ]; then
-			TAKE_MS=$(((v - t0 / 1000) / 1000))
-			SEEN_MS=$(((now - t0) / 1000000))
-			return 0
+		if [ "$since_us" = 0 ]; then
+			read -r r since <<<"$(sj "$i" '"\(.role) \(.lease.since)"')"
+			[ "$r" != active ] || since_us=$(date -d "$since" +%s%6N) || fail "lease.since [$since] is not a time"
 		fi
-		[ $(((now - t0) / 1000000)) -le 6000 ] || fail "no cursor was written within 6 s of kill -9 of the active"
+		if [ "$since_us" != 0 ]; then
+			va=$(cursor_us a)
+			vb=$(cursor_us b)
+			v=0
+			for x in "$va" "$vb"; do
+				if [ "$x" -gt "$since_us" ] && { [ "$v" = 0 ] || [ "$x" -lt "$v" ]; }; then v=$x; fi
+			done
+			now=$(date +%s%N)
+			if [ "$v" != 0 ]; then
+				TAKE_MS=$(((v - t0 / 1000) / 1000))
+				SEEN_MS=$(((now - t0) / 1000000))
+				ACTIVE_MS=$(((since_us - t0 / 1000) / 1000))
+				return 0
+			fi
+		fi
+		now=$(date +%s%N)
+		[ $(((now - t0) / 1000000)) -le 6000 ] ||
+			fail "snk $i committed no window within 6 s of kill -9 of the active (role $r since $since)"
 		sleep 0.02
 	done
 }
@@ -229,16 +242,14 @@ for k in $(seq 1 10); do
 	sleep "0.$((RANDOM % 5 + 3))"
 	t0=$(date +%s%N)
 	slot_kill9 $ACT
-	t1=$(date +%s%N)
-	takeover "$t0" "$t1"
+	takeover $SBY "$t0"
 	TIMES+=("$TAKE_MS")
 	SEENS+=("$SEEN_MS")
 	[ "$TAKE_MS" -le 5000 ] || fail "kill $k: take-over took $TAKE_MS ms, more than 5000"
-	wait_role $SBY active 2000
 	[ "$(sj $SBY .lease.takeovers)" = $((tk + 1)) ] || fail "kill $k: snk $SBY's lease.takeovers $(sj $SBY .lease.takeovers), was $tk"
 	slot_start $ACT
 	wait_role $ACT standby 5000
-	log "kill $k of snk $ACT: snk $SBY committed a window $TAKE_MS ms after (seen at $SEEN_MS ms); snk $ACT standby again"
+	log "kill $k of snk $ACT: snk $SBY active $ACTIVE_MS ms after, committed a window $TAKE_MS ms after (seen at $SEEN_MS ms); snk $ACT standby again"
 	read -r ACT SBY <<<"$SBY $ACT"
 done
 sorted=$(printf '%s\n' "${TIMES[@]}" | sort -n)
@@ -316,7 +327,8 @@ tst_totals "$WORK/tst.out"
 log "tst committed a=$ta b=$tb total=$tt"
 assert_exact "$tt" 60
 for s in a b; do
-	[ "$(q $s "SELECT count(*) - count(DISTINCT id) FROM records")" = 0 ] || fail "duplicate keys in $s"
+	n=$(q $s "SELECT count(*) - count(DISTINCT id) FROM records")
+	[ "$n" = 0 ] || fail "$n duplicate keys in $s"
 done
 [ "$(q b "SELECT count(*) FROM snk.cursor WHERE source = 'a:public.records'")" = 1 ] || fail "no a->b cursor in b"
 [ "$(q a "SELECT count(*) FROM snk.cursor WHERE source = 'b:public.records'")" = 1 ] || fail "no b->a cursor in a"
