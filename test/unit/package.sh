@@ -16,8 +16,9 @@
 #   config was deleted, exits 0 and creates none; names the sysusers entry by its path;
 # - prerm and postrm parse, stop/mask/reload on remove and purge/unmask on purge, the
 #   running instances and the template too; run for real (deb-systemd-helper honours
-#   DPKG_ROOT), a removal masks both units, a purge removes the link `systemctl enable snk`
-#   made and the masks, and leaves the user snk; a postinst lifts the template's mask;
+#   DPKG_ROOT), a removal masks both units, an install again lifts the masks, a purge
+#   removes the link `systemctl enable snk` made and the masks and leaves the user snk;
+#   the operator's own mask of the template outlives an install;
 # - snk.json(5) marks reload exactly the keys main.c's needs_restart() does not refuse;
 # - `cmake --install` twice keeps a config edited in between;
 # - configured for /opt/snk, the unit goes to /opt/snk/lib/systemd/system with its paths,
@@ -172,25 +173,35 @@ if [ -x /usr/bin/deb-systemd-helper ]; then
 	# What `systemctl enable snk` makes; dpkg removes the package's files before postrm.
 	mkdir -p "${wants%/*}"
 	ln -s /usr/lib/systemd/system/snk.service "$wants"
-	rm "$unit"
+	remove_units() { rm -f "$unit" "$template"; }
+	unpack_units() { dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$root" ./usr/lib/systemd/system/; }
+	remove_units
 	DPKG_ROOT=$root sh "$out/control/prerm" remove || fail "prerm remove failed"
 	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove failed"
 	[ "$(readlink "$root/etc/systemd/system/snk.service")" = /dev/null ] || fail "postrm remove did not mask snk.service"
 	[ "$(readlink "$root/etc/systemd/system/snk@.service")" = /dev/null ] || fail "postrm remove did not mask snk@.service"
+	# Installed again after the removal: the postinst lifts both masks and keeps the link.
+	unpack_units
+	DPKG_ROOT=$root sh "$out/control/postinst" configure "" >"$out/postinst-reinstall.log" 2>&1 ||
+		{ cat "$out/postinst-reinstall.log"; fail "postinst configure after a removal failed"; }
+	[ ! -L "$root/etc/systemd/system/snk.service" ] || fail "postinst after a removal left snk.service masked"
+	[ ! -L "$root/etc/systemd/system/snk@.service" ] || fail "postinst after a removal left snk@.service masked"
+	[ -L "$wants" ] || fail "postinst after a removal lost $wants"
+	# Removed again, and purged.
+	remove_units
+	DPKG_ROOT=$root sh "$out/control/prerm" remove || fail "prerm remove (again) failed"
+	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove (again) failed"
 	DPKG_ROOT=$root sh "$out/control/postrm" purge || fail "postrm purge failed"
 	[ ! -L "$wants" ] || fail "postrm purge left $wants"
 	[ ! -L "$root/etc/systemd/system/snk.service" ] || fail "postrm purge left the mask"
 	[ ! -L "$root/etc/systemd/system/snk@.service" ] || fail "postrm purge left the template's mask"
 	grep -q '^snk:' "$root/etc/passwd" || fail "postrm purge removed the user snk"
-	# A removal, then an install again: the postinst lifts the template's mask, and keeps
-	# one the operator made (deb-systemd-helper lifts only its own).
-	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove (again) failed"
-	DPKG_ROOT=$root sh "$out/control/postinst" configure "" >"$out/postinst-reinstall.log" 2>&1 ||
-		{ cat "$out/postinst-reinstall.log"; fail "postinst configure after a removal failed"; }
-	[ ! -L "$root/etc/systemd/system/snk@.service" ] || fail "postinst after a removal left the template masked"
+	# The operator's own mask of the template outlives an install (deb-systemd-helper
+	# lifts only the masks it made).
 	ln -s /dev/null "$root/etc/systemd/system/snk@.service"
-	DPKG_ROOT=$root sh "$out/control/postinst" configure 0.0.1 >>"$out/postinst-reinstall.log" 2>&1 ||
-		{ cat "$out/postinst-reinstall.log"; fail "postinst configure (upgrade) failed"; }
+	unpack_units
+	DPKG_ROOT=$root sh "$out/control/postinst" configure "" >>"$out/postinst-reinstall.log" 2>&1 ||
+		{ cat "$out/postinst-reinstall.log"; fail "postinst configure after a purge failed"; }
 	[ "$(readlink "$root/etc/systemd/system/snk@.service")" = /dev/null ] || fail "postinst lifted the operator's mask of snk@.service"
 fi
 
