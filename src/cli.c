@@ -77,7 +77,8 @@ int cli_status_code(const char *state, const char *const dir_state[2], bool data
 		return SNK_EXIT_UNAVAILABLE;
 	/* "paused" is reported ahead of "degraded": a paused snk with a database down is
 	 * degraded all the same (degraded_reason says so). */
-	if ((strcmp(state, "running") != 0 && strcmp(state, "paused") != 0) || database_down)
+	if ((strcmp(state, "running") != 0 && strcmp(state, "paused") != 0 && strcmp(state, "standby") != 0) ||
+	    database_down)
 		return SNK_EXIT_DEGRADED;
 	for (int i = 0; i < 2; i++) {
 		if (strcmp(dir_state[i], "retrying") == 0 || strcmp(dir_state[i], "failed") == 0)

@@ -21,6 +21,18 @@
 static const char SNK_OPTIONS[] = "-c search_path=" SNK_SESSION_SEARCH_PATH;
 static const char SNK_COPY_OPTIONS[] = " -c snk.copy=on";
 
+/* Unless the user's conninfo sets them: a peer that vanished (a host gone, a network cut)
+ * is noticed within about 11 s on an idle session (keepalives) and 10 s on one waiting
+ * for an acknowledgement (tcp_user_timeout), not after the kernel's 2 hours and 15
+ * minutes. Ignored on a unix socket. */
+static const char *const TCP_DEFAULTS[][2] = {
+	{ "keepalives_idle", "5" },
+	{ "keepalives_interval", "2" },
+	{ "keepalives_count", "3" },
+	{ "tcp_user_timeout", "10000" },
+};
+#define NTCP_DEFAULTS (sizeof(TCP_DEFAULTS) / sizeof(TCP_DEFAULTS[0]))
+
 struct parse_error {
 	const char *libpq_prefix;
 	const char *meaning;
@@ -140,7 +152,7 @@ bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char
 {
 	PQconninfoOption *opts, *o;
 	const char *user_options = NULL;
-	bool has_timeout = false;
+	bool has_timeout = false, has_tcp[NTCP_DEFAULTS] = { false };
 	int n = 0, total = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -150,8 +162,8 @@ bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char
 	p->opts = opts;
 	for (o = opts; o->keyword; o++)
 		total++;
-	p->keys = calloc((size_t)total + 5, sizeof(*p->keys));
-	p->vals = calloc((size_t)total + 5, sizeof(*p->vals));
+	p->keys = calloc((size_t)total + 5 + NTCP_DEFAULTS, sizeof(*p->keys));
+	p->vals = calloc((size_t)total + 5 + NTCP_DEFAULTS, sizeof(*p->vals));
 	if (!p->keys || !p->vals) {
 		conninfo_params_free(p);
 		return false;
@@ -168,6 +180,8 @@ bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char
 		if (strcmp(o->keyword, "client_encoding") == 0)
 			continue; /* snk exchanges text as UTF-8 */
 		has_timeout |= strcmp(o->keyword, "connect_timeout") == 0;
+		for (size_t i = 0; i < NTCP_DEFAULTS; i++)
+			has_tcp[i] |= strcmp(o->keyword, TCP_DEFAULTS[i][0]) == 0;
 		push(p, &n, o->keyword, o->val);
 	}
 	if (!user_options)
@@ -182,6 +196,10 @@ bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char
 	push(p, &n, "client_encoding", "UTF8");
 	if (app)
 		push(p, &n, "fallback_application_name", app);
+	for (size_t i = 0; i < NTCP_DEFAULTS; i++) {
+		if (!has_tcp[i])
+			push(p, &n, TCP_DEFAULTS[i][0], TCP_DEFAULTS[i][1]);
+	}
 	if (!has_timeout && connect_timeout_s > 0) {
 		snprintf(p->timeout, sizeof(p->timeout), "%d", connect_timeout_s);
 		push(p, &n, "connect_timeout", p->timeout);

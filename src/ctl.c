@@ -201,6 +201,44 @@ static void add_u64(cJSON *o, const char *name, uint64_t v)
 }
 
 /* A listener's clients and what it turned away; null when it is off. */
+/* The role among several snk (lease.c) and, on a standby, who the active is. */
+static void add_lease(cJSON *o, const struct snk_app *app)
+{
+	const struct snk_lease *l = &app->lease;
+	cJSON *j = cJSON_AddObjectToObject(o, "lease"), *held;
+
+	cJSON_AddStringToObject(o, "role", lease_role_name(l->role));
+	if (!j)
+		return;
+	cJSON_AddNumberToObject(j, "timeout_ms", app->cfg->lease_timeout_ms);
+	held = cJSON_AddArrayToObject(j, "held");
+	for (int i = 0; held && i < 2; i++) {
+		if (app->side[i].lock == SIDE_LOCK_HELD)
+			cJSON_AddItemToArray(held, cJSON_CreateString(app->side[i].name));
+	}
+	if (l->waiting >= 0 && l->role != ROLE_ACTIVE)
+		cJSON_AddStringToObject(j, "waiting_for", app->side[l->waiting].name);
+	else
+		cJSON_AddNullToObject(j, "waiting_for");
+	add_stamp(j, "since", l->since_ms);
+	add_u64(j, "takeovers", l->takeovers);
+	add_u64(j, "step_downs", l->step_downs);
+	if (l->role == ROLE_STANDBY && l->active_side >= 0 && l->active.held) {
+		cJSON *a = cJSON_AddObjectToObject(o, "active");
+
+		if (!a)
+			return;
+		cJSON_AddStringToObject(a, "database", app->side[l->active_side].name);
+		cJSON_AddNumberToObject(a, "backend_pid", l->active.pid);
+		cJSON_AddStringToObject(a, "user", l->active.user);
+		cJSON_AddStringToObject(a, "application_name", l->active.application);
+		cJSON_AddStringToObject(a, "client", l->active.client);
+		cJSON_AddStringToObject(a, "backend_start", l->active.since);
+	} else {
+		cJSON_AddNullToObject(o, "active");
+	}
+}
+
 static void add_listener(cJSON *o, const char *name, const struct snk_listener *l)
 {
 	struct listener_stats st;
@@ -387,8 +425,13 @@ static cJSON *cmd_status(struct snk_app *app)
 	add_config_reload(o, app);
 	add_listener(o, "metrics", metrics_listener(app->metrics));
 	add_listener(o, "control_socket", app->ctl ? app->ctl->listener : NULL);
-	cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
-					    degraded ? "degraded" : "running");
+	add_lease(o, app);
+	/* a standby's sessions are closed on purpose: it is not degraded */
+	if (app->lease.role == ROLE_STANDBY && !app->stopping)
+		cJSON_AddStringToObject(o, "state", "standby");
+	else
+		cJSON_AddStringToObject(o, "state", app->stopping ? "stopping" : app->paused ? "paused" :
+						    degraded ? "degraded" : "running");
 	{
 		char why[700];
 

@@ -232,10 +232,10 @@ const char SQL_PRIVILEGES[] =
 	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn),"
 	" (SELECT pg_catalog.has_function_privilege(oid, 'EXECUTE'::text) FROM fn2)";
 
-/* Who holds the writer lock (SQL_WRITER_LOCK's keys: pg_locks shows the two int4 keys as
- * classid and objid, unsigned, with objsubid 2), read without taking it. Another role's
- * session shows its pid, user and application_name; its address and start only to
- * members of pg_read_all_stats. */
+/* Who holds the writer lock of any of the tables $1 (text[] of labels; pg_locks shows the
+ * two int4 keys as classid and objid, unsigned, with objsubid 2), other than this session,
+ * read without taking it. Another role's session shows its pid, user and application_name;
+ * its address and start only to members of pg_read_all_stats. */
 const char SQL_WRITER_LOCK_HOLDER[] =
 	"SELECT l.pid, coalesce(a.usename::text, ''::text), coalesce(a.application_name, ''::text),"
 	" CASE WHEN a.client_port = -1 THEN 'local'::text"
@@ -244,9 +244,12 @@ const char SQL_WRITER_LOCK_HOLDER[] =
 	" coalesce(pg_catalog.to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'::text), ''::text)"
 	" FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
 	" WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2::int2"
+	" AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()"
 	" AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())"
-	" AND l.classid = (" LOCK_CLASS ")::pg_catalog.oid AND l.objid = pg_catalog.hashtext($1::text)::pg_catalog.oid"
-	" LIMIT 1";
+	" AND l.classid = (" LOCK_CLASS ")::pg_catalog.oid"
+	" AND l.objid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.hashtext(x)::pg_catalog.oid"
+	"   FROM pg_catalog.unnest($1::text[]) AS x))"
+	" ORDER BY a.backend_start NULLS LAST LIMIT 1";
 
 
 char *db_quote_ident(const char *name)
@@ -302,7 +305,7 @@ bool sb_add(struct snk_buf *b, const char *f, ...)
 }
 
 /* A text[] literal of the strings ({"a","b"}), NULL on out of memory. */
-static char *text_array(const char *const *items, int n, size_t stride)
+char *db_text_array(const char *const *items, int n, size_t stride)
 {
 	struct snk_buf b = { 0 };
 	bool ok = sb_add(&b, "{");
@@ -321,7 +324,7 @@ static char *text_array(const char *const *items, int n, size_t stride)
 /* key_param: the config's "key" as a text[] literal ({"a","b"}), NULL when not set. */
 static char *key_param(const struct snk_table_spec *spec)
 {
-	return spec->nkey ? text_array((const char *const *)spec->key, spec->nkey, sizeof(*spec->key)) : NULL;
+	return spec->nkey ? db_text_array((const char *const *)spec->key, spec->nkey, sizeof(*spec->key)) : NULL;
 }
 
 bool db_table_init(struct snk_table *t, const struct snk_config *cfg)
@@ -492,16 +495,79 @@ bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t)
 	return t->sql_listen ? pgconn_query(c, t->sql_listen, 0, NULL, NULL, NULL, 0) : true;
 }
 
-bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n)
+/* All of the tables' writer locks or none: a refusal of any releases those this statement
+ * took (the session holds no other advisory lock), so that two snks that each got some
+ * never wait on each other. pg_advisory_unlock_all runs only in the ELSE branch: the
+ * subquery is an initplan, evaluated when first needed. */
+static const char SQL_WRITER_LOCKS[] =
+	"SELECT CASE WHEN pg_catalog.bool_and(l.got) THEN true"
+	" ELSE (SELECT false FROM pg_catalog.pg_advisory_unlock_all()) END"
+	" FROM (SELECT pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ", pg_catalog.hashtext(x)) AS got"
+	"   FROM pg_catalog.unnest($1::text[]) AS x) AS l";
+
+static bool send_labels(struct snk_pgconn *c, const char *sql, const struct snk_table *t, int n)
 {
-	char *labels = text_array((const char *const *)&t[0].label, n, sizeof(*t));
+	char *labels = db_text_array((const char *const *)&t[0].label, n, sizeof(*t));
 	const char *params[1] = { labels };
-	bool ok = labels && pgconn_query(c, "SELECT pg_catalog.bool_and(pg_catalog.pg_try_advisory_lock(" LOCK_CLASS ","
-					  " pg_catalog.hashtext(x))) FROM pg_catalog.unnest($1::text[]) AS x", 1, params,
-					  NULL, NULL, 0);
+	bool ok = labels && pgconn_query(c, sql, 1, params, NULL, NULL, 0);
 
 	free(labels);
 	return ok;
+}
+
+bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n)
+{
+	return send_labels(c, SQL_WRITER_LOCKS, t, n);
+}
+
+bool db_send_lock_holder(struct snk_pgconn *c, const struct snk_table *t, int n)
+{
+	return send_labels(c, SQL_WRITER_LOCK_HOLDER, t, n);
+}
+
+bool db_read_lock_holder(const PGresult *res, struct snk_lock_holder *out)
+{
+	char *fields[4] = { out->user, out->application, out->client, out->since };
+	size_t sizes[4] = { sizeof(out->user), sizeof(out->application), sizeof(out->client), sizeof(out->since) };
+
+	memset(out, 0, sizeof(*out));
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 5)
+		return false;
+	if (PQntuples(res) == 1) {
+		out->held = true;
+		out->pid = atoi(PQgetvalue(res, 0, 0));
+		for (int i = 0; i < 4; i++)
+			snprintf(fields[i], sizes[i], "%s", PQgetvalue(res, 0, i + 1));
+	}
+	return true;
+}
+
+/* The settings of a session that holds writer locks: a silent client (frozen, or its host
+ * gone) loses its session, and with it the locks, after timeout_ms, so that a standby can
+ * take over (docs/DESIGN.md, "Standby"). The server ends a session idle that long, or idle
+ * in a transaction; it checks the client's socket every second during a query, and gives
+ * up on unacknowledged data after the timeout. The names a server does not know (before
+ * 14 the idle and check ones) are skipped. */
+static const char SQL_LEASE_SETTINGS[] =
+	"SELECT pg_catalog.count(pg_catalog.set_config(v.name, v.value, false))"
+	" FROM (VALUES ('idle_session_timeout'::text, $1::text), ('idle_in_transaction_session_timeout'::text, $1::text),"
+	"   ('client_connection_check_interval'::text, '1000'::text), ('tcp_user_timeout'::text, $1::text),"
+	"   ('tcp_keepalives_idle'::text, '5'::text), ('tcp_keepalives_interval'::text, '2'::text),"
+	"   ('tcp_keepalives_count'::text, '3'::text)) AS v(name, value)"
+	" WHERE v.name OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT s.name FROM pg_catalog.pg_settings s))";
+
+bool db_send_lease_settings(struct snk_pgconn *c, int timeout_ms)
+{
+	char ms[16];
+	const char *params[1] = { ms };
+
+	snprintf(ms, sizeof(ms), "%d", timeout_ms);
+	return pgconn_query(c, SQL_LEASE_SETTINGS, 1, params, NULL, NULL, 0);
+}
+
+bool db_send_heartbeat(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "SELECT", 0, NULL, NULL, NULL, 0);
 }
 
 /* The foreign keys among the given tables ($1 schemas, $2 names, in the same order). */
@@ -516,8 +582,8 @@ static const char SQL_FOREIGN_KEYS[] =
 
 bool db_send_foreign_keys(struct snk_pgconn *c, const struct snk_table *t, int n)
 {
-	char *schemas = text_array((const char *const *)&t[0].schema_raw, n, sizeof(*t));
-	char *names = text_array((const char *const *)&t[0].table_raw, n, sizeof(*t));
+	char *schemas = db_text_array((const char *const *)&t[0].schema_raw, n, sizeof(*t));
+	char *names = db_text_array((const char *const *)&t[0].table_raw, n, sizeof(*t));
 	const char *params[2] = { schemas, names };
 	bool ok = schemas && names && pgconn_query(c, SQL_FOREIGN_KEYS, 2, params, NULL, NULL, 0);
 

@@ -161,24 +161,20 @@ bool db_privileges_blocking(PGconn *conn, const struct snk_table *t, struct snk_
 bool db_writer_lock_blocking(PGconn *conn, const struct snk_table *t, struct snk_lock_holder *out, char *err,
 			     size_t errlen)
 {
-	const char *params[1] = { t->label };
-	PGresult *res = PQexecParams(conn, SQL_WRITER_LOCK_HOLDER, 1, NULL, params, NULL, NULL, 0);
-	bool ok = check_result(res, PGRES_TUPLES_OK, err, errlen);
-	char *fields[4] = { out->user, out->application, out->client, out->since };
-	size_t sizes[4] = { sizeof(out->user), sizeof(out->application), sizeof(out->client), sizeof(out->since) };
+	char *labels = db_text_array((const char *const *)&t->label, 1, sizeof(*t));
+	const char *params[1] = { labels };
+	PGresult *res = labels ? PQexecParams(conn, SQL_WRITER_LOCK_HOLDER, 1, NULL, params, NULL, NULL, 0) : NULL;
+	bool ok = labels ? check_result(res, PGRES_TUPLES_OK, err, errlen) : false;
 
 	memset(out, 0, sizeof(*out));
-	if (ok && PQnfields(res) != 5) {
+	if (!labels)
+		snprintf(err, errlen, "out of memory");
+	else if (ok && !db_read_lock_holder(res, out)) {
 		snprintf(err, errlen, "unexpected result of the writer lock check");
 		ok = false;
 	}
-	if (ok && PQntuples(res) == 1) {
-		out->held = true;
-		out->pid = atoi(PQgetvalue(res, 0, 0));
-		for (int i = 0; i < 4; i++)
-			snprintf(fields[i], sizes[i], "%s", PQgetvalue(res, 0, i + 1));
-	}
 	PQclear(res);
+	free(labels);
 	return ok;
 }
 

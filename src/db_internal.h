@@ -22,6 +22,9 @@ extern const char SQL_COLUMNS[], SQL_SCHEMA_CHECK[], SQL_NOTIFY_TRIGGER[], SQL_P
 char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 /* sb_add: appends printf output to a growing string; false when out of memory. */
 bool sb_add(struct snk_buf *b, const char *f, ...) __attribute__((format(printf, 2, 3)));
+/* db_text_array: a text[] literal of n strings found every stride bytes from items
+ * ({"a","b"}), NULL on out of memory. */
+char *db_text_array(const char *const *items, int n, size_t stride);
 /* text_bool: a text-format boolean of row 0, false when NULL. */
 bool text_bool(const PGresult *res, int col);
 

@@ -59,6 +59,14 @@ struct runtime {
 
 
 
+/* A standby is up and doing its job: systemd hears READY=1 (once; a take-over's cursor
+ * load sends it again, which systemd ignores). */
+static void on_role(struct snk_app *app)
+{
+	if (app->lease.role == ROLE_STANDBY)
+		notify_send("READY=1");
+}
+
 static void on_ready(struct snk_app *app)
 {
 	log_info(NULL, "both databases connected, schema verified, cursors loaded: syncing");
@@ -73,6 +81,11 @@ static void describe(struct runtime *rt, char *buf, size_t len)
 	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
 	char why[700], state[720];
 
+	if (rt->app.lease.role == ROLE_STANDBY) {
+		lease_describe(&rt->app, state, sizeof(state));
+		snprintf(buf, len, "%s", state);
+		return;
+	}
 	if (rt->app.paused)
 		snprintf(state, sizeof(state), "paused");
 	else if (sync_degraded(&rt->app, why, sizeof(why)))
@@ -92,7 +105,7 @@ static void extend_start_timeout(struct runtime *rt, int64_t now)
 {
 	char msg[64];
 
-	if (rt->app.ready || rt->app.stopping ||
+	if (rt->app.ready || rt->app.lease.role == ROLE_STANDBY || rt->app.stopping ||
 	    (rt->last_extend_ms && now - rt->last_extend_ms < EXTEND_EVERY_MS))
 		return;
 	rt->last_extend_ms = now;
@@ -340,6 +353,8 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 		*what = "max_batches_in_flight";
 	else if (a->write_connections != b->write_connections)
 		*what = "write_connections";
+	else if (a->lease_timeout_ms != b->lease_timeout_ms)
+		*what = "lease_timeout_ms";
 	else
 		return false;
 	return true;
@@ -547,6 +562,7 @@ static int cmd_run(struct runtime *rt)
 	rt->app.ctl = ctl;
 	rt->app.metrics = metrics;
 	rt->app.on_ready = on_ready;
+	rt->app.on_role = on_role;
 	rt->watchdog_usec = notify_watchdog_usec();
 	if (rt->watchdog_usec && rt->watchdog_usec / 2 < 1000000) {
 		tick_tv.tv_sec = 0;

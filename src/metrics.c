@@ -219,6 +219,17 @@ char *metrics_render(struct snk_app *app)
 	    (double)app->reload.success_at_ms / 1000);
 	family(&b, "snk_paused", "gauge", "1 when paused by snkctl.");
 	put(&b, "snk_paused %d\n", app->paused ? 1 : 0);
+	family(&b, "snk_role", "gauge", "1 for this snk's role among several with the same tables.");
+	for (enum snk_role r = ROLE_STARTING; r <= ROLE_ACTIVE; r++)
+		put(&b, "snk_role{role=\"%s\"} %d\n", lease_role_name(r), app->lease.role == r ? 1 : 0);
+	family(&b, "snk_lease_held", "gauge", "1 while this snk holds the database's writer locks.");
+	for (int i = 0; i < 2; i++)
+		put(&b, "snk_lease_held{database=\"%s\"} %d\n", app->side[i].name,
+		    app->side[i].lock == SIDE_LOCK_HELD ? 1 : 0);
+	family(&b, "snk_lease_takeovers_total", "counter", "Times this snk went from standby to active.");
+	put(&b, "snk_lease_takeovers_total %llu\n", (unsigned long long)app->lease.takeovers);
+	family(&b, "snk_lease_step_downs_total", "counter", "Times this snk went from active to standby.");
+	put(&b, "snk_lease_step_downs_total %llu\n", (unsigned long long)app->lease.step_downs);
 	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
 		family(&b, counters[k].name, "counter", counters[k].help);
 		for (int i = 0; i < 2; i++) {
@@ -402,6 +413,16 @@ bool metrics_ready(const struct snk_app *app, int64_t max_lag_ms, char *why, siz
 {
 	bool connected = true;
 
+	if (app->lease.role != ROLE_ACTIVE) {
+		/* a standby syncs nothing: it is never ready, healthy or not */
+		char more[300];
+
+		lease_describe(app, more, sizeof(more));
+		if (!sync_healthy(app, max_lag_ms, why, len))
+			return false;
+		snprintf(why, len, "%s", more);
+		return false;
+	}
 	for (int i = 0; i < 2; i++)
 		connected = connected && app->side[i].read_ok && app->side[i].write_ok;
 	/* A lost database is the first thing to say; sync_healthy names it. */

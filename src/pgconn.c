@@ -48,6 +48,7 @@ struct snk_pgconn {
 	bool building;            /* between begin and end */
 	bool broken;              /* loss noticed, handling deferred */
 	bool one_shot;            /* a failure ends it (IDLE) instead of a reconnect */
+	bool stop;                /* pgconn_stop: the loss being handled ends it (IDLE) */
 	int attempts;
 	int reconnect_max_ms;
 	int backend_pid;
@@ -239,7 +240,9 @@ static void handle_loss(struct snk_pgconn *c)
 	if (c->conn && c->last_error[0] == '\0')
 		copy_error(c->last_error, sizeof(c->last_error), PQerrorMessage(c->conn));
 	close_session(c);
-	if (was_ready) {
+	if (was_ready && c->stop) {
+		log_info(c->name, "closed: %s", c->last_error);
+	} else if (was_ready) {
 		c->stats.losses++;
 		log_error(c->name, "connection lost: %s", c->last_error);
 	}
@@ -259,6 +262,14 @@ static void handle_loss(struct snk_pgconn *c)
 			u.on_done(u.arg, &u.err);
 	}
 	c->building = false;
+	if (c->stop) {
+		c->stop = false;
+		c->attempts = 0;
+		c->state = PGCONN_IDLE;
+		if (c->on_state)
+			c->on_state(c, c->arg);
+		return;
+	}
 	schedule_reconnect(c);
 }
 
@@ -289,6 +300,18 @@ bool pgconn_close(struct snk_pgconn *c)
 	c->broken = false;
 	c->state = PGCONN_IDLE;
 	return true;
+}
+
+void pgconn_stop(struct snk_pgconn *c, const char *why)
+{
+	if (c->state == PGCONN_READY || c->state == PGCONN_CONNECTING) {
+		c->stop = true;
+		mark_broken(c, why);
+	} else if (c->state == PGCONN_BACKOFF) {
+		evtimer_del(c->timer);
+		c->attempts = 0;
+		c->state = PGCONN_IDLE;
+	}
 }
 
 void pgconn_drop(struct snk_pgconn *c, const char *why)
@@ -417,6 +440,7 @@ static void connect_begin(struct snk_pgconn *c)
 
 void pgconn_start(struct snk_pgconn *c)
 {
+	c->stop = false; /* a stop whose loss is not handled yet becomes a reconnect */
 	if (c->state == PGCONN_IDLE)
 		connect_begin(c);
 }

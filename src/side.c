@@ -2,11 +2,13 @@
  *
  * At every (re)connect each session runs one check unit: the session's settings, then for
  * every table its catalog check and columns. The read session adds its read settings,
- * LISTEN and the NOTIFY trigger of every table; the first write session the writer locks
- * of every table and the foreign keys among them. A session is ready once every table
- * passed and, for a write session, every table's inserts are prepared. What no reconnect
- * can fix (a table that is not migrated, columns that differ, a cycle of foreign keys,
- * another snk holding the locks) goes to the owner's on_fatal.
+ * LISTEN and the NOTIFY trigger of every table; the first write session the settings of a
+ * lock session. Once that one has passed, its owner decides when it tries the writer
+ * locks of every table (side_try_lock: the lease, docs/DESIGN.md "Standby"); once they are
+ * held it reads the foreign keys among the tables. A session is ready once every table
+ * passed and, for a write session, every table's inserts are prepared (and for the first
+ * one, the locks are held). What no reconnect can fix (a table that is not migrated,
+ * columns that differ, a cycle of foreign keys) goes to the owner's on_fatal.
  */
 #include "snk/side.h"
 
@@ -20,10 +22,6 @@
 #include "snk/config.h"
 #include "snk/exitcodes.h"
 #include "snk/log.h"
-
-/* How long a starting snk waits for the writer locks: the sessions of a predecessor that
- * was killed hold them until their backends notice the dead socket. */
-#define LOCK_WAIT_MS 15000
 
 /* The check unit: statement 0 the session, then two per table (schema, columns); after
  * them, what the role of the session adds. */
@@ -109,12 +107,6 @@ static void check_result_cb(void *arg, int stmt, const PGresult *res)
 			db_shape_clear(&cc->shape[i]);
 			cc->shape_ok[i] = db_read_shape(res, &cc->shape[i]);
 		}
-	} else if (cc->writer && stmt == base) {
-		if (!db_read_bool(res, &cc->locked))
-			cc->locked = false;
-	} else if (cc->writer && stmt == base + 1) {
-		free(cc->fkeys);
-		cc->fkeys_ok = db_read_foreign_keys(res, s->ntables, &cc->fkeys, &cc->nfkeys);
 	} else if (!cc->lane && stmt >= base + 2 && stmt < base + 2 + s->ntables) {
 		int i = stmt - base - 2;
 
@@ -266,7 +258,6 @@ static void prepared_done_cb(void *arg, const struct pgconn_error *err)
 	l->ok = true; /* batches find it from the next one on */
 	if (l != &s->lane[0])
 		return;
-	s->ever_locked = true;
 	s->write_ok = true;
 	s->hooks.on_session(s->hooks.arg, s, true, true);
 }
@@ -310,23 +301,6 @@ static void send_prepare_probes(struct snk_side *s)
 	pgconn_end(s->read);
 }
 
-static void writer_locks_refused(struct snk_side *s)
-{
-	int64_t now = clock_now_ms();
-	const char *what = s->ntables == 1 ? s->tables[0].label : "the synced tables";
-
-	if (!s->ever_locked && s->lock_wait_since_ms == 0) {
-		s->lock_wait_since_ms = now;
-		log_warn(pgconn_name(s->write), "the writer lock of %s is held by another session; waiting up to %d s in"
-			 " case it is a snk that just died", what, LOCK_WAIT_MS / 1000);
-	} else if (!s->ever_locked && now - s->lock_wait_since_ms > LOCK_WAIT_MS) {
-		fatal(s, SNK_EXIT_TEMPFAIL, s->write, "another snk is already writing %s in database %s (advisory lock"
-		      " held for %d s); stop it first", what, s->name, LOCK_WAIT_MS / 1000);
-		return;
-	}
-	pgconn_drop(s->write, "the writer lock is held by another session");
-}
-
 static void check_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct side_check *cc = arg;
@@ -347,12 +321,102 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 		send_prepare_probes(s);
 		return;
 	}
-	if (!cc->locked) {
-		writer_locks_refused(s);
+	/* the first write session: checked; its owner says when it tries the locks */
+	s->writer_checked = true;
+	s->lock = SIDE_LOCK_NONE;
+	s->hooks.on_lockable(s->hooks.arg, s);
+}
+
+/* ---- the writer locks ---- */
+
+static void fkeys_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct side_check *cc = arg;
+
+	free(cc->fkeys);
+	cc->fkeys = NULL;
+	cc->fkeys_ok = db_read_foreign_keys(res, cc->side->ntables, &cc->fkeys, &cc->nfkeys);
+}
+
+static void fkeys_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct side_check *cc = arg;
+	struct snk_side *s = cc->side;
+
+	if (err) {
+		if (!err->conn_lost)
+			pgconn_drop(s->write, err->message);
 		return;
 	}
 	if (judge_foreign_keys(s, cc))
 		send_prepare(cc->lane);
+}
+
+static void lock_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct side_check *cc = arg;
+	struct snk_side *s = cc->side;
+
+	if (stmt == 0 && !db_read_bool(res, &cc->locked))
+		cc->locked = false;
+	else if (stmt == 1 && !db_read_lock_holder(res, &s->holder))
+		memset(&s->holder, 0, sizeof(s->holder));
+}
+
+static void lock_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct side_check *cc = arg;
+	struct snk_side *s = cc->side;
+
+	if (err) {
+		s->lock = SIDE_LOCK_NONE;
+		if (!err->conn_lost)
+			pgconn_drop(s->write, err->message);
+		return;
+	}
+	if (!cc->locked) {
+		s->lock = SIDE_LOCK_REFUSED;
+		s->lock_refusals++;
+		s->hooks.on_refused(s->hooks.arg, s);
+		return;
+	}
+	s->lock = SIDE_LOCK_HELD;
+	memset(&s->holder, 0, sizeof(s->holder));
+	if (pgconn_begin(s->write, fkeys_result_cb, fkeys_done_cb, cc)) {
+		db_send_foreign_keys(s->write, s->tables, s->ntables);
+		pgconn_end(s->write);
+	}
+}
+
+bool side_try_lock(struct snk_side *s)
+{
+	struct side_check *cc = &s->lane[0].check;
+
+	if (!s->writer_checked || s->lock == SIDE_LOCK_TRYING || s->lock == SIDE_LOCK_HELD ||
+	    !pgconn_begin(s->write, lock_result_cb, lock_done_cb, cc))
+		return false;
+	cc->locked = false;
+	s->lock = SIDE_LOCK_TRYING;
+	db_send_writer_locks(s->write, s->tables, s->ntables);
+	db_send_lock_holder(s->write, s->tables, s->ntables);
+	pgconn_end(s->write);
+	return true;
+}
+
+static void heartbeat_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_side *s = arg;
+
+	if (err && !err->conn_lost)
+		pgconn_drop(s->write, err->message);
+}
+
+void side_heartbeat(struct snk_side *s)
+{
+	if (s->lock != SIDE_LOCK_HELD || !pgconn_begin(s->write, NULL, heartbeat_done_cb, s))
+		return;
+	db_send_heartbeat(s->write);
+	pgconn_end(s->write);
 }
 
 /* ---- sessions ---- */
@@ -404,6 +468,8 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 		/* its units, if any, fail with the loss and fail their pass */
 		if (writer) {
 			s->write_ok = false;
+			s->writer_checked = false;
+			s->lock = SIDE_LOCK_NONE;
 			s->hooks.on_session(s->hooks.arg, s, true, false);
 		}
 		return;
@@ -416,7 +482,7 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 		return;
 	ok = send_table_checks(s, c);
 	if (ok && writer)
-		ok = db_send_writer_locks(c, s->tables, s->ntables) && db_send_foreign_keys(c, s->tables, s->ntables);
+		ok = db_send_lease_settings(c, s->cfg->lease_timeout_ms);
 	pgconn_end(c);
 }
 
@@ -535,6 +601,26 @@ void side_start(struct snk_side *s)
 	pgconn_start(s->read);
 	for (int j = 0; j < s->nlanes; j++)
 		pgconn_start(s->lane[j].conn);
+}
+
+void side_start_writer(struct snk_side *s)
+{
+	pgconn_start(s->write);
+}
+
+void side_stop(struct snk_side *s, bool keep_writer, const char *why)
+{
+	pgconn_stop(s->read, why);
+	s->read_ok = false;
+	for (int j = keep_writer ? 1 : 0; j < s->nlanes; j++) {
+		s->lane[j].ok = false;
+		pgconn_stop(s->lane[j].conn, why);
+	}
+	if (!keep_writer) {
+		s->write_ok = false;
+		s->writer_checked = false;
+		s->lock = SIDE_LOCK_NONE;
+	}
 }
 
 void side_free(struct snk_side *s)

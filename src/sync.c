@@ -49,9 +49,31 @@ double sync_table_copy_eta_s(const struct snk_dir *d, int t, int64_t now_ms)
 	return (double)(now_ms - c->started_ms) / 1000.0 * (1.0 - p) / p;
 }
 
+/* A standby: its lock sessions, up to the database whose lock it polls, are connected. */
+static bool standby_healthy(const struct snk_app *app, char *why, size_t len)
+{
+	int upto = app->lease.waiting < 0 ? 0 : app->lease.waiting;
+
+	for (int i = 0; i <= upto; i++) {
+		const struct snk_side *s = &app->side[i];
+
+		if (!s->writer_checked) {
+			const char *err = pgconn_last_error(s->write);
+
+			snprintf(why, len, "database %s is not connected%s%s", s->name, err[0] ? ": " : "", err);
+			return false;
+		}
+	}
+	lease_describe(app, why, len);
+	return true;
+}
+
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len)
 {
 	int64_t now = clock_now_ms();
+
+	if (app->lease.role != ROLE_ACTIVE)
+		return standby_healthy(app, why, len);
 
 	for (int i = 0; i < 2; i++) {
 		if (!app->side[i].read_ok || !app->side[i].write_ok) {
@@ -74,6 +96,15 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 
 bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 {
+	if (app->lease.role != ROLE_ACTIVE) {
+		/* only its lock sessions are meant to be up; "starting" is not degraded yet */
+		const struct snk_side *s = &app->side[app->lease.waiting < 0 ? 0 : app->lease.waiting];
+
+		if (app->lease.role == ROLE_STARTING || s->writer_checked || !pgconn_last_error(s->write)[0])
+			return false;
+		snprintf(why, len, "database %s is down: %s", s->name, pgconn_last_error(s->write));
+		return true;
+	}
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
 		const char *err = side_error(s);
@@ -118,6 +149,18 @@ static void on_session(void *arg, struct snk_side *s, bool writer, bool ready)
 		}
 	}
 	dir_session(d, ready);
+	if (ready && writer)
+		lease_on_writer_ready(app, s);
+}
+
+static void on_lockable(void *arg, struct snk_side *s)
+{
+	lease_on_lockable(arg, s);
+}
+
+static void on_refused(void *arg, struct snk_side *s)
+{
+	lease_on_refused(arg, s);
 }
 
 static void on_notify(void *arg, struct snk_side *s, int table)
@@ -249,7 +292,7 @@ static bool tables_init(struct snk_app *app, const struct snk_config *cfg)
 bool sync_app_init(struct snk_app *app, struct event_base *base, const struct snk_config *cfg)
 {
 	const struct side_hooks hooks = { .arg = app, .on_session = on_session, .on_notify = on_notify,
-					  .on_fatal = on_fatal };
+					  .on_lockable = on_lockable, .on_refused = on_refused, .on_fatal = on_fatal };
 
 	memset(app, 0, sizeof(*app));
 	app->base = base;
@@ -271,7 +314,7 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 	}
 	app->poll_timer = event_new(base, -1, EV_PERSIST, poll_cb, app);
 	app->stop_timer = event_new(base, -1, EV_PERSIST, stop_cb, app);
-	return app->poll_timer && app->stop_timer && sync_reconcile_init(app);
+	return app->poll_timer && app->stop_timer && lease_init(app) && sync_reconcile_init(app);
 }
 
 void sync_app_set_config(struct snk_app *app, const struct snk_config *cfg)
@@ -284,8 +327,7 @@ void sync_app_start(struct snk_app *app)
 {
 	struct timeval tv = { app->cfg->poll_interval_ms / 1000, (app->cfg->poll_interval_ms % 1000) * 1000 };
 
-	side_start(&app->side[0]);
-	side_start(&app->side[1]);
+	lease_start(app);
 	event_add(app->poll_timer, &tv);
 }
 
@@ -320,6 +362,7 @@ void sync_app_free(struct snk_app *app)
 	for (int i = 0; i < 2; i++)
 		dir_free(&app->dir[i]);
 	sync_reconcile_free(app);
+	lease_free(app);
 	for (int i = 0; i < 2; i++)
 		side_free(&app->side[i]);
 	if (app->poll_timer)

@@ -338,7 +338,8 @@ void sync_reconcile_tick(struct snk_app *app)
 		r->next_ms = 0;
 		want(app, "reconcile_interval_s");
 	}
-	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms)
+	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms ||
+	    app->lease.role != ROLE_ACTIVE)
 		return;
 	if (!app->dir[0].caught_up || !app->dir[1].caught_up)
 		return;

@@ -196,6 +196,23 @@ static void print_tables(const cJSON *tables)
 	}
 }
 
+/* "role active (take-overs 1)", or a standby's active: whose session holds the lock. */
+static void print_role(const cJSON *o)
+{
+	const cJSON *lease = cJSON_GetObjectItemCaseSensitive(o, "lease");
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "active");
+
+	if (!cJSON_IsObject(lease))
+		return;
+	if (cJSON_IsObject(a))
+		line("role %s; active: database %s backend pid %.0f (client %s, application %s, since %s)", str(o, "role"),
+		     str(a, "database"), num(a, "backend_pid"), str(a, "client"), str(a, "application_name"),
+		     str(a, "backend_start"));
+	else
+		line("role %s since %s (take-overs %.0f, step-downs %.0f)", str(o, "role"), str(lease, "since"),
+		     num(lease, "takeovers"), num(lease, "step_downs"));
+}
+
 static void print_status(const cJSON *o)
 {
 	const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
@@ -207,6 +224,7 @@ static void print_status(const cJSON *o)
 		snprintf(more, sizeof(more), " (+%.0f more)", num(o, "table_count") - 1);
 	line("snk %s  pid %.0f  up %.0fs  state %s  table %s%s  wake %s", str(o, "version"), num(o, "pid"),
 	     num(o, "uptime_s"), str(o, "state"), str(o, "table"), more, str(o, "wake"));
+	print_role(o);
 	line("%-4s %-10s %-28s %-10s %s", "db", "connected", "target", "reconnects", "last_error");
 	for (int i = 0; i < 2; i++) {
 		const char *name = i ? "b" : "a";

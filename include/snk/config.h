@@ -48,6 +48,7 @@ struct snk_config {
 	int reconnect_max_ms;
 	int healthz_max_lag_ms;
 	int reconcile_interval_s; /* a full reconcile this often; 0: only when owed or asked for */
+	int lease_timeout_ms;   /* a lock session silent this long is ended by its server */
 };
 
 enum config_status { CONFIG_OK, CONFIG_UNREADABLE, CONFIG_INVALID };

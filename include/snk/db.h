@@ -239,9 +239,17 @@ bool db_send_listen(struct snk_pgconn *c, const struct snk_table *t);
 /* One statement (only when t has a channel): the NOTIFY trigger. Decode with
  * db_read_notify_trigger. */
 bool db_send_notify_trigger(struct snk_pgconn *c, const struct snk_table *t);
-/* One statement: the writer locks of n tables, all or not (db_read_bool: true when all
- * were taken; a refusal leaves the others held until the session ends). */
+/* One statement: the writer locks of n tables, all or none (db_read_bool: true when all
+ * were taken; a refusal releases those it took). */
 bool db_send_writer_locks(struct snk_pgconn *c, const struct snk_table *t, int n);
+/* One statement: who else holds the writer lock of any of n tables (db_read_lock_holder). */
+bool db_send_lock_holder(struct snk_pgconn *c, const struct snk_table *t, int n);
+bool db_read_lock_holder(const PGresult *res, struct snk_lock_holder *out);
+/* One statement: the server ends this session after timeout_ms of silence from snk
+ * (idle, idle in a transaction, or its socket gone), releasing its locks. */
+bool db_send_lease_settings(struct snk_pgconn *c, int timeout_ms);
+/* One statement that does nothing: a lock session's proof of life. */
+bool db_send_heartbeat(struct snk_pgconn *c);
 /* A foreign key between two synced tables, in one database: child references parent. */
 struct snk_fkey {
 	int child, parent;    /* indexes into the tables given */

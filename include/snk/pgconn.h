@@ -58,6 +58,9 @@ void pgconn_start(struct snk_pgconn *c);
 /* pgconn_close: ends the session, with no reconnect until pgconn_start; false (and
  * nothing done) while units are queued. Not from inside one of its callbacks. */
 bool pgconn_close(struct snk_pgconn *c);
+/* pgconn_stop: closes the session as if lost (its units fail from the loop, on_state
+ * hears of it) but does not reconnect until pgconn_start; a wait to reconnect ends. */
+void pgconn_stop(struct snk_pgconn *c, const char *why);
 /* pgconn_drop: closes the session as if lost and reconnects after backoff. */
 void pgconn_drop(struct snk_pgconn *c, const char *why);
 /* pgconn_set_conninfo: used from the next connection attempt on. */

@@ -58,9 +58,16 @@ struct side_hooks {
 	/* A NOTIFY on the channel from another session: table is the table its payload names,
 	 * -1 when it names none this snk knows (every table then). */
 	void (*on_notify)(void *arg, struct snk_side *s, int table);
+	/* The first write session is connected and checked: the owner may side_try_lock. */
+	void (*on_lockable)(void *arg, struct snk_side *s);
+	/* side_try_lock found a lock held by another session (s->holder says whose). */
+	void (*on_refused)(void *arg, struct snk_side *s);
 	/* Something a reconnect cannot fix: snk must stop with code. */
 	void (*on_fatal)(void *arg, int code, const char *role, const char *message);
 };
+
+/* The writer locks, on the first write session. */
+enum side_lock { SIDE_LOCK_NONE, SIDE_LOCK_TRYING, SIDE_LOCK_HELD, SIDE_LOCK_REFUSED };
 
 struct snk_side {
 	int index;                /* SNK_DB_A or SNK_DB_B */
@@ -76,8 +83,10 @@ struct snk_side {
 	int nlanes;
 	bool read_ok;             /* connected and checked */
 	bool write_ok;            /* lane 0 connected, checked, locked and prepared */
-	bool ever_locked;
-	int64_t lock_wait_since_ms; /* first refusal of the writer lock at start-up, 0: none */
+	bool writer_checked;      /* lane 0 connected and checked: it may try the locks */
+	enum side_lock lock;      /* lane 0's writer locks */
+	struct snk_lock_holder holder; /* who held them at the last refusal */
+	uint64_t lock_refusals;
 	uint32_t *relid;          /* owned: [ntables] each table's oid here, from the read session */
 	bool *notified;           /* owned: [ntables] the table has an enabled NOTIFY trigger here */
 	struct fk_graph fk;       /* the foreign keys among the tables here (first write session) */
@@ -95,7 +104,20 @@ struct snk_side {
 /* side_init: the sessions of database index for the tables; nothing is started. */
 bool side_init(struct snk_side *s, struct event_base *base, int index, const struct snk_config *cfg,
 	       struct snk_table *tables, int ntables, const struct side_hooks *hooks) __attribute__((warn_unused_result));
+/* side_start: every session connects (a started one is left as it is). */
 void side_start(struct snk_side *s);
+/* side_start_writer: only the first write session connects. */
+void side_start_writer(struct snk_side *s);
+/* side_stop: the sessions close without reconnecting (the first write session stays when
+ * keep_writer); their units fail, and the owner hears of each through on_session. */
+void side_stop(struct snk_side *s, bool keep_writer, const char *why);
+/* side_try_lock: the first write session, checked, tries every table's writer lock (all
+ * or none); held, it reads the foreign keys, prepares and becomes ready (on_session); refused,
+ * on_refused. False when it cannot try now (not checked, a try in flight, held). */
+bool side_try_lock(struct snk_side *s);
+/* side_heartbeat: a statement on the first write session while it holds the locks, so that
+ * its server's idle timeout (the lease) ends it only when snk has gone silent. */
+void side_heartbeat(struct snk_side *s);
 void side_free(struct snk_side *s);
 
 /* side_pick_lane: the write session for a batch: lane 0 when it must be applied in the

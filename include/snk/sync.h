@@ -9,6 +9,7 @@
 #include "snk/config.h"
 #include "snk/db.h"
 #include "snk/dir.h"
+#include "snk/lease.h"
 #include "snk/reconcile.h"
 #include "snk/side.h"
 
@@ -65,7 +66,9 @@ struct snk_app {
 	bool ready;                     /* both directions have loaded their cursors once */
 	long crash_after_commits;       /* test hook: SIGKILL self after this many cursor commits are sent */
 	struct snk_rc_schedule reconcile;
+	struct snk_lease lease;         /* this snk's role among several (lease.c) */
 	void (*on_ready)(struct snk_app *app); /* called once, when ready becomes true */
+	void (*on_role)(struct snk_app *app);  /* called at every change of lease.role */
 	struct snk_reload_result reload;       /* written by main's SIGHUP handling */
 	/* Set by main once listening, for the status report; NULL when off. */
 	struct snk_ctl *ctl;            /* borrowed */
@@ -76,7 +79,7 @@ struct snk_app {
  * nothing is started. */
 bool sync_app_init(struct snk_app *app, struct event_base *base, const struct snk_config *cfg)
 	__attribute__((warn_unused_result));
-/* sync_app_start: connects and begins syncing. */
+/* sync_app_start: takes the lease (lease.c), then connects and begins syncing. */
 void sync_app_start(struct snk_app *app);
 /* sync_app_stop: no new windows; the loop exits once in-flight commits have finished. */
 void sync_app_stop(struct snk_app *app);

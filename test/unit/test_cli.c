@@ -77,6 +77,8 @@ static void test_status_code(void)
 
 	CHECK(cli_status_code("running", well, false) == SNK_EXIT_OK);
 	CHECK(cli_status_code("paused", well, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("standby", well, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("standby", well, true) == SNK_EXIT_DEGRADED);
 	CHECK(cli_status_code("degraded", well, false) == SNK_EXIT_DEGRADED);
 	CHECK(cli_status_code("running", retrying, false) == SNK_EXIT_DEGRADED);
 	CHECK(cli_status_code("running", failed, false) == SNK_EXIT_DEGRADED);

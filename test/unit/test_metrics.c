@@ -22,6 +22,8 @@ static void app_healthy(struct snk_app *app)
 {
 	memset(app, 0, sizeof(*app));
 	app->started_ms = clock_now_ms();
+	app->lease.role = ROLE_ACTIVE;
+	app->lease.waiting = app->lease.active_side = -1;
 	for (int i = 0; i < 2; i++) {
 		app->side[i].name = i ? "b" : "a";
 		app->side[i].read_ok = app->side[i].write_ok = true;
@@ -57,6 +59,18 @@ static void check_ready(void)
 	app.stopping = true;
 	CHECK(!metrics_ready(&app, 60000, why, sizeof(why)));
 	CHECK_STR(why, "stopping");
+	/* A standby whose lock session is up: healthy, never ready, and it says who is active. */
+	app_healthy(&app);
+	app.lease.role = ROLE_STANDBY;
+	app.lease.waiting = app.lease.active_side = 0;
+	app.lease.active = (struct snk_lock_holder){ .held = true, .pid = 4711, .client = "10.0.0.5:5432" };
+	app.side[0].writer_checked = true;
+	app.side[1].read_ok = app.side[1].write_ok = false;
+	CHECK(sync_healthy(&app, 1000, why, sizeof(why)));
+	CHECK_STR(why, "standby; active: database a backend pid 4711 (client 10.0.0.5:5432)");
+	CHECK(!metrics_ready(&app, 1000, why, sizeof(why)));
+	CHECK_CONTAINS(why, "standby; active: database a backend pid 4711");
+	CHECK(!sync_degraded(&app, why, sizeof(why)));
 }
 
 static void check_procstat(void)

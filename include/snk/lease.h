@@ -1,0 +1,49 @@
+/* lease.h - which of several snk processes with the same tables writes (lease.c): the one
+ * that holds the writer locks of every database, taken in database order. The others are
+ * standbys: one session each, polling the first lock they miss, taking over when it is
+ * released (docs/DESIGN.md, "Standby"). */
+#ifndef SNK_LEASE_H
+#define SNK_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "snk/db.h"
+
+struct event;
+struct snk_app;
+struct snk_side;
+
+enum snk_role {
+	ROLE_STARTING, /* no lock verdict yet */
+	ROLE_STANDBY,  /* another session holds a lock this snk needs */
+	ROLE_ACTIVE,   /* held every database's locks (a lost session is taken again at reconnect) */
+};
+
+struct snk_lease {
+	enum snk_role role;
+	int64_t since_ms;             /* wall clock of the last change of role */
+	uint64_t takeovers;           /* standby -> active */
+	uint64_t step_downs;          /* active -> standby */
+	int waiting;                  /* the database whose lock a standby polls, -1: none */
+	struct snk_lock_holder active;/* who held it at the last refusal */
+	int active_side;              /* the database of that holder, -1: none seen */
+	struct event *timer;          /* owned: polls a refused lock, sends heartbeats */
+	int64_t heartbeat_due_ms;
+};
+
+bool lease_init(struct snk_app *app) __attribute__((warn_unused_result));
+void lease_free(struct snk_app *app);
+/* lease_start: the first write session of database a connects; the rest follows the locks. */
+void lease_start(struct snk_app *app);
+
+/* The sessions' hooks (sync.c forwards them). */
+void lease_on_lockable(struct snk_app *app, struct snk_side *s);
+void lease_on_refused(struct snk_app *app, struct snk_side *s);
+void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
+
+const char *lease_role_name(enum snk_role role);
+/* lease_describe: "standby; active: database a backend pid 123 (...)" or the role's name. */
+void lease_describe(const struct snk_app *app, char *buf, size_t len);
+
+#endif

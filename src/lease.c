@@ -1,0 +1,212 @@
+/* lease.c - the role of this snk among several with the same tables (lease.h).
+ *
+ * The lease is the writer locks themselves: session advisory locks, one per table, held by
+ * the first write session of each database (side.c). They are taken in database order, a
+ * first, then b only while a is held, each all or none; so no snk ever holds a later
+ * database's locks while it waits for an earlier one's, and two snks cannot each hold
+ * half. A snk refused at a is a standby: it stops every session but a.write and polls the
+ * locks on it every 200-300 ms. Refused at b (a predecessor's b.write has not ended yet),
+ * it holds a and polls b the same way. Once every database's locks are held it is active:
+ * every session starts and the directions read their cursors again.
+ *
+ * The server ends a lock session that has been silent for lease_timeout_ms
+ * (db_send_lease_settings), so an active snk sends a statement on each every quarter of
+ * that; a frozen or cut-off snk loses its locks by itself. An active whose lock session
+ * came back refused has been replaced: it steps down. Nothing else fences it: its cursors
+ * are written only by those sessions (docs/DESIGN.md, "Standby").
+ */
+#include "snk/lease.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snk/clock.h"
+#include "snk/log.h"
+#include "snk/sync.h"
+
+#define POLL_MIN_MS 200
+#define POLL_SPREAD_MS 100
+
+const char *lease_role_name(enum snk_role role)
+{
+	switch (role) {
+	case ROLE_STARTING:
+		return "starting";
+	case ROLE_STANDBY:
+		return "standby";
+	case ROLE_ACTIVE:
+		return "active";
+	}
+	return "?";
+}
+
+/* "backend pid 123 (user snk, application snk a.write, client 10.0.0.5:40312, since ...)" */
+static void holder_text(const struct snk_lock_holder *h, char *buf, size_t len)
+{
+	const char *parts[4][2] = { { "user ", h->user }, { "application ", h->application },
+				    { "client ", h->client }, { "since ", h->since } };
+	size_t n;
+
+	if (!h->held) {
+		snprintf(buf, len, "another session (released since)");
+		return;
+	}
+	n = (size_t)snprintf(buf, len, "backend pid %d", h->pid);
+	for (int i = 0, first = 1; i < 4 && n < len; i++) {
+		if (!parts[i][1][0])
+			continue;
+		n += (size_t)snprintf(buf + n, len - n, "%s%s%s", first ? " (" : ", ", parts[i][0], parts[i][1]);
+		first = 0;
+	}
+	if (n < len && strchr(buf, '('))
+		snprintf(buf + n, len - n, ")");
+}
+
+void lease_describe(const struct snk_app *app, char *buf, size_t len)
+{
+	const struct snk_lease *l = &app->lease;
+	char who[320];
+
+	if (l->role != ROLE_STANDBY || l->active_side < 0) {
+		snprintf(buf, len, "%s", lease_role_name(l->role));
+		return;
+	}
+	holder_text(&l->active, who, sizeof(who));
+	snprintf(buf, len, "standby; active: database %s %s", app->side[l->active_side].name, who);
+}
+
+static void set_role(struct snk_app *app, enum snk_role role)
+{
+	struct snk_lease *l = &app->lease;
+
+	if (l->role == role)
+		return;
+	if (role == ROLE_ACTIVE && l->role == ROLE_STANDBY)
+		l->takeovers++;
+	if (role == ROLE_STANDBY && l->role == ROLE_ACTIVE)
+		l->step_downs++;
+	l->role = role;
+	l->since_ms = clock_now_ms();
+	if (app->on_role)
+		app->on_role(app);
+}
+
+/* The first database from a on whose locks this snk waits, or 2 when it holds them all. */
+static int first_missing(const struct snk_app *app)
+{
+	int i = 0;
+
+	while (i < 2 && app->side[i].lock == SIDE_LOCK_HELD)
+		i++;
+	return i;
+}
+
+void lease_on_lockable(struct snk_app *app, struct snk_side *s)
+{
+	if (first_missing(app) >= s->index)
+		side_try_lock(s);
+}
+
+void lease_on_refused(struct snk_app *app, struct snk_side *s)
+{
+	struct snk_lease *l = &app->lease;
+	bool news = l->role != ROLE_STANDBY || l->active_side != s->index || l->active.pid != s->holder.pid;
+	char who[320];
+
+	holder_text(&s->holder, who, sizeof(who));
+	l->active = s->holder;
+	l->active_side = s->index;
+	l->waiting = s->index;
+	if (l->role == ROLE_ACTIVE)
+		log_warn(pgconn_name(s->write), "stepping down to standby: the writer lock of %s is now held by %s;"
+			 " another snk took over while this one's session was gone", s->name, who);
+	/* Everything but the lock sessions up to this database stops; those past it close, so
+	 * that whoever holds this one can take them. */
+	for (int i = 0; i < 2; i++)
+		side_stop(&app->side[i], i <= s->index, "standby");
+	if (rc_running(app->reconcile.rc))
+		rc_abort(app->reconcile.rc, "this snk is now a standby");
+	set_role(app, ROLE_STANDBY);
+	if (news)
+		log_info(pgconn_name(s->write), "standby: the writer lock of %s is held by %s; taking over when it is"
+			 " released", s->name, who);
+}
+
+void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
+{
+	struct snk_lease *l = &app->lease;
+	int next = first_missing(app);
+
+	if (next < 2) {
+		/* the next database's lock session connects; connected, it tries at once */
+		side_start_writer(&app->side[next]);
+		if (app->side[next].writer_checked)
+			side_try_lock(&app->side[next]);
+		return;
+	}
+	if (l->role != ROLE_ACTIVE) {
+		bool takeover = l->role == ROLE_STANDBY;
+
+		l->waiting = -1;
+		l->active_side = -1;
+		memset(&l->active, 0, sizeof(l->active));
+		set_role(app, ROLE_ACTIVE);
+		log_info(pgconn_name(s->write), "active: holding the writer locks of a and b%s", takeover ?
+			 "; taking over: every session connects and every cursor is read again" : "");
+	}
+	for (int i = 0; i < 2; i++)
+		side_start(&app->side[i]);
+}
+
+static void arm(struct snk_lease *l)
+{
+	long ms = POLL_MIN_MS + random() % (POLL_SPREAD_MS + 1); /* two standbys do not try in step */
+	struct timeval tv = { 0, ms * 1000 };
+
+	evtimer_add(l->timer, &tv);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_app *app = arg;
+	struct snk_lease *l = &app->lease;
+	int64_t now = clock_now_ms();
+	int next = first_missing(app);
+
+	if (now >= l->heartbeat_due_ms) {
+		l->heartbeat_due_ms = now + app->cfg->lease_timeout_ms / 4;
+		for (int i = 0; i < 2; i++)
+			side_heartbeat(&app->side[i]);
+	}
+	/* the first missing lock is tried again, on its session as it is: no reconnect */
+	if (next < 2 && !app->stopping)
+		side_try_lock(&app->side[next]);
+	arm(l);
+}
+
+bool lease_init(struct snk_app *app)
+{
+	struct snk_lease *l = &app->lease;
+
+	memset(l, 0, sizeof(*l));
+	l->waiting = -1;
+	l->active_side = -1;
+	l->since_ms = clock_now_ms();
+	l->timer = evtimer_new(app->base, tick_cb, app);
+	return l->timer != NULL;
+}
+
+void lease_start(struct snk_app *app)
+{
+	side_start_writer(&app->side[0]);
+	arm(&app->lease);
+}
+
+void lease_free(struct snk_app *app)
+{
+	if (app->lease.timer)
+		event_free(app->lease.timer);
+	app->lease.timer = NULL;
+}
