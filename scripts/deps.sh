@@ -4,7 +4,7 @@
 SNK_PACKAGES=(build-essential cmake pkg-config libpq-dev libevent-dev uuid-dev libcjson-dev
 	postgresql-15 postgresql-client-15 jq bc netcat-openbsd util-linux iproute2 locales
 	clang libclang-rt-14-dev valgrind
-	dpkg-dev lintian groff-base man-db bash-completion)
+	dpkg-dev lintian groff-base man-db bash-completion python3-yaml)
 
 snk_install_deps() {
 	local missing=() p

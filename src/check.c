@@ -289,7 +289,7 @@ static void check_writer_lock(struct check_run *r, PGconn *conn)
 	       " %s%s%s)%s", snk_holds ? "a running snk" : "a session that is not snk's", h.pid,
 	       h.user[0] ? h.user : "?", h.application[0] ? h.application : "(none)",
 	       h.client[0] ? h.client : "not visible to this role", h.since[0] ? ", since " : "", h.since,
-	       snk_holds ? "; a second snk for this table would wait 15 s and exit 75" :
+	       snk_holds ? "; a second snk for this table is its standby" :
 			   "; no snk can write this table while it holds it: end that session");
 }
 

@@ -93,8 +93,7 @@ static void set_role(struct snk_app *app, enum snk_role role)
 		app->on_role(app);
 }
 
-/* The first database from a on whose locks this snk waits, or 2 when it holds them all. */
-static int first_missing(const struct snk_app *app)
+int lease_first_missing(const struct snk_app *app)
 {
 	int i = 0;
 
@@ -105,7 +104,7 @@ static int first_missing(const struct snk_app *app)
 
 void lease_on_lockable(struct snk_app *app, struct snk_side *s)
 {
-	if (first_missing(app) >= s->index)
+	if (lease_first_missing(app) >= s->index)
 		side_try_lock(s);
 }
 
@@ -137,7 +136,7 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 {
 	struct snk_lease *l = &app->lease;
-	int next = first_missing(app);
+	int next = lease_first_missing(app);
 
 	if (next < 2) {
 		/* the next database's lock session connects; connected, it tries at once */
@@ -173,7 +172,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct snk_app *app = arg;
 	struct snk_lease *l = &app->lease;
 	int64_t now = clock_now_ms();
-	int next = first_missing(app);
+	int next = lease_first_missing(app);
 
 	if (now >= l->heartbeat_due_ms) {
 		l->heartbeat_due_ms = now + app->cfg->lease_timeout_ms / 4;

@@ -265,6 +265,7 @@ static void handle_loss(struct snk_pgconn *c)
 	if (c->stop) {
 		c->stop = false;
 		c->attempts = 0;
+		c->last_error[0] = '\0'; /* closed on purpose: no error to show */
 		c->state = PGCONN_IDLE;
 		if (c->on_state)
 			c->on_state(c, c->arg);

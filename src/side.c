@@ -467,6 +467,9 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 	if (!pgconn_ready(c)) {
 		/* its units, if any, fail with the loss and fail their pass */
 		if (writer) {
+			if (s->lock == SIDE_LOCK_HELD && pgconn_state(c) != PGCONN_IDLE)
+				log_warn(l->name, "the writer locks of %s went with the session; taking them again once it"
+					 " is back", s->name);
 			s->write_ok = false;
 			s->writer_checked = false;
 			s->lock = SIDE_LOCK_NONE;

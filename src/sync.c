@@ -49,12 +49,12 @@ double sync_table_copy_eta_s(const struct snk_dir *d, int t, int64_t now_ms)
 	return (double)(now_ms - c->started_ms) / 1000.0 * (1.0 - p) / p;
 }
 
-/* A standby: its lock sessions, up to the database whose lock it polls, are connected. */
+/* Not active: its lock sessions, up to the first database whose lock it lacks, are up. */
 static bool standby_healthy(const struct snk_app *app, char *why, size_t len)
 {
-	int upto = app->lease.waiting < 0 ? 0 : app->lease.waiting;
+	int upto = lease_first_missing(app);
 
-	for (int i = 0; i <= upto; i++) {
+	for (int i = 0; i <= upto && i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
 
 		if (!s->writer_checked) {
@@ -94,32 +94,41 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 	return true;
 }
 
+/* A session of s failed and has not come back: "database b (host:port/db) is down: ...". */
+static bool side_down(const struct snk_side *s, bool up, const char *err, char *why, size_t len)
+{
+	const char *target = pgconn_target(s->write);
+
+	if (up || !err[0])
+		return false;
+	/* The target is known once a session has connected; libpq's error names the host
+	 * and port anyway. */
+	if (target[0] == '(')
+		snprintf(why, len, "database %s is down: %s", s->name, err);
+	else
+		snprintf(why, len, "database %s (%s) is down: %s", s->name, target, err);
+	return true;
+}
+
 bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 {
 	if (app->lease.role != ROLE_ACTIVE) {
-		/* only its lock sessions are meant to be up; "starting" is not degraded yet */
-		const struct snk_side *s = &app->side[app->lease.waiting < 0 ? 0 : app->lease.waiting];
+		/* only its lock sessions are meant to be up, up to the first lock it lacks */
+		int upto = lease_first_missing(app);
 
-		if (app->lease.role == ROLE_STARTING || s->writer_checked || !pgconn_last_error(s->write)[0])
-			return false;
-		snprintf(why, len, "database %s is down: %s", s->name, pgconn_last_error(s->write));
-		return true;
+		for (int i = 0; i <= upto && i < 2; i++) {
+			const struct snk_side *s = &app->side[i];
+
+			if (side_down(s, s->writer_checked, pgconn_last_error(s->write), why, len))
+				return true;
+		}
+		return false;
 	}
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[i];
-		const char *err = side_error(s);
 
-		if ((!s->read_ok || !s->write_ok) && err[0]) {
-			const char *target = pgconn_target(s->read);
-
-			/* The target is known once a session has connected; libpq's error names
-			 * the host and port anyway. */
-			if (target[0] == '(')
-				snprintf(why, len, "database %s is down: %s", s->name, err);
-			else
-				snprintf(why, len, "database %s (%s) is down: %s", s->name, target, err);
+		if (side_down(s, s->read_ok && s->write_ok, side_error(s), why, len))
 			return true;
-		}
 	}
 	for (int i = 0; i < 2; i++) {
 		const struct snk_dir *d = &app->dir[i];

@@ -13,7 +13,7 @@
 #define SNK_EXIT_UNAVAILABLE 69 /* database or control socket unreachable (tools) */
 #define SNK_EXIT_SOFTWARE 70    /* internal error */
 #define SNK_EXIT_OSERR 71       /* socket, event loop or memory failure at start-up */
-#define SNK_EXIT_TEMPFAIL 75    /* another snk holds this table pair */
+#define SNK_EXIT_TEMPFAIL 75    /* tst: whether its last batch committed is unknown (snk itself no longer exits 75: a second snk is a standby) */
 #define SNK_EXIT_CONFIG 78      /* config file present but invalid */
 
 #endif

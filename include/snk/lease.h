@@ -42,6 +42,8 @@ void lease_on_lockable(struct snk_app *app, struct snk_side *s);
 void lease_on_refused(struct snk_app *app, struct snk_side *s);
 void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
 
+/* lease_first_missing: the first database (from a) whose locks this snk lacks, 2: none. */
+int lease_first_missing(const struct snk_app *app);
 const char *lease_role_name(enum snk_role role);
 /* lease_describe: "standby; active: database a backend pid 123 (...)" or the role's name. */
 void lease_describe(const struct snk_app *app, char *buf, size_t len);

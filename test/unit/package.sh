@@ -2,19 +2,23 @@
 # Builds the Debian package as README.md says (a tree configured for /usr, cpack -G DEB),
 # in BUILD_DIR/package, and checks it:
 # - dpkg-deb -c: snk and snkctl in /usr/bin, tst and the probe in /usr/libexec/snk and not
-#   in /usr/bin; the unit, the sysusers entry, man pages, bash completion, docs, the
-#   copyright file; the config /etc/snk/config.json mode 0640; nothing else outside /usr;
+#   in /usr/bin; the unit and the template unit snk@.service, the sysusers entry, man
+#   pages, bash completion, docs, the copyright file; the config /etc/snk/config.json mode
+#   0640; nothing else outside /usr;
 # - dpkg-deb -I: conffiles lists /etc/snk/config.json; Depends has Debian's names of the
 #   libraries (dpkg-shlibdeps) and systemd-sysusers;
 # - the config passes --check-config and names an sslrootcert wherever it verifies TLS;
-# - the unit runs /usr/bin/snk on /etc/snk/config.json and its Documentation= pages are in
-#   the package; the man pages format without warnings; the completions complete;
+# - the unit runs /usr/bin/snk on /etc/snk/config.json, an instance of the template on
+#   /etc/snk/NAME.json with a runtime directory of its own, and their Documentation= pages
+#   are in the package; the man pages format without warnings; the completions complete;
 # - the postinst, run for real into a scratch root (DPKG_ROOT), creates user snk (home
 #   /nonexistent) and leaves the config 0640 root:snk; run again as an upgrade after the
 #   config was deleted, exits 0 and creates none; names the sysusers entry by its path;
-# - prerm and postrm parse, stop/mask/reload on remove and purge/unmask on purge; run for
-#   real (deb-systemd-helper honours DPKG_ROOT), a purge removes the link `systemctl
-#   enable snk` made and the mask, and leaves the user snk;
+# - prerm and postrm parse, stop/mask/reload on remove and purge/unmask on purge, the
+#   running instances and the template too; run for real (deb-systemd-helper honours
+#   DPKG_ROOT), a removal masks both units, an install again lifts the masks, a purge
+#   removes the link `systemctl enable snk` made and the masks and leaves the user snk;
+#   the operator's own mask of the template outlives an install;
 # - snk.json(5) marks reload exactly the keys main.c's needs_restart() does not refuse;
 # - `cmake --install` twice keeps a config edited in between;
 # - configured for /opt/snk, the unit goes to /opt/snk/lib/systemd/system with its paths,
@@ -47,6 +51,7 @@ has -rwxr-xr-x usr/bin/snkctl
 has -rwxr-xr-x usr/libexec/snk/tst
 has -rwxr-xr-x usr/libexec/snk/probe
 has -rw-r--r-- usr/lib/systemd/system/snk.service
+has -rw-r--r-- usr/lib/systemd/system/snk@.service
 has -rw-r--r-- usr/lib/sysusers.d/snk.conf
 has -rw-r----- etc/snk/config.json
 for f in man/man8/snk.8.gz man/man1/snkctl.1.gz man/man5/snk.json.5.gz bash-completion/completions/snk \
@@ -75,7 +80,19 @@ dpkg-deb -e "$deb" "$out/control"
 unit=$root/usr/lib/systemd/system/snk.service
 grep -qx "ExecStart=/usr/bin/snk -c /etc/snk/config.json" "$unit" || fail "unit ExecStart: $(grep ExecStart= "$unit")"
 grep -qx "EnvironmentFile=-/etc/default/snk" "$unit" || fail "unit has no EnvironmentFile=-/etc/default/snk"
-for doc in $(sed -n 's/^Documentation=//p' "$unit"); do
+template=$root/usr/lib/systemd/system/snk@.service
+grep -qx "ExecStart=/usr/bin/snk -c /etc/snk/%i.json" "$template" ||
+	fail "template ExecStart: $(grep ExecStart= "$template")"
+grep -qx "ExecStartPre=/usr/bin/snk -c /etc/snk/%i.json --check-config" "$template" ||
+	fail "template ExecStartPre: $(grep ExecStartPre= "$template")"
+grep -qx "EnvironmentFile=-/etc/default/snk" "$template" || fail "template has no EnvironmentFile=-/etc/default/snk"
+grep -qx "RuntimeDirectory=snk-%i" "$template" || fail "template: $(grep RuntimeDirectory= "$template")"
+# The two units differ only where an instance must: its config, its environment file and
+# its runtime directory (the control socket's), and what the comments say.
+d=$(diff <(grep -v '^#' "$unit") <(grep -v '^#' "$template") | grep '^[<>]' |
+	grep -vE '^. (Description=|ExecStart(Pre)?=|RuntimeDirectory=|EnvironmentFile=-/etc/default/snk-%i$)' || true)
+[ -z "$d" ] || fail "snk@.service differs from snk.service in more than the instance's paths: $d"
+for doc in $(sed -n 's/^Documentation=//p' "$unit" "$template" | sort -u); do
 	case $doc in
 	man:*) p=${doc#man:}; n=${p%(*}; s=${p#*(}; s=${s%)}
 		[ -f "$root/usr/share/man/man$s/$n.$s.gz" ] || fail "Documentation=$doc is not in the package" ;;
@@ -138,6 +155,11 @@ branch() { # SCRIPT ARG: the commands run when $1 is ARG, one a line
 	awk -v a="$2" '/^if / { on = index($0, "\"$1\" = " a) > 0; next } /^fi/ { on = 0 } on' "$out/control/$1"
 }
 branch prerm remove | grep -q "deb-systemd-invoke stop snk.service" || fail "prerm remove does not stop snk"
+branch prerm remove | grep -qF "deb-systemd-invoke stop 'snk@*.service'" || fail "prerm remove does not stop the instances of snk@.service"
+grep -qF "systemctl --no-block try-restart 'snk@*.service'" "$out/control/postinst" ||
+	fail "an upgrade does not restart the running instances of snk@.service"
+branch postrm remove | grep -q "deb-systemd-helper mask snk@.service" || fail "postrm remove does not mask the template"
+branch postrm purge | grep -q "deb-systemd-helper unmask snk@.service" || fail "postrm purge leaves the template's mask"
 branch postrm remove | grep -q "deb-systemd-helper mask snk.service" || fail "postrm remove does not mask the unit"
 branch postrm remove | grep -q "systemctl --system daemon-reload" || fail "postrm remove does not reload systemd"
 branch postrm purge | grep -q "deb-systemd-helper purge snk.service" || fail "postrm purge does not remove the unit's links"
@@ -151,14 +173,36 @@ if [ -x /usr/bin/deb-systemd-helper ]; then
 	# What `systemctl enable snk` makes; dpkg removes the package's files before postrm.
 	mkdir -p "${wants%/*}"
 	ln -s /usr/lib/systemd/system/snk.service "$wants"
-	rm "$unit"
+	remove_units() { rm -f "$unit" "$template"; }
+	unpack_units() { dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$root" ./usr/lib/systemd/system/; }
+	remove_units
 	DPKG_ROOT=$root sh "$out/control/prerm" remove || fail "prerm remove failed"
 	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove failed"
 	[ "$(readlink "$root/etc/systemd/system/snk.service")" = /dev/null ] || fail "postrm remove did not mask snk.service"
+	[ "$(readlink "$root/etc/systemd/system/snk@.service")" = /dev/null ] || fail "postrm remove did not mask snk@.service"
+	# Installed again after the removal: the postinst lifts both masks and keeps the link.
+	unpack_units
+	DPKG_ROOT=$root sh "$out/control/postinst" configure "" >"$out/postinst-reinstall.log" 2>&1 ||
+		{ cat "$out/postinst-reinstall.log"; fail "postinst configure after a removal failed"; }
+	[ ! -L "$root/etc/systemd/system/snk.service" ] || fail "postinst after a removal left snk.service masked"
+	[ ! -L "$root/etc/systemd/system/snk@.service" ] || fail "postinst after a removal left snk@.service masked"
+	[ -L "$wants" ] || fail "postinst after a removal lost $wants"
+	# Removed again, and purged.
+	remove_units
+	DPKG_ROOT=$root sh "$out/control/prerm" remove || fail "prerm remove (again) failed"
+	DPKG_ROOT=$root sh "$out/control/postrm" remove || fail "postrm remove (again) failed"
 	DPKG_ROOT=$root sh "$out/control/postrm" purge || fail "postrm purge failed"
 	[ ! -L "$wants" ] || fail "postrm purge left $wants"
 	[ ! -L "$root/etc/systemd/system/snk.service" ] || fail "postrm purge left the mask"
+	[ ! -L "$root/etc/systemd/system/snk@.service" ] || fail "postrm purge left the template's mask"
 	grep -q '^snk:' "$root/etc/passwd" || fail "postrm purge removed the user snk"
+	# The operator's own mask of the template outlives an install (deb-systemd-helper
+	# lifts only the masks it made).
+	ln -s /dev/null "$root/etc/systemd/system/snk@.service"
+	unpack_units
+	DPKG_ROOT=$root sh "$out/control/postinst" configure "" >>"$out/postinst-reinstall.log" 2>&1 ||
+		{ cat "$out/postinst-reinstall.log"; fail "postinst configure after a purge failed"; }
+	[ "$(readlink "$root/etc/systemd/system/snk@.service")" = /dev/null ] || fail "postinst lifted the operator's mask of snk@.service"
 fi
 
 # --- snk.json(5) marks reload exactly the keys main.c's needs_restart() does not refuse
@@ -188,8 +232,12 @@ grep -qx "ExecStart=/opt/snk/bin/snk -c /etc/opt/snk/snk/config.json" "$out/opt/
 	fail "unit for /opt/snk: $(grep ExecStart= "$out/opt/dist/snk.service")"
 grep -q "^Documentation=.*file:///opt/snk/share/doc/snk/README.md" "$out/opt/dist/snk.service" ||
 	fail "Documentation= does not follow the prefix: $(grep Documentation= "$out/opt/dist/snk.service")"
-grep -q '"/opt/snk/lib/systemd/system" TYPE FILE FILES "[^"]*/dist/snk.service"' "$out/opt/cmake_install.cmake" ||
-	fail "the unit is not installed under /opt/snk/lib/systemd/system"
+# (one file(INSTALL) over several lines, joined here)
+tr -s '\n ' ' ' <"$out/opt/cmake_install.cmake" |
+	grep -q '"/opt/snk/lib/systemd/system" TYPE FILE FILES "[^"]*/dist/snk.service" "[^"]*/dist/snk@.service" )' ||
+	fail "the units are not installed under /opt/snk/lib/systemd/system"
+grep -qx "ExecStart=/opt/snk/bin/snk -c /etc/opt/snk/snk/%i.json" "$out/opt/dist/snk@.service" ||
+	fail "template for /opt/snk: $(grep ExecStart= "$out/opt/dist/snk@.service")"
 grep -q '"/opt/snk/lib/sysusers.d" TYPE FILE .*RENAME "snk.conf"' "$out/opt/cmake_install.cmake" ||
 	fail "the sysusers entry is not installed under /opt/snk/lib/sysusers.d"
 grep -q 'systemd-sysusers .*"$DPKG_ROOT/opt/snk/lib/sysusers.d/snk.conf"' "$out/opt/deb/postinst" ||

@@ -39,6 +39,22 @@ int main(void)
 	conninfo_params_free(&p);
 	CHECK(conninfo_params(&p, "dbname=d connect_timeout=3", "tst", 10, false));
 	CHECK_STR(value_of(&p, "connect_timeout"), "3");
+	/* A vanished peer is noticed in seconds (the lease, docs/DESIGN.md "Standby"). */
+	CHECK_STR(value_of(&p, "keepalives_idle"), "5");
+	CHECK_STR(value_of(&p, "tcp_user_timeout"), "10000");
+	conninfo_params_free(&p);
+	/* ...unless the user says otherwise: the user's value, once. */
+	CHECK(conninfo_params(&p, "dbname=d keepalives_idle=30 tcp_user_timeout=0", "snk", 0, true));
+	CHECK_STR(value_of(&p, "keepalives_idle"), "30");
+	CHECK_STR(value_of(&p, "tcp_user_timeout"), "0");
+	CHECK_STR(value_of(&p, "keepalives_count"), "3");
+	{
+		int n = 0;
+
+		for (int i = 0; p.keys[i]; i++)
+			n += strcmp(p.keys[i], "keepalives_idle") == 0;
+		CHECK(n == 1);
+	}
 	conninfo_params_free(&p);
 
 	/* A bare word is a database name, as in libpq. */
