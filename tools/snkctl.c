@@ -204,11 +204,12 @@ static void print_role(const cJSON *o)
 
 	if (!cJSON_IsObject(lease))
 		return;
-	if (cJSON_IsObject(a))
-		line("role %s; active: database %s backend pid %.0f (client %s, application %s, since %s)", str(o, "role"),
-		     str(a, "database"), num(a, "backend_pid"), str(a, "client"), str(a, "application_name"),
-		     str(a, "backend_start"));
-	else
+	if (cJSON_IsObject(a)) {
+		/* two lines: the whole holder never fits in one of CLI_MAX_COLUMNS */
+		line("role %s; active: database %s backend pid %.0f, client %s", str(o, "role"), str(a, "database"),
+		     num(a, "backend_pid"), str(a, "client"));
+		line("  its application %s, backend start %s", str(a, "application_name"), str(a, "backend_start"));
+	} else
 		line("role %s since %s (take-overs %.0f, step-downs %.0f)", str(o, "role"), str(lease, "since"),
 		     num(lease, "takeovers"), num(lease, "step_downs"));
 }
