@@ -181,6 +181,12 @@ void apply_send(struct snk_dir *d, struct slot *s, bool final)
 	struct snk_pgconn *c;
 	bool ok;
 
+	if (final && (d->dst->lock != SIDE_LOCK_HELD || d->dst->lock_epoch != d->dst_epoch || !d->dst->write_ok)) {
+		/* the cursors were read under locks this snk no longer holds: read them again */
+		window_slot_put(s);
+		dir_fail(d, NULL, "the writer locks changed hands since the cursors were read");
+		return;
+	}
 	s->lane = side_pick_lane(d->dst, final || s->resent || linked(d, s->table));
 	c = s->lane->conn;
 	s->final = final;

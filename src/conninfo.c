@@ -22,14 +22,14 @@ static const char SNK_OPTIONS[] = "-c search_path=" SNK_SESSION_SEARCH_PATH;
 static const char SNK_COPY_OPTIONS[] = " -c snk.copy=on";
 
 /* Unless the user's conninfo sets them: a peer that vanished (a host gone, a network cut)
- * is noticed within about 11 s on an idle session (keepalives) and 10 s on one waiting
- * for an acknowledgement (tcp_user_timeout), not after the kernel's 2 hours and 15
- * minutes. Ignored on a unix socket. */
+ * is noticed within about 11 s on an idle session (keepalives), not after the kernel's 2
+ * hours and 15 minutes. Ignored on a unix socket. No tcp_user_timeout: on Linux it also
+ * ends a session whose server stops reading for that long (an INSERT waiting for a lock
+ * while snk's batch fills the window), which is a healthy session. */
 static const char *const TCP_DEFAULTS[][2] = {
 	{ "keepalives_idle", "5" },
 	{ "keepalives_interval", "2" },
 	{ "keepalives_count", "3" },
-	{ "tcp_user_timeout", "10000" },
 };
 #define NTCP_DEFAULTS (sizeof(TCP_DEFAULTS) / sizeof(TCP_DEFAULTS[0]))
 

@@ -216,8 +216,8 @@ static void add_lease(cJSON *o, const struct snk_app *app)
 		if (app->side[i].lock == SIDE_LOCK_HELD)
 			cJSON_AddItemToArray(held, cJSON_CreateString(app->side[i].name));
 	}
-	if (l->waiting >= 0 && l->role != ROLE_ACTIVE)
-		cJSON_AddStringToObject(j, "waiting_for", app->side[l->waiting].name);
+	if (l->role != ROLE_ACTIVE && lease_first_missing(app) < 2)
+		cJSON_AddStringToObject(j, "waiting_for", app->side[lease_first_missing(app)].name);
 	else
 		cJSON_AddNullToObject(j, "waiting_for");
 	add_stamp(j, "since", l->since_ms);

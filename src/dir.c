@@ -348,6 +348,7 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 static void load_cursors(struct snk_dir *d)
 {
 	d->load_bad = false;
+	d->dst_epoch = d->dst->lock_epoch;
 	memset(&d->load_error, 0, sizeof(d->load_error));
 	d->load_pending = 0;
 	if (pgconn_begin(d->dst->write, load_result_cb, load_done_cb, d)) {

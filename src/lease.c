@@ -85,8 +85,12 @@ static void set_role(struct snk_app *app, enum snk_role role)
 		return;
 	if (role == ROLE_ACTIVE && l->role == ROLE_STANDBY)
 		l->takeovers++;
-	if (role == ROLE_STANDBY && l->role == ROLE_ACTIVE)
+	if (role == ROLE_STANDBY && l->was_active)
 		l->step_downs++;
+	if (role == ROLE_ACTIVE)
+		l->was_active = true;
+	else if (role == ROLE_STANDBY)
+		l->was_active = false;
 	l->role = role;
 	l->since_ms = clock_now_ms();
 	if (app->on_role)
@@ -104,8 +108,24 @@ int lease_first_missing(const struct snk_app *app)
 
 void lease_on_lockable(struct snk_app *app, struct snk_side *s)
 {
-	if (lease_first_missing(app) >= s->index)
+	if (!app->stopping && lease_first_missing(app) >= s->index)
 		side_try_lock(s);
+}
+
+void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
+{
+	struct snk_lease *l = &app->lease;
+	bool had = l->role == ROLE_ACTIVE;
+
+	for (int i = 0; i < 2; i++)
+		side_stop(&app->side[i], i <= s->index, "the writer locks are being taken again");
+	if (rc_running(app->reconcile.rc))
+		rc_abort(app->reconcile.rc, "a lock session was lost");
+	if (had) {
+		log_warn(pgconn_name(s->write), "the writer locks of %s went with the session: every session stops"
+			 " until this snk holds the locks of a and b again", s->name);
+		set_role(app, ROLE_STARTING);
+	}
 }
 
 void lease_on_refused(struct snk_app *app, struct snk_side *s)
@@ -115,10 +135,21 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 	char who[320];
 
 	holder_text(&s->holder, who, sizeof(who));
+	if (s->holder.held && s->holder.pid == s->prev_lock_pid) {
+		/* this snk's own previous session, not yet ended on its server: no one took over */
+		if (s->holder.pid != l->active.pid)
+			log_info(pgconn_name(s->write), "the writer lock of %s is still held by this snk's previous"
+				 " session (%s); waiting for its server to end it", s->name, who);
+		l->active = s->holder;
+		l->active_side = -1;
+		return;
+	}
+	if (l->waiting != s->index)
+		l->waiting_since_ms = clock_now_ms();
 	l->active = s->holder;
 	l->active_side = s->index;
 	l->waiting = s->index;
-	if (l->role == ROLE_ACTIVE)
+	if (l->role == ROLE_ACTIVE || l->was_active)
 		log_warn(pgconn_name(s->write), "stepping down to standby: the writer lock of %s is now held by %s;"
 			 " another snk took over while this one's session was gone", s->name, who);
 	/* Everything but the lock sessions up to this database stops; those past it close, so
@@ -138,6 +169,8 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 	struct snk_lease *l = &app->lease;
 	int next = lease_first_missing(app);
 
+	if (app->stopping)
+		return;
 	if (next < 2) {
 		/* the next database's lock session connects; connected, it tries at once */
 		side_start_writer(&app->side[next]);

@@ -309,6 +309,8 @@ void pgconn_stop(struct snk_pgconn *c, const char *why)
 		c->stop = true;
 		mark_broken(c, why);
 	} else if (c->state == PGCONN_BACKOFF) {
+		/* also from a unit's callback inside handle_loss, which then ends IDLE */
+		c->stop = true;
 		evtimer_del(c->timer);
 		c->attempts = 0;
 		c->state = PGCONN_IDLE;

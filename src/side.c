@@ -381,6 +381,8 @@ static void lock_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	s->lock = SIDE_LOCK_HELD;
+	s->lock_epoch++;
+	s->lock_pid = pgconn_backend_pid(s->write);
 	memset(&s->holder, 0, sizeof(s->holder));
 	if (pgconn_begin(s->write, fkeys_result_cb, fkeys_done_cb, cc)) {
 		db_send_foreign_keys(s->write, s->tables, s->ntables);
@@ -467,9 +469,9 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 	if (!pgconn_ready(c)) {
 		/* its units, if any, fail with the loss and fail their pass */
 		if (writer) {
-			if (s->lock == SIDE_LOCK_HELD && pgconn_state(c) != PGCONN_IDLE)
-				log_warn(l->name, "the writer locks of %s went with the session; taking them again once it"
-					 " is back", s->name);
+			if (s->lock_pid)
+				s->prev_lock_pid = s->lock_pid;
+			s->lock_pid = 0;
 			s->write_ok = false;
 			s->writer_checked = false;
 			s->lock = SIDE_LOCK_NONE;
@@ -623,6 +625,9 @@ void side_stop(struct snk_side *s, bool keep_writer, const char *why)
 		s->write_ok = false;
 		s->writer_checked = false;
 		s->lock = SIDE_LOCK_NONE;
+		if (s->lock_pid)
+			s->prev_lock_pid = s->lock_pid;
+		s->lock_pid = 0;
 	}
 }
 

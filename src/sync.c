@@ -97,10 +97,11 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 /* A session of s failed and has not come back: "database b (host:port/db) is down: ...". */
 static bool side_down(const struct snk_side *s, bool up, const char *err, char *why, size_t len)
 {
-	const char *target = pgconn_target(s->write);
+	const char *target;
 
 	if (up || !err[0])
 		return false;
+	target = pgconn_target(s->write);
 	/* The target is known once a session has connected; libpq's error names the host
 	 * and port anyway. */
 	if (target[0] == '(')
@@ -121,6 +122,18 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 
 			if (side_down(s, s->writer_checked, pgconn_last_error(s->write), why, len))
 				return true;
+		}
+		/* Holding a's locks while b's stay taken keeps every other snk out too: after the
+		 * lease, whoever holds b's is not a snk that died or froze. */
+		if (upto > 0 && upto < 2 && app->lease.waiting == upto && app->lease.waiting_since_ms &&
+		    clock_now_ms() - app->lease.waiting_since_ms > app->cfg->lease_timeout_ms) {
+			char who[320];
+
+			lease_describe(app, who, sizeof(who));
+			snprintf(why, len, "holding the writer locks of %s for %lld s while those of %s stay taken (%s)",
+				 app->side[0].name, (long long)(clock_now_ms() - app->lease.waiting_since_ms) / 1000,
+				 app->side[upto].name, who);
+			return true;
 		}
 		return false;
 	}
@@ -160,6 +173,8 @@ static void on_session(void *arg, struct snk_side *s, bool writer, bool ready)
 	dir_session(d, ready);
 	if (ready && writer)
 		lease_on_writer_ready(app, s);
+	else if (writer)
+		lease_on_writer_lost(app, s);
 }
 
 static void on_lockable(void *arg, struct snk_side *s)

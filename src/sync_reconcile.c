@@ -124,7 +124,8 @@ static void settle_debts(struct snk_app *app, int t)
 		struct snk_pgconn *c = d->dst->write;
 		struct settle *st;
 
-		if (!d->tdirs[t].reconcile_pending || !d->dst->write_ok || !(st = malloc(sizeof(*st))))
+		if (!d->tdirs[t].reconcile_pending || !d->dst->write_ok || d->dst->lock_epoch != d->dst_epoch ||
+		    !(st = malloc(sizeof(*st))))
 			continue; /* stays owed: the next start reconciles again */
 		*st = (struct settle){ .d = d, .t = t, .epoch = app->reconcile.run_epoch };
 		if (!pgconn_begin(c, NULL, reconciled_done_cb, st)) {

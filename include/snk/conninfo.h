@@ -25,7 +25,7 @@ bool conninfo_check(const char *conninfo, char *err, size_t errlen) __attribute_
 /* conninfo_params: keys and values for PQconnectStartParams/PQconnectdbParams (with
  * expand_dbname 0): the user's settings, then snk's: application_name as a fallback,
  * client_encoding UTF8, connect_timeout_s unless the user set one (0: none), TCP
- * keepalives and tcp_user_timeout unless the user set them, and
+ * keepalives unless the user set them, and
  * options with snk's session settings after the user's, so that they win; copies: the
  * session writes copies (snk_xid NULL) that the stamp trigger must leave alone. */
 bool conninfo_params(struct snk_conn_params *p, const char *conninfo, const char *app,

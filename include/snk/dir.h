@@ -174,6 +174,7 @@ struct snk_dir {
 	const char *role;        /* "a->b", for logs */
 	struct snk_side *src;    /* borrowed */
 	struct snk_side *dst;    /* borrowed */
+	uint64_t dst_epoch;      /* dst->lock_epoch when the cursors were read */
 	struct snk_tdir *tdirs;  /* owned: [ntables], in the config's order */
 	int ntables;
 	enum dir_state state;

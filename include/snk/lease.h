@@ -26,6 +26,8 @@ struct snk_lease {
 	uint64_t takeovers;           /* standby -> active */
 	uint64_t step_downs;          /* active -> standby */
 	int waiting;                  /* the database whose lock a standby polls, -1: none */
+	int64_t waiting_since_ms;     /* since when it holds earlier locks and polls that one */
+	bool was_active;              /* active since it last was a standby */
 	struct snk_lock_holder active;/* who held it at the last refusal */
 	int active_side;              /* the database of that holder, -1: none seen */
 	struct event *timer;          /* owned: polls a refused lock, sends heartbeats */
@@ -41,6 +43,9 @@ void lease_start(struct snk_app *app);
 void lease_on_lockable(struct snk_app *app, struct snk_side *s);
 void lease_on_refused(struct snk_app *app, struct snk_side *s);
 void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
+/* A lock session went away: the locks after it are released and every other session stops
+ * until all are held again (no pass may outlive the locks it was read under). */
+void lease_on_writer_lost(struct snk_app *app, struct snk_side *s);
 
 /* lease_first_missing: the first database (from a) whose locks this snk lacks, 2: none. */
 int lease_first_missing(const struct snk_app *app);

@@ -41,7 +41,7 @@ int main(void)
 	CHECK_STR(value_of(&p, "connect_timeout"), "3");
 	/* A vanished peer is noticed in seconds (the lease, docs/DESIGN.md "Standby"). */
 	CHECK_STR(value_of(&p, "keepalives_idle"), "5");
-	CHECK_STR(value_of(&p, "tcp_user_timeout"), "10000");
+	CHECK(value_of(&p, "tcp_user_timeout") == NULL);
 	conninfo_params_free(&p);
 	/* ...unless the user says otherwise: the user's value, once. */
 	CHECK(conninfo_params(&p, "dbname=d keepalives_idle=30 tcp_user_timeout=0", "snk", 0, true));
