@@ -57,7 +57,7 @@ static const struct key_desc keys[] = {
 	STR(xid_index, 1, "brin"),
 	INT(healthz_max_lag_ms, 1, 86400000, 10000),
 	INT(reconcile_interval_s, 0, 31536000, 0), /* 0: only when owed or asked for */
-	INT(lease_timeout_ms, 2000, 30000, 10000),
+	INT(lease_timeout_ms, 2000, 25000, 10000),
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -194,6 +194,7 @@ int main(void)
 	CHECK(cfg->batch_rows == 5000);
 	CHECK(cfg->max_batches_in_flight == 4);
 	CHECK(cfg->write_connections == 2);
+	CHECK(cfg->lease_timeout_ms == 10000);
 	CHECK(cfg->log_level == LOG_INFO);
 	CHECK(cfg->log_format == LOG_FORMAT_TEXT);
 	CHECK_STR(cfg->insert_mode, "optimistic");
@@ -261,6 +262,9 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{" DBS ", \"poll_interval_ms\": true}"), "poll_interval_ms: must be a whole number");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 0}"), "write_connections: must be a whole number in 1..8");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"write_connections\": 9}"), "write_connections: must be a whole number in 1..8");
+	/* the take-over bound after a freeze is lease_timeout_ms + about 1 s: at most 30 s */
+	CHECK_CONTAINS(parse_err("{" DBS ", \"lease_timeout_ms\": 25001}"), "lease_timeout_ms: must be a whole number in 2000..25000");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"lease_timeout_ms\": 1999}"), "lease_timeout_ms: must be a whole number in 2000..25000");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_level\": \"loud\"}"), "log_level: must be one of");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_format\": \"xml\"}"), "log_format: must be \"text\" or \"json\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"insert_mode\": \"fast\"}"), "insert_mode: must be \"optimistic\" or \"on_conflict\"");
