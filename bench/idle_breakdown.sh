@@ -33,9 +33,9 @@ for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 done
 sleep 0.5
 la=$(wc -l <"$SNK_IT_ROOT/a/server.log") lb=$(wc -l <"$SNK_IT_ROOT/b/server.log")
-w0=$(P "$SNK_IT_PORT_B" -d postgres -Atc "SELECT wal_sync || ' ' || wal_sync_time || ' ' || wal_write FROM pg_stat_wal")
+w0=$(P "$SNK_IT_PORT_B" -d postgres -Atc "SELECT wal_sync || ' ' || wal_sync_time FROM pg_stat_wal")
 "$build/probe" -c "$cfg" --side a --samples "$SAMPLES" --gap-ms 20 | head -1
-w1=$(P "$SNK_IT_PORT_B" -d postgres -Atc "SELECT wal_sync || ' ' || wal_sync_time || ' ' || wal_write FROM pg_stat_wal")
+w1=$(P "$SNK_IT_PORT_B" -d postgres -Atc "SELECT wal_sync || ' ' || wal_sync_time FROM pg_stat_wal")
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 	P "$port" -d postgres -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null
 done
@@ -57,7 +57,7 @@ for side in a b; do
 		END { flush() }'
 done
 cp "$SNK_IT_ROOT/a/server.log" /tmp/idle_breakdown-a.log; cp "$SNK_IT_ROOT/b/server.log" /tmp/idle_breakdown-b.log
-read -r s0 t0 x0 <<<"$w0"
-read -r s1 t1 x1 <<<"$w1"
+read -r s0 t0 <<<"$w0"
+read -r s1 t1 <<<"$w1"
 echo
-echo "b: $(( (s1 - s0) )) WAL flushes for $SAMPLES rows, $(echo "scale=3; ($t1 - $t0) / ($s1 - $s0)" | bcx) ms per flush (pg_stat_wal, track_wal_io_timing)"
+echo "b: $((s1 - s0)) WAL flushes for $SAMPLES rows, $(echo "scale=3; ($t1 - $t0) / ($s1 - $s0)" | bcx) ms per flush (pg_stat_wal, track_wal_io_timing)"

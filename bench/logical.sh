@@ -73,7 +73,7 @@ pair() {
 	for s in a b; do
 		o=$([ $s = a ] && echo b || echo a)
 		P "$(port_of $s)" -d "$1" -c "CREATE SUBSCRIPTION sub_${1}_$s
-			CONNECTION 'host=127.0.0.1 port=$(port_of $o) user=postgres dbname=$1'
+			CONNECTION 'host=127.0.0.1 port=$(port_of "$o") user=postgres dbname=$1'
 			PUBLICATION pub_$o WITH (copy_data = false)"
 	done
 	for s in a b; do
