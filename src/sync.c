@@ -58,9 +58,8 @@ static bool standby_healthy(const struct snk_app *app, char *why, size_t len)
 		const struct snk_side *s = &app->side[i];
 
 		if (!s->writer_checked) {
-			const char *err = pgconn_last_error(s->write);
-
-			snprintf(why, len, "database %s is not connected%s%s", s->name, err[0] ? ": " : "", err);
+			/* as an active says it; degraded_reason has the error */
+			snprintf(why, len, "database %s is not connected", s->name);
 			return false;
 		}
 	}
