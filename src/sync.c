@@ -119,7 +119,7 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 		for (int i = 0; i <= upto && i < 2; i++) {
 			const struct snk_side *s = &app->side[i];
 
-			if (side_down(s, s->writer_checked, pgconn_last_error(s->write), why, len))
+			if (!s->writer_checked && side_down(s, false, pgconn_last_error(s->write), why, len))
 				return true;
 		}
 		/* Holding a's locks while b's stay taken keeps every other snk out too: after the
