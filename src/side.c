@@ -376,7 +376,6 @@ static void lock_done_cb(void *arg, const struct pgconn_error *err)
 	}
 	if (!cc->locked) {
 		s->lock = SIDE_LOCK_REFUSED;
-		s->lock_refusals++;
 		s->hooks.on_refused(s->hooks.arg, s);
 		return;
 	}

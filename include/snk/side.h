@@ -86,7 +86,6 @@ struct snk_side {
 	bool writer_checked;      /* lane 0 connected and checked: it may try the locks */
 	enum side_lock lock;      /* lane 0's writer locks */
 	struct snk_lock_holder holder; /* who held them at the last refusal */
-	uint64_t lock_refusals;
 	uint64_t lock_epoch;      /* bumped at every grant: a cursor read under one is written under it */
 	int lock_pid;             /* backend pid of the session that holds them, 0: none */
 	int prev_lock_pid;        /* of the last session that held them (it may linger on the server) */
