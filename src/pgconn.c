@@ -313,6 +313,7 @@ void pgconn_stop(struct snk_pgconn *c, const char *why)
 		c->stop = true;
 		evtimer_del(c->timer);
 		c->attempts = 0;
+		c->last_error[0] = '\0'; /* closed on purpose, as handle_loss says */
 		c->state = PGCONN_IDLE;
 	}
 }
@@ -413,7 +414,8 @@ static void connect_begin(struct snk_pgconn *c)
 	char app[64]; /* NAMEDATALEN: the server truncates longer names */
 
 	c->state = PGCONN_CONNECTING;
-	c->last_error[0] = '\0';
+	/* The last error stays until connected() or a new one: status and degraded_reason
+	 * must not say "no error" for the instant a retry is under way. */
 	/* "snk a.read", "snk b.write2": pg_stat_activity tells the sessions apart. A fallback,
 	 * so an application_name in the user's conninfo still wins. */
 	snprintf(app, sizeof(app), "snk %s", c->name);

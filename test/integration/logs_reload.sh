@@ -167,8 +167,16 @@ config_with "$CONN_A" "host=127.0.0.1 port=$CLOSED user=postgres dbname=$DB"
 from=$(($(wc -l <"$WORK/snk.log") + 1))
 SNK_TEST_SUMMARY_MS=1000 snk_start
 wait_state degraded
-status_field .degraded_reason | grep -q "database b .*is down: .*$CLOSED" ||
-	fail "degraded_reason does not name b and its error: $(status_field .degraded_reason)"
+# b is tried once a's writer locks are held: until then the reason names a's start
+for _ in $(seq 1 50); do
+	reason=$(status_field .degraded_reason)
+	grep -q "database b .*is down: .*$CLOSED" <<<"$reason" && break
+	grep -q "^starting: connecting to database [ab] and taking its writer locks$" <<<"$reason" ||
+		fail "degraded_reason while starting: $reason"
+	sleep 0.1
+done
+grep -q "database b .*is down: .*$CLOSED" <<<"$reason" ||
+	fail "degraded_reason does not name b and its error: $reason"
 for _ in $(seq 1 50); do lines_from "$from" | grep -q "degraded (database b" && break; sleep 0.1; done
 line=$(lines_from "$from" | grep "copied in the last minute" | tail -1)
 grep -q " warn degraded (database b.* is down: .*$CLOSED.*); a->b" <<<"$line" || fail "summary line: $line"
