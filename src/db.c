@@ -340,6 +340,8 @@ bool db_table_init_spec(struct snk_table *t, const struct snk_config *cfg, const
 	snprintf(t->stmt_insert, sizeof(t->stmt_insert), "snk_insert_%d", index);
 	snprintf(t->stmt_insert_plain, sizeof(t->stmt_insert_plain), "snk_insert_plain_%d", index);
 	snprintf(t->stmt_probe, sizeof(t->stmt_probe), "snk_probe_%d", index);
+	snprintf(t->stmt_window, sizeof(t->stmt_window), "snk_window_%d", index);
+	snprintf(t->stmt_window_ordered, sizeof(t->stmt_window_ordered), "snk_window_ordered_%d", index);
 	t->schema_raw = strdup(spec->schema);
 	t->table_raw = strdup(spec->table);
 	t->id_raw = strdup(cfg->id_column);
@@ -680,6 +682,11 @@ bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
 {
 	return t->shaped && pgconn_prepare(c, t->stmt_insert, t->sql_insert, t->shape.nsync) &&
 	       pgconn_prepare(c, t->stmt_insert_plain, t->sql_insert_plain, t->shape.nsync);
+}
+
+bool db_send_prepare_cursor_store(struct snk_pgconn *c)
+{
+	return pgconn_prepare(c, STMT_CURSOR_STORE, SQL_CURSOR_STORE, 5);
 }
 
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key)

@@ -14,6 +14,8 @@
 /* The trigger of migration 005: a row inserted with an snk_xid other than its
  * transaction's (but by snk's own sessions) gets its transaction's. */
 #define SNK_XID_GUARD "snk_xid_stamp"
+/* SQL_CURSOR_STORE, prepared once per write session: a final batch sends only its values */
+#define STMT_CURSOR_STORE "snk_cursor_store"
 
 /* db.c */
 extern const char SQL_COLUMNS[], SQL_SCHEMA_CHECK[], SQL_NOTIFY_TRIGGER[], SQL_PRIVILEGES[], SQL_SESSION_SETUP[],

@@ -16,9 +16,13 @@ bool db_send_pass_begin(struct snk_pgconn *c)
 	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0);
 }
 
-bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type)
+bool db_send_prepare_read(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type)
 {
-	return t->shaped && pgconn_prepare(c, t->stmt_probe, t->sql_probe[xid_type], 3);
+	/* the window's DECLARE too: parsed once per session, not at every pass (its query is
+	 * still planned when the cursor opens) */
+	return t->shaped && pgconn_prepare(c, t->stmt_probe, t->sql_probe[xid_type], 3) &&
+	       pgconn_prepare(c, t->stmt_window, t->sql_window[xid_type], 4) &&
+	       pgconn_prepare(c, t->stmt_window_ordered, t->sql_window_ordered[xid_type], 4);
 }
 
 bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
@@ -36,17 +40,16 @@ static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
 	return !close_first || pgconn_query(c, "CLOSE snk_window", 0, NULL, NULL, NULL, 0);
 }
 
-bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
-			  bool close_first, bool ordered)
+bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
+			  bool find_ahead, int fetch_rows, int inline_max, bool close_first, bool ordered)
 {
 	char xmax[24], limit[16];
 	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
 
 	snapshot_xmax_text(prev, xmax, sizeof(xmax));
 	snprintf(limit, sizeof(limit), "%d", inline_max);
-	return send_close_cursor(c, close_first) && pgconn_query(c, ordered ? t->sql_window_ordered[xid_type] : t->sql_window[xid_type], 4, params, NULL,
-				NULL, 0) &&
+	return send_close_cursor(c, close_first) &&
+	       pgconn_query_prepared(c, ordered ? t->stmt_window_ordered : t->stmt_window, 4, params, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
 }
 
@@ -189,7 +192,7 @@ bool db_send_cursor_store(struct snk_pgconn *c, const char *source_key, const ch
 	const char *params[5] = { source_key, snap, nrows, src_ident, dst_ident };
 
 	snprintf(nrows, sizeof(nrows), "%llu", (unsigned long long)rows);
-	return pgconn_query(c, SQL_CURSOR_STORE, 5, params, NULL, NULL, 0);
+	return pgconn_query_prepared(c, STMT_CURSOR_STORE, 5, params, NULL, NULL, 0);
 }
 
 bool db_send_cursor_mark(struct snk_pgconn *c, const char *source_key, const char *snap, const char *src_ident,

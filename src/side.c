@@ -266,10 +266,11 @@ static void prepared_done_cb(void *arg, const struct pgconn_error *err)
 static void send_prepare(struct write_lane *l)
 {
 	struct snk_side *s = l->side;
-	bool ok = true;
+	bool ok;
 
 	if (!pgconn_begin(l->conn, NULL, prepared_done_cb, l)) /* PREPARE returns nothing to read */
 		return;
+	ok = db_send_prepare_cursor_store(l->conn);
 	for (int i = 0; ok && i < s->ntables; i++)
 		ok = db_send_prepare_insert(l->conn, &s->tables[i]);
 	pgconn_end(l->conn);
@@ -297,7 +298,7 @@ static void send_prepare_probes(struct snk_side *s)
 	if (!pgconn_begin(s->read, NULL, probes_prepared_cb, s))
 		return;
 	for (int i = 0; ok && i < s->ntables; i++)
-		ok = db_send_prepare_probe(s->read, &s->tables[i], s->read_check.info[i].xid_type);
+		ok = db_send_prepare_read(s->read, &s->tables[i], s->read_check.info[i].xid_type);
 	pgconn_end(s->read);
 }
 

@@ -333,7 +333,7 @@ static bool send_open_table(struct snk_dir *d, int first)
 				    w->cursor_open);
 	} else {
 		w->map.rows = n + 1;
-		db_send_window_table(c, td->t, xid_type(d, t), &td->prev, !td->restamp_off, s->requested, w->inline_max,
+		db_send_window_table(c, td->t, &td->prev, !td->restamp_off, s->requested, w->inline_max,
 				     w->cursor_open, self_ref(d, t));
 	}
 	w->cursor_open = true;

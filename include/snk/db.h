@@ -48,6 +48,8 @@ struct snk_table {
 	char stmt_insert[24];       /* "snk_insert_3" */
 	char stmt_insert_plain[24];
 	char stmt_probe[24];        /* "snk_probe_3", on read sessions */
+	char stmt_window[24];       /* "snk_window_3", its DECLARE, on read sessions */
+	char stmt_window_ordered[28];
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
 	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
@@ -267,6 +269,8 @@ bool db_list_tables_blocking(PGconn *conn, const char *schema, char ***names, in
 			     int *nskipped, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Two statements: prepare both inserts of db_send_insert. */
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: prepare db_send_cursor_store's, on a write session before its first. */
+bool db_send_prepare_cursor_store(struct snk_pgconn *c);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
 /* One statement: which database this is, and its current snapshot. Decode with
@@ -276,20 +280,20 @@ bool db_send_identity(struct snk_pgconn *c);
 /* Two statements (0 BEGIN, 1 snapshot): opens a pass's REPEATABLE READ read-only
  * transaction; decode the snapshot with db_read_snapshot. */
 bool db_send_pass_begin(struct snk_pgconn *c);
-/* One statement per table: prepares t's probe (db_send_probe) on a read session, for the
- * type of snk_xid there. */
-bool db_send_prepare_probe(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type);
+/* Three statements per table: prepares t's probe (db_send_probe) and its two windows'
+ * DECLARE (db_send_window_table) on a read session, for the type of snk_xid there. */
+bool db_send_prepare_read(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type);
 /* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool),
- * by the statement db_send_prepare_probe prepared. */
+ * by the statement db_send_prepare_read prepared. */
 bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
 		   bool find_ahead);
 /* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now
- * but not in prev, FETCH (ordered: by transaction, then heap place). Values longer than
+ * but not in prev (the statement db_send_prepare_read prepared), FETCH (ordered: by
+ * transaction, then heap place). Values longer than
  * inline_max bytes stay behind: the page holds their key and length only. Decode pages
  * with db_read_window_rows. */
-bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
-			  const struct snk_snapshot *prev, bool find_ahead, int fetch_rows, int inline_max,
-			  bool close_first, bool ordered);
+bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
+			  bool find_ahead, int fetch_rows, int inline_max, bool close_first, bool ordered);
 /* In a pass, a piece of t's first copy: [CLOSE,] the table's size in pages now
  * (db_read_u64), DECLARE a cursor over the rows of pages [from_page, to_page), FETCH. */
 bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,
