@@ -134,12 +134,6 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 				 app->side[upto].name, who);
 			return true;
 		}
-		if (app->lease.role == ROLE_STARTING && upto >= 0 && upto < 2) {
-			/* status says degraded until every session is up: say what it waits for */
-			snprintf(why, len, "starting: connecting to database %s and taking its writer locks",
-				 app->side[upto].name);
-			return true;
-		}
 		return false;
 	}
 	for (int i = 0; i < 2; i++) {
