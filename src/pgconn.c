@@ -313,7 +313,6 @@ void pgconn_stop(struct snk_pgconn *c, const char *why)
 		c->stop = true;
 		evtimer_del(c->timer);
 		c->attempts = 0;
-		c->last_error[0] = '\0'; /* closed on purpose, as handle_loss says */
 		c->state = PGCONN_IDLE;
 	}
 }
