@@ -289,9 +289,8 @@ bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct
 		   bool find_ahead);
 /* In a pass: [CLOSE the previous table's cursor,] DECLARE a cursor over t's rows visible now
  * but not in prev (the statement db_send_prepare_read prepared), FETCH (ordered: by
- * transaction, then heap place). Values longer than
- * inline_max bytes stay behind: the page holds their key and length only. Decode pages
- * with db_read_window_rows. */
+ * transaction, then heap place). Values longer than inline_max bytes stay behind: the page
+ * holds their key and length only. Decode pages with db_read_window_rows. */
 bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
 			  bool find_ahead, int fetch_rows, int inline_max, bool close_first, bool ordered);
 /* In a pass, a piece of t's first copy: [CLOSE,] the table's size in pages now
