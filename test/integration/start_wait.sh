@@ -19,7 +19,7 @@ NOTIFY_SOCKET=$WORK/notify.sock snk_start
 sleep 3
 grep -q "^EXTEND_TIMEOUT_USEC=[1-9][0-9]*$" "$WORK/notify.out" || fail "no EXTEND_TIMEOUT_USEC while b is down: $(cat "$WORK/notify.out")"
 ! grep -q "^READY=1$" "$WORK/notify.out" || fail "READY=1 while b is down"
-usec=$(sed -n 's/^EXTEND_TIMEOUT_USEC=//p' "$WORK/notify.out" | head -1)
+usec=$(sed -n 's/^EXTEND_TIMEOUT_USEC=//p' "$WORK/notify.out" | sed -n 1p)
 [ "$usec" -ge 15000000 ] || fail "EXTEND_TIMEOUT_USEC=$usec is shorter than the 10 s between extensions"
 cluster_start b
 B_DOWN=0

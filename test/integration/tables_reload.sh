@@ -111,7 +111,9 @@ jq -se 'all(.[]; (.progress >= 0 and .progress <= 1) and (.rows_copied | type ==
 	fail "r4's initial_copy is not what status promises: $(echo "$samples" | head -3)"
 jq -se '[.[].progress] as $p | all(range(1; $p | length); $p[.] >= $p[. - 1])' <<<"$samples" >/dev/null ||
 	fail "r4's progress went back: $(echo "$samples" | jq -c .progress | tr '\n' ' ')"
-shown=$(jq -c 'select(.progress > 0 and .progress < 1 and .rows_estimate > 0)' <<<"$samples" | head -1)
+# jq picks the first itself: a `| head -1` here can end jq by SIGPIPE, and pipefail then
+# ends the test without a word.
+shown=$(jq -sc 'map(select(.progress > 0 and .progress < 1 and .rows_estimate > 0)) | first // empty' <<<"$samples")
 [ -n "$shown" ] || fail "status never showed r4's progress strictly between 0 and 1 with a row estimate: $(echo "$samples" | sed -n '1p;$p')"
 during=0 slowest=0
 for pl in "${PROBE_LOG[@]}"; do
