@@ -28,7 +28,7 @@ struct check_run {
 	struct snk_table *tables;     /* owned: [ntables], shaped by database a's columns */
 	int ntables;
 	struct snk_table *t;          /* borrowed: the table being checked */
-	const char *side;             /* "a" or "b": the database being checked */
+	const char *side;             /* "a", "b", ...: the name of the database being checked */
 	int index;
 	int checks;
 	int failed;
@@ -300,7 +300,7 @@ static void check_database(struct check_run *r, int index)
 	PGconn *conn;
 
 	r->index = index;
-	r->side = index == SNK_DB_A ? "a" : "b";
+	r->side = r->cfg->db_name[index];
 	check_tls(r);
 	conn = check_connection(r);
 	if (!conn) { /* the connection line says why; these are not counted */
@@ -337,7 +337,7 @@ int check_run(const struct snk_config *cfg, const char *config_path)
 		return SNK_EXIT_OSERR;
 	}
 	r.t = &r.tables[0];
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < cfg->ndb; i++)
 		check_database(&r, i);
 	for (int t = 0; t < r.ntables; t++)
 		db_table_clear(&r.tables[t]);

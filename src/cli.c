@@ -71,7 +71,7 @@ char *cli_fit(char *dst, size_t dstlen, const char *src, int cols)
 	return dst;
 }
 
-int cli_status_code(const char *state, const char *const dir_state[2], bool database_down)
+int cli_status_code(const char *state, const char *const dir_state[], int ndirs, bool database_down)
 {
 	if (strcmp(state, "stopping") == 0)
 		return SNK_EXIT_UNAVAILABLE;
@@ -80,7 +80,7 @@ int cli_status_code(const char *state, const char *const dir_state[2], bool data
 	if ((strcmp(state, "running") != 0 && strcmp(state, "paused") != 0 && strcmp(state, "standby") != 0) ||
 	    database_down)
 		return SNK_EXIT_DEGRADED;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < ndirs; i++) {
 		if (strcmp(dir_state[i], "retrying") == 0 || strcmp(dir_state[i], "failed") == 0)
 			return SNK_EXIT_DEGRADED;
 	}

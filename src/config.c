@@ -173,8 +173,10 @@ void config_free(struct snk_config *cfg)
 {
 	if (!cfg)
 		return;
-	free(cfg->conninfo[0]);
-	free(cfg->conninfo[1]);
+	for (int i = 0; i < cfg->ndb; i++) {
+		free(cfg->db_name[i]);
+		free(cfg->conninfo[i]);
+	}
 	free(cfg->path);
 	for (int i = 0; i < cfg->nkey; i++)
 		free(cfg->key[i]);
@@ -237,10 +239,28 @@ static bool read_key(const struct key_desc *k, const cJSON *item, struct snk_con
 	return true;
 }
 
+/* A database's name shows in logs, status, metrics and in direction names ("eu_to_us"):
+ * a lowercase letter, then lowercase letters, digits and single underscores, with no
+ * component "to", so that a direction's name splits one way only. */
+static bool db_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len == 0 || len > SNK_DB_NAME_MAX || n[0] < 'a' || n[0] > 'z' || n[len - 1] == '_')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		bool alnum = (n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9');
+
+		if (!alnum && !(n[i] == '_' && n[i + 1] != '_'))
+			return false;
+	}
+	return strcmp(n, "to") != 0 && strncmp(n, "to_", 3) != 0 && strstr(n, "_to_") == NULL &&
+	       (len < 3 || strcmp(n + len - 3, "_to") != 0);
+}
+
 static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char *name, char *err,
 			   size_t errlen)
 {
-	static const char *const db_keys[2] = { "a", "b" };
 	const cJSON *item;
 	char why[256];
 
@@ -250,46 +270,67 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 		return false;
 	}
 	if (!cJSON_IsObject(dbs)) {
-		set_err(err, errlen, "%s: databases: must be an object with keys \"a\" and \"b\"", name);
+		set_err(err, errlen, "%s: databases: must be an object of 2 to %d names, each a libpq conninfo or URI",
+			name, SNK_DB_MAX);
 		return false;
 	}
 	cJSON_ArrayForEach(item, dbs)
 	{
-		if (strcmp(item->string, "a") != 0 && strcmp(item->string, "b") != 0) {
-			set_err(err, errlen, "%s: databases.%s: unknown key (only \"a\" and \"b\")", name,
-				item->string);
+		const char *key = item->string;
+
+		if (!db_name_ok(key)) {
+			set_err(err, errlen, "%s: databases.%.40s: not a database name (1..%d of a-z, 0-9 and _, starting"
+				" with a letter, no component \"to\")", name, key, SNK_DB_NAME_MAX);
 			return false;
 		}
-	}
-	for (int i = 0; i < 2; i++) {
-		item = cJSON_GetObjectItemCaseSensitive(dbs, db_keys[i]);
-		if (!item) {
-			set_err(err, errlen, "%s: databases.%s: missing; give a libpq conninfo or URI", name,
-				db_keys[i]);
+		for (int i = 0; i < cfg->ndb; i++) {
+			if (strcmp(cfg->db_name[i], key) == 0) {
+				set_err(err, errlen, "%s: databases.%s: named twice", name, key);
+				return false;
+			}
+		}
+		if (cfg->ndb == SNK_DB_MAX) {
+			set_err(err, errlen, "%s: databases: more than %d; snk syncs 2 to %d databases", name,
+				SNK_DB_MAX, SNK_DB_MAX);
 			return false;
 		}
 		if (!cJSON_IsString(item) || item->valuestring[0] == '\0') {
 			set_err(err, errlen, "%s: databases.%s: must be a non-empty string (libpq conninfo or URI)",
-				name, db_keys[i]);
+				name, key);
 			return false;
 		}
 		if (strlen(item->valuestring) > 4096) {
-			set_err(err, errlen, "%s: databases.%s: longer than 4096 bytes", name, db_keys[i]);
+			set_err(err, errlen, "%s: databases.%s: longer than 4096 bytes", name, key);
 			return false;
 		}
 		if (!conninfo_check(item->valuestring, why, sizeof(why))) {
-			set_err(err, errlen, "%s: databases.%s: %s", name, db_keys[i], why);
+			set_err(err, errlen, "%s: databases.%s: %s", name, key, why);
 			return false;
 		}
-		cfg->conninfo[i] = strdup(item->valuestring);
-		if (!cfg->conninfo[i]) {
+		for (int i = 0; i < cfg->ndb; i++) {
+			if (strcmp(cfg->conninfo[i], item->valuestring) == 0) {
+				set_err(err, errlen, "%s: databases: %s and %s are the same connection string; give"
+					" each its own database", name, cfg->db_name[i], key);
+				return false;
+			}
+		}
+		cfg->db_name[cfg->ndb] = strdup(key);
+		cfg->conninfo[cfg->ndb] = strdup(item->valuestring);
+		cfg->ndb++;
+		if (!cfg->db_name[cfg->ndb - 1] || !cfg->conninfo[cfg->ndb - 1]) {
 			set_err(err, errlen, "%s: out of memory", name);
 			return false;
 		}
 	}
-	if (strcmp(cfg->conninfo[0], cfg->conninfo[1]) == 0) {
-		set_err(err, errlen, "%s: databases: a and b are the same connection string; give two databases",
-			name);
+	if (cfg->ndb == 1 && strcmp(cfg->db_name[0], "a") == 0) {
+		set_err(err, errlen, "%s: databases.b: missing; give a libpq conninfo or URI", name);
+		return false;
+	}
+	/* The sessions, directions, status and metrics take up to SNK_DB_MAX; the reconcile,
+	 * verify and the lease still pair two databases, so more are refused for now. */
+	if (cfg->ndb != SNK_DB_SYNCED) {
+		set_err(err, errlen, "%s: databases: %d given; this snk syncs exactly %d databases", name, cfg->ndb,
+			SNK_DB_SYNCED);
 		return false;
 	}
 	return true;

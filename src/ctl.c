@@ -114,8 +114,10 @@ static void add_stamp(cJSON *o, const char *name, int64_t ms)
 	cJSON_AddStringToObject(o, name, stamp);
 }
 
-static void add_run(cJSON *r, const struct rc_stats *st, int64_t now)
+static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *st, int64_t now)
 {
+	char key[2][SNK_DB_NAME_MAX + 24];
+
 	double secs = rc_seconds(st, now), eta = rc_eta_s(st, now);
 
 	add_stamp(r, "started_at", st->started_ms);
@@ -124,8 +126,10 @@ static void add_run(cJSON *r, const struct rc_stats *st, int64_t now)
 	cJSON_AddNumberToObject(r, "keyspace_done_pct", st->keyspace_done * 100);
 	cJSON_AddNumberToObject(r, "ranges_done", (double)st->ranges_done);
 	cJSON_AddNumberToObject(r, "ranges_pending", (double)st->ranges_pending);
-	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)st->repaired[0]);
-	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)st->repaired[1]);
+	for (int i = 0; i < 2; i++) { /* the engine's pair of databases */
+		snprintf(key[i], sizeof(key[i]), "rows_repaired_into_%s", app->side[i].name);
+		cJSON_AddNumberToObject(r, key[i], (double)st->repaired[i]);
+	}
 	cJSON_AddNumberToObject(r, "conflicts", (double)st->conflicts);
 	cJSON_AddNumberToObject(r, "rows_left_to_tail", (double)st->left_to_tail);
 	cJSON_AddNumberToObject(r, "queries", (double)st->queries);
@@ -151,21 +155,29 @@ static void add_reconcile(cJSON *o, struct snk_app *app, int64_t now)
 		cJSON_AddStringToObject(r, "reason", sc->reason);
 	else
 		cJSON_AddNullToObject(r, "reason");
-	cJSON_AddBoolToObject(r, "owed_a_to_b", sync_reconcile_owed_in(&app->dir[0]));
-	cJSON_AddBoolToObject(r, "owed_b_to_a", sync_reconcile_owed_in(&app->dir[1]));
+	for (int i = 0; i < app->ndir; i++) {
+		char key[sizeof(app->dir[i].name) + 8];
+
+		snprintf(key, sizeof(key), "owed_%s", app->dir[i].name);
+		cJSON_AddBoolToObject(r, key, sync_reconcile_owed_in(&app->dir[i]));
+	}
 	cJSON_AddNumberToObject(r, "runs", (double)sc->runs);
 	/* Since start, over every run: where nothing changes the tables behind snk's back, both
 	 * stay 0 (the tail alone delivers every row). */
-	cJSON_AddNumberToObject(r, "rows_repaired_into_a", (double)sc->repaired_total[0]);
-	cJSON_AddNumberToObject(r, "rows_repaired_into_b", (double)sc->repaired_total[1]);
+	for (int i = 0; i < app->ndb; i++) {
+		char key[sizeof(app->side[i].name) + 24];
+
+		snprintf(key, sizeof(key), "rows_repaired_into_%s", app->side[i].name);
+		cJSON_AddNumberToObject(r, key, (double)sc->repaired_total[i]);
+	}
 	cJSON_AddNumberToObject(r, "interval_s", app->cfg->reconcile_interval_s);
 	add_stamp(r, "next_at", sc->next_ms);
 	if (running)
-		add_run(cJSON_AddObjectToObject(r, "current"), running, now);
+		add_run(cJSON_AddObjectToObject(r, "current"), app, running, now);
 	else
 		cJSON_AddNullToObject(r, "current");
 	if (sc->runs)
-		add_run(cJSON_AddObjectToObject(r, "last"), &sc->last, now);
+		add_run(cJSON_AddObjectToObject(r, "last"), app, &sc->last, now);
 	else
 		cJSON_AddNullToObject(r, "last");
 }
@@ -212,11 +224,11 @@ static void add_lease(cJSON *o, const struct snk_app *app)
 		return;
 	cJSON_AddNumberToObject(j, "timeout_ms", app->cfg->lease_timeout_ms);
 	held = cJSON_AddArrayToObject(j, "held");
-	for (int i = 0; held && i < 2; i++) {
+	for (int i = 0; held && i < app->ndb; i++) {
 		if (app->side[i].lock == SIDE_LOCK_HELD)
 			cJSON_AddItemToArray(held, cJSON_CreateString(app->side[i].name));
 	}
-	if (l->role != ROLE_ACTIVE && lease_first_missing(app) < 2)
+	if (l->role != ROLE_ACTIVE && lease_first_missing(app) < app->ndb)
 		cJSON_AddStringToObject(j, "waiting_for", app->side[lease_first_missing(app)].name);
 	else
 		cJSON_AddNullToObject(j, "waiting_for");
@@ -314,8 +326,8 @@ static void add_tables(cJSON *o, struct snk_app *app, int64_t now)
 		if (!e)
 			return;
 		cJSON_AddStringToObject(e, "table", app->tables[t].label);
-		add_table_dir(e, &app->dir[0], t, now);
-		add_table_dir(e, &app->dir[1], t, now);
+		for (int i = 0; i < app->ndir; i++)
+			add_table_dir(e, &app->dir[i], t, now);
 		cJSON_AddItemToArray(arr, e);
 	}
 }
@@ -336,7 +348,14 @@ static cJSON *cmd_status(struct snk_app *app)
 	cJSON_AddNumberToObject(o, "poll_interval_ms", app->cfg->poll_interval_ms);
 	cJSON_AddNumberToObject(o, "batch_rows", app->cfg->batch_rows);
 	cJSON_AddStringToObject(o, "log_level", app->cfg->log_level_name);
-	for (int i = 0; i < 2; i++) {
+	/* the names of the direction objects below, in order: tools need not guess them */
+	{
+		cJSON *names = cJSON_AddArrayToObject(o, "directions");
+
+		for (int i = 0; names && i < app->ndir; i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(app->dir[i].name));
+	}
+	for (int i = 0; i < app->ndb; i++) {
 		const struct snk_side *s = &app->side[i];
 		cJSON *db = cJSON_AddObjectToObject(dbs, s->name);
 		const char *err = side_error(s);
@@ -371,10 +390,12 @@ static cJSON *cmd_status(struct snk_app *app)
 		if (!(s->read_ok && s->write_ok))
 			degraded = true;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		const struct snk_dir *d = &app->dir[i];
 		cJSON *j = cJSON_AddObjectToObject(o, d->name);
 
+		cJSON_AddStringToObject(j, "source", d->src->name);
+		cJSON_AddStringToObject(j, "destination", d->dst->name);
 		cJSON_AddStringToObject(j, "state", dir_state_name(d->state));
 		add_u64(j, "rows_read", d->stats.rows_read);
 		add_u64(j, "rows_copied", d->stats.rows_copied);

@@ -263,10 +263,13 @@ static void cursors_loaded(struct snk_dir *d)
 	dir_set_state(d, DIR_IDLE, "cursors loaded");
 	if (d->ntables > 3)
 		log_info(d->role, "resuming %d tables from their cursors (%d in a first copy)", d->ntables, dir_copying(d));
-	if (!app->ready && app->dir[0].state != DIR_WAIT && app->dir[0].state != DIR_LOADING &&
-	    app->dir[1].state != DIR_WAIT && app->dir[1].state != DIR_LOADING) {
-		app->ready = true;
-		if (app->on_ready)
+	if (!app->ready) {
+		bool all = true;
+
+		for (int i = 0; i < app->ndir; i++)
+			all = all && app->dir[i].state != DIR_WAIT && app->dir[i].state != DIR_LOADING;
+		app->ready = all;
+		if (all && app->on_ready)
 			app->on_ready(app);
 	}
 	dir_kick(d);
@@ -379,13 +382,37 @@ static void load_cursors(struct snk_dir *d)
 
 /* ---- moving on ---- */
 
+/* The source's read session holds one transaction at a time: a pass (or a load of the
+ * cursors, whose identity query must not run inside another direction's pass) of one
+ * direction out of the source, the others waiting their turn. */
+static bool read_free(const struct snk_dir *d)
+{
+	return !d->src->read_owner || d->src->read_owner == d;
+}
+
+void dir_read_release(struct snk_dir *d)
+{
+	struct snk_app *app = d->app;
+
+	if (d->src->read_owner != d)
+		return;
+	d->src->read_owner = NULL;
+	/* the other directions out of this database, in turn after d, until one takes it */
+	for (int k = 1; k < app->ndir && !d->src->read_owner; k++) {
+		struct snk_dir *o = &app->dir[(d->index + k) % app->ndir];
+
+		if (o->src == d->src)
+			dir_kick(o);
+	}
+}
+
 void dir_kick(struct snk_dir *d)
 {
 	struct snk_app *app = d->app;
 
 	switch (d->state) {
 	case DIR_WAIT:
-		if (app->stopping || app->tables_pending || !d->src->read_ok || !d->dst->write_ok)
+		if (app->stopping || app->tables_pending || !d->src->read_ok || !d->dst->write_ok || !read_free(d))
 			return;
 		load_cursors(d);
 		return;
@@ -394,7 +421,8 @@ void dir_kick(struct snk_dir *d)
 			dir_set_state(d, DIR_WAIT, "a session went away");
 			return;
 		}
-		if ((d->wake_pending || dir_copying(d) > 0) && !app->paused && !app->stopping && !app->tables_pending)
+		if ((d->wake_pending || dir_copying(d) > 0) && !app->paused && !app->stopping && !app->tables_pending &&
+		    read_free(d))
 			window_start(d);
 		return;
 	default:
@@ -451,18 +479,15 @@ void dir_session(struct snk_dir *d, bool ready)
 
 /* ---- lifecycle ---- */
 
-bool dir_init(struct snk_dir *d, struct snk_app *app, int index)
+bool dir_init(struct snk_dir *d, struct snk_app *app, int src, int dst)
 {
-	static const char *const names[2] = { "a_to_b", "b_to_a" };
-	static const char *const roles[2] = { "a->b", "b->a" };
-
 	memset(d, 0, sizeof(*d));
 	d->app = app;
-	d->index = index;
-	d->name = names[index];
-	d->role = roles[index];
-	d->src = &app->side[index];
-	d->dst = &app->side[1 - index];
+	d->index = sync_dir_index(app->ndb, src, dst);
+	d->src = &app->side[src];
+	d->dst = &app->side[dst];
+	snprintf(d->name, sizeof(d->name), "%s_to_%s", d->src->name, d->dst->name);
+	snprintf(d->role, sizeof(d->role), "%s->%s", d->src->name, d->dst->name);
 	d->ntables = app->ntables;
 	d->tdirs = calloc((size_t)d->ntables + 1, sizeof(*d->tdirs));
 	d->retry_timer = evtimer_new(app->base, retry_cb, d);

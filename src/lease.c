@@ -101,7 +101,7 @@ int lease_first_missing(const struct snk_app *app)
 {
 	int i = 0;
 
-	while (i < 2 && app->side[i].lock == SIDE_LOCK_HELD)
+	while (i < app->ndb && app->side[i].lock == SIDE_LOCK_HELD)
 		i++;
 	return i;
 }
@@ -117,13 +117,13 @@ void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
 	struct snk_lease *l = &app->lease;
 	bool had = l->role == ROLE_ACTIVE;
 
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		side_stop(&app->side[i], i <= s->index, "the writer locks are being taken again");
 	if (rc_running(app->reconcile.rc))
 		rc_abort(app->reconcile.rc, "a lock session was lost");
 	if (had) {
 		log_warn(pgconn_name(s->write), "the writer locks of %s went with the session: every session stops"
-			 " until this snk holds the locks of a and b again", s->name);
+			 " until this snk holds the locks of every database again", s->name);
 		set_role(app, ROLE_STARTING);
 	}
 }
@@ -154,7 +154,7 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 			 " another snk took over while this one's session was gone", s->name, who);
 	/* Everything but the lock sessions up to this database stops; those past it close, so
 	 * that whoever holds this one can take them. */
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		side_stop(&app->side[i], i <= s->index, "standby");
 	if (rc_running(app->reconcile.rc))
 		rc_abort(app->reconcile.rc, "this snk is now a standby");
@@ -171,7 +171,7 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 
 	if (app->stopping)
 		return;
-	if (next < 2) {
+	if (next < app->ndb) {
 		/* the next database's lock session connects; connected, it tries at once */
 		side_start_writer(&app->side[next]);
 		if (app->side[next].writer_checked)
@@ -180,15 +180,20 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 	}
 	if (l->role != ROLE_ACTIVE) {
 		bool takeover = l->role == ROLE_STANDBY;
+		char names[SNK_DB_MAX * (SNK_DB_NAME_MAX + 2) + 8];
+		size_t n = 0;
 
 		l->waiting = -1;
 		l->active_side = -1;
 		memset(&l->active, 0, sizeof(l->active));
 		set_role(app, ROLE_ACTIVE);
-		log_info(pgconn_name(s->write), "active: holding the writer locks of a and b%s", takeover ?
+		for (int i = 0; i < app->ndb; i++)
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i == 0 ? "" : i + 1 < app->ndb ?
+					      ", " : " and ", app->side[i].name);
+		log_info(pgconn_name(s->write), "active: holding the writer locks of %s%s", names, takeover ?
 			 "; taking over: every session connects and every cursor is read again" : "");
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		side_start(&app->side[i]);
 }
 
@@ -209,11 +214,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (now >= l->heartbeat_due_ms) {
 		l->heartbeat_due_ms = now + app->cfg->lease_timeout_ms / 4;
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < app->ndb; i++)
 			side_heartbeat(&app->side[i]);
 	}
 	/* the first missing lock is tried again, on its session as it is: no reconnect */
-	if (next < 2 && !app->stopping)
+	if (next < app->ndb && !app->stopping)
 		side_try_lock(&app->side[next]);
 	arm(l);
 }

@@ -51,7 +51,7 @@ struct runtime {
 	int64_t last_status_ms;
 	int64_t last_summary_ms;
 	int64_t last_extend_ms;   /* the last EXTEND_TIMEOUT_USEC sent, 0: none yet */
-	uint64_t summary_rows[2]; /* rows_copied at the last summary line */
+	uint64_t summary_rows[SNK_DIR_MAX]; /* each direction's rows_copied at the last summary line */
 	struct snk_probe *probe;  /* owned: a reload trying its new connections, else NULL */
 	struct snk_config *pending; /* owned: the config that waits for that probe */
 	int64_t summary_every_ms; /* SUMMARY_EVERY_MS; SNK_TEST_SUMMARY_MS shortens it for tests */
@@ -69,7 +69,7 @@ static void on_role(struct snk_app *app)
 
 static void on_ready(struct snk_app *app)
 {
-	log_info(NULL, "both databases connected, schema verified, cursors loaded: syncing");
+	log_info(NULL, "%s databases connected, schema verified, cursors loaded: syncing", app->ndb == 2 ? "both" : "all");
 	notify_send("READY=1");
 }
 
@@ -78,8 +78,8 @@ static void on_ready(struct snk_app *app)
 static void describe(struct runtime *rt, char *buf, size_t len)
 {
 	int64_t now = clock_now_ms();
-	const struct snk_dir *ab = &rt->app.dir[0], *ba = &rt->app.dir[1];
 	char why[700], state[720];
+	size_t n;
 
 	if (rt->app.lease.role == ROLE_STANDBY) {
 		lease_describe(&rt->app, state, sizeof(state));
@@ -92,9 +92,13 @@ static void describe(struct runtime *rt, char *buf, size_t len)
 		snprintf(state, sizeof(state), "degraded (%s)", why);
 	else
 		snprintf(state, sizeof(state), "%s", rt->app.ready ? "syncing" : "connecting");
-	snprintf(buf, len, "%s; a->b %.0f rows/s lag %lld ms; b->a %.0f rows/s lag %lld ms", state,
-		 rate_per_s(&ab->stats.copied_rate, now / 1000), (long long)dir_lag_ms(ab, now),
-		 rate_per_s(&ba->stats.copied_rate, now / 1000), (long long)dir_lag_ms(ba, now));
+	n = (size_t)snprintf(buf, len, "%s", state);
+	for (int i = 0; i < rt->app.ndir && n < len; i++) {
+		const struct snk_dir *d = &rt->app.dir[i];
+
+		n += (size_t)snprintf(buf + n, len - n, "; %s %.0f rows/s lag %lld ms", d->role,
+				      rate_per_s(&d->stats.copied_rate, now / 1000), (long long)dir_lag_ms(d, now));
+	}
 }
 
 /* Until READY=1, snk waits for both databases for as long as they take (it retries,
@@ -132,17 +136,21 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		notify_send(msg);
 	}
 	if (now - rt->last_summary_ms >= rt->summary_every_ms) {
-		uint64_t ab = rt->app.dir[0].stats.rows_copied, ba = rt->app.dir[1].stats.rows_copied;
+		char copied[SNK_DIR_MAX * 64], conflicts[SNK_DIR_MAX * 64];
+		size_t nc = 0, nf = 0;
 
 		describe(rt, text, sizeof(text));
+		for (int i = 0; i < rt->app.ndir; i++) {
+			const struct snk_dir *d = &rt->app.dir[i];
+
+			nc += (size_t)snprintf(copied + nc, sizeof(copied) - nc, "%s%s %llu", i ? ", " : "", d->role,
+					       (unsigned long long)(d->stats.rows_copied - rt->summary_rows[i]));
+			nf += (size_t)snprintf(conflicts + nf, sizeof(conflicts) - nf, "%s%s %llu", i ? ", " : "", d->role,
+					       (unsigned long long)d->stats.conflicts);
+			rt->summary_rows[i] = d->stats.rows_copied;
+		}
 		log_msg(strncmp(text, "degraded", 8) == 0 ? LOG_WARN : LOG_INFO, NULL,
-			"%s; copied in the last minute: a->b %llu, b->a %llu; conflicts a->b %llu, b->a %llu",
-			 text, (unsigned long long)(ab - rt->summary_rows[0]),
-			 (unsigned long long)(ba - rt->summary_rows[1]),
-			 (unsigned long long)rt->app.dir[0].stats.conflicts,
-			 (unsigned long long)rt->app.dir[1].stats.conflicts);
-		rt->summary_rows[0] = ab;
-		rt->summary_rows[1] = ba;
+			"%s; copied in the last minute: %s; conflicts %s", text, copied, conflicts);
 		rt->last_summary_ms = now;
 	}
 }
@@ -178,67 +186,78 @@ static int load_config(const char *path, struct snk_config **out)
 	}
 }
 
-/* The two databases' tables, read before anything changes: a table snk can sync in both
- * (the same columns and key), or absent in both (the default table is created in both), or
- * the default table in one and absent in the other (created there). Anything else is
- * refused, naming the table and the database, and nothing is changed in either. */
-static const char *migrate_problem(const struct snk_table *t, struct snk_schema_info info[2],
-				   struct snk_shape shape[2], char *buf, size_t len)
+/* Every database's tables, read before anything changes: a table snk can sync in all of
+ * them (the same columns and key), or absent in all (the default table is created in each),
+ * or the default table in some and absent in the others (created there). Anything else is
+ * refused, naming the table and the database, and nothing is changed in any. */
+static const char *migrate_problem(const struct snk_config *cfg, const struct snk_table *t,
+				   const struct snk_schema_info *info, const struct snk_shape *shape, char *buf,
+				   size_t len)
 {
-	static const char *const names[2] = { "a", "b" };
 	struct snk_table probe;
+	int first = -1;
 
-	for (int i = 0; i < 2; i++) {
-		if (!info[i].table_exists && info[1 - i].table_exists && !db_shape_is_default(t, &shape[1 - i])) {
-			snprintf(buf, len, "table %s exists in database %s but not in database %s; create it in %s with the"
-				 " same columns (snk migrate creates only the default table, (%s uuid, %s text))", t->label,
-				 names[1 - i], names[i], names[i], t->id_raw, t->data_raw);
-			return buf;
-		}
+	for (int i = 0; i < cfg->ndb; i++) {
 		if (info[i].table_exists && db_table_problem(&info[i], t, buf, len)) {
 			char why[512];
 
-			snprintf(why, sizeof(why), "database %s: %s", names[i], buf);
+			snprintf(why, sizeof(why), "database %s: %s", cfg->db_name[i], buf);
 			snprintf(buf, len, "%s", why);
 			return buf;
 		}
+		if (info[i].table_exists && first < 0)
+			first = i;
 	}
-	if (!info[0].table_exists || !info[1].table_exists)
-		return NULL;
-	/* Both exist: the same columns and key, as the daemon will check at every connect. */
-	probe = *t;
-	probe.shaped = true;
-	probe.shape = shape[0];
-	snprintf(probe.shape_db, sizeof(probe.shape_db), "a");
-	return db_shape_problem(&probe, &shape[1], "b", buf, len);
+	for (int i = 0; first >= 0 && i < cfg->ndb; i++) {
+		if (!info[i].table_exists && !db_shape_is_default(t, &shape[first])) {
+			snprintf(buf, len, "table %s exists in database %s but not in database %s; create it in %s with the"
+				 " same columns (snk migrate creates only the default table, (%s uuid, %s text))", t->label,
+				 cfg->db_name[first], cfg->db_name[i], cfg->db_name[i], t->id_raw, t->data_raw);
+			return buf;
+		}
+	}
+	/* Where it exists: the same columns and key, as the daemon will check at every connect. */
+	for (int i = first + 1; first >= 0 && i < cfg->ndb; i++) {
+		const char *problem;
+
+		if (!info[i].table_exists)
+			continue;
+		probe = *t;
+		probe.shaped = true;
+		probe.shape = shape[first];
+		snprintf(probe.shape_db, sizeof(probe.shape_db), "%s", cfg->db_name[first]);
+		if ((problem = db_shape_problem(&probe, &shape[i], cfg->db_name[i], buf, len)))
+			return problem;
+	}
+	return NULL;
 }
 
 struct migrate_table {
 	struct snk_table t;
-	struct snk_schema_info info[2];
-	struct snk_shape shape[2];
+	struct snk_schema_info info[SNK_DB_MAX];
+	struct snk_shape shape[SNK_DB_MAX];
 	bool init;
 };
 
 static void migrate_tables_free(struct migrate_table *m, int n)
 {
 	for (int i = 0; m && i < n; i++) {
-		db_shape_clear(&m[i].shape[0]);
-		db_shape_clear(&m[i].shape[1]);
+		for (int j = 0; j < SNK_DB_MAX; j++)
+			db_shape_clear(&m[i].shape[j]);
 		if (m[i].init)
 			db_table_clear(&m[i].t);
 	}
 	free(m);
 }
 
-/* Every table of the config, in one transaction per database: all are read in both and
- * judged before anything changes; then a is migrated and committed, then b. */
+/* Every table of the config, in one transaction per database: all are read in every
+ * database and judged before anything changes; then each is migrated and committed in turn. */
 static int cmd_migrate(const struct snk_config *cfg)
 {
 	struct migrate_table *m = calloc((size_t)cfg->ntables, sizeof(*m));
-	PGconn *conn[2] = { NULL, NULL };
-	bool open[2] = { false, false };
-	int rc = SNK_EXIT_OK, applied[2] = { 0, 0 };
+	PGconn *conn[SNK_DB_MAX] = { NULL };
+	bool open[SNK_DB_MAX] = { false };
+	int rc = SNK_EXIT_OK, applied[SNK_DB_MAX] = { 0 }, migrated = -1;
 	char err[1024], buf[1024];
 	const char *problem;
 
@@ -253,12 +272,13 @@ static int cmd_migrate(const struct snk_config *cfg)
 		fprintf(stderr, "snk: out of memory\n");
 		return SNK_EXIT_OSERR;
 	}
-	for (int i = 0; i < 2 && rc == SNK_EXIT_OK; i++) {
-		const char *app = i == 0 ? "snk a.migrate" : "snk b.migrate"; /* as pgconn names sessions */
+	for (int i = 0; i < cfg->ndb && rc == SNK_EXIT_OK; i++) {
+		char app[64];
 
+		snprintf(app, sizeof(app), "snk %s.migrate", cfg->db_name[i]); /* as pgconn names sessions */
 		conn[i] = db_connect_blocking(cfg->conninfo[i], app, err, sizeof(err));
 		if (!conn[i]) {
-			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", i ? "b" : "a", err);
+			fprintf(stderr, "snk: migrate: cannot connect to database %s: %s\n", cfg->db_name[i], err);
 			rc = SNK_EXIT_UNAVAILABLE;
 			break;
 		}
@@ -268,32 +288,43 @@ static int cmd_migrate(const struct snk_config *cfg)
 				rc = SNK_EXIT_SOFTWARE;
 		}
 		if (!open[i] || rc != SNK_EXIT_OK) {
-			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", i ? "b" : "a", err);
+			fprintf(stderr, "snk: migrate: database %s: %s; nothing was changed\n", cfg->db_name[i], err);
 			rc = SNK_EXIT_SOFTWARE;
 		}
 	}
 	for (int k = 0; rc == SNK_EXIT_OK && k < cfg->ntables; k++) {
-		if ((problem = migrate_problem(&m[k].t, m[k].info, m[k].shape, buf, sizeof(buf)))) {
+		if ((problem = migrate_problem(cfg, &m[k].t, m[k].info, m[k].shape, buf, sizeof(buf)))) {
 			fprintf(stderr, "snk: migrate: %s; nothing was changed\n", problem);
 			rc = SNK_EXIT_SCHEMA;
 		}
 	}
 	/* Each database is migrated and committed in turn, so that a's tables are locked only
-	 * while a is migrated; b's transaction meanwhile holds only the migration lock. A
-	 * failure in a changes neither; one in b, after a committed, is said so, and running
-	 * migrate again finishes b (the daemon refuses to start until both are migrated). */
-	for (int i = 0; i < 2; i++) {
+	 * while a is migrated; the later ones' transactions meanwhile hold only the migration
+	 * lock. A failure in the first changes none; one in a later database, after earlier
+	 * ones committed, is said so, and running migrate again finishes it (the daemon refuses
+	 * to start until every database is migrated). */
+	for (int i = 0; i < cfg->ndb; i++) {
 		bool ok = rc == SNK_EXIT_OK;
 
 		for (int k = 0; ok && k < cfg->ntables; k++) {
-			/* The key of the table there, or of the one there is, or the default table's. */
-			const struct snk_shape *key = m[k].info[i].table_exists ? &m[k].shape[i] :
-						      m[k].info[1 - i].table_exists ? &m[k].shape[1 - i] : NULL;
+			/* The key of the table there, or of one there is, or the default table's. */
+			const struct snk_shape *key = NULL;
 			int n = 0;
 
+			for (int j = 0; !key && j < cfg->ndb; j++) {
+				int at = (i + j) % cfg->ndb;
+
+				if (m[k].info[at].table_exists)
+					key = &m[k].shape[at];
+			}
 			if (db_migrate_apply(conn[i], &m[k].t, key, &n, err, sizeof(err)) != MIGRATE_OK) {
-				fprintf(stderr, "snk: migrate: database %s: %s: %s; %s\n", i ? "b" : "a", m[k].t.label, err,
-					i ? "database a was migrated: fix this and run snk migrate again" : "nothing was changed");
+				if (migrated < 0)
+					fprintf(stderr, "snk: migrate: database %s: %s: %s; nothing was changed\n",
+						cfg->db_name[i], m[k].t.label, err);
+				else
+					fprintf(stderr, "snk: migrate: database %s: %s: %s; databases up to %s were migrated:"
+						" fix this and run snk migrate again\n", cfg->db_name[i], m[k].t.label, err,
+						cfg->db_name[migrated]);
 				rc = SNK_EXIT_SOFTWARE;
 				ok = false;
 			}
@@ -303,16 +334,18 @@ static int cmd_migrate(const struct snk_config *cfg)
 			snprintf(err, sizeof(err), "%s", PQerrorMessage(conn[i]));
 			err[strcspn(err, "\n")] = '\0';
 			fprintf(stderr, "snk: migrate: database %s: the commit failed: %s; run snk migrate again\n",
-				i ? "b" : "a", err);
+				cfg->db_name[i], err);
 			rc = SNK_EXIT_SOFTWARE;
 		}
+		if (rc == SNK_EXIT_OK)
+			migrated = i;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < cfg->ndb; i++) {
 		if (rc == SNK_EXIT_OK && cfg->ntables == 1)
-			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", i ? "b" : "a", m[0].t.label,
+			printf("snk: migrate: database %s: %s ready (%d migration%s applied)\n", cfg->db_name[i], m[0].t.label,
 			       applied[i], applied[i] == 1 ? "" : "s");
 		else if (rc == SNK_EXIT_OK)
-			printf("snk: migrate: database %s: %d tables ready (%d migration%s applied)\n", i ? "b" : "a",
+			printf("snk: migrate: database %s: %d tables ready (%d migration%s applied)\n", cfg->db_name[i],
 			       cfg->ntables, applied[i], applied[i] == 1 ? "" : "s");
 		PQfinish(conn[i]);
 	}
@@ -336,9 +369,23 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* Keys that shape running state keep their old values; the rest take effect now. */
+/* Whether the databases are the same ones under the same names, in the same order. */
+static bool same_database_names(const struct snk_config *a, const struct snk_config *b)
+{
+	if (a->ndb != b->ndb)
+		return false;
+	for (int i = 0; i < a->ndb; i++) {
+		if (strcmp(a->db_name[i], b->db_name[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
 static bool needs_restart(const struct snk_config *a, const struct snk_config *b, const char **what)
 {
-	if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
+	if (!same_database_names(a, b))
+		*what = "the names of \"databases\"";
+	else if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
 	    strcmp(a->data_column, b->data_column))
 		*what = "table";
 	else if ((a->key || b->key) && !config_same_key(a, b))
@@ -379,7 +426,7 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 	bool moved = false;
 	struct timeval tv;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < fresh->ndb; i++) {
 		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			struct snk_side *s = &rt->app.side[i];
 
@@ -398,7 +445,7 @@ static void reload_apply(struct runtime *rt, struct snk_config *fresh)
 		log_error(NULL, "SIGHUP: out of memory; the reconcile keeps the old databases until a restart");
 	if (fresh->reconcile_interval_s != rt->cfg->reconcile_interval_s)
 		sync_reconcile_interval(&rt->app, fresh->reconcile_interval_s);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < fresh->ndb; i++)
 		side_set_reconnect_max(&rt->app.side[i], fresh->reconnect_max_ms);
 	if (!rt->verbose)
 		log_set_level(fresh->log_level);
@@ -452,9 +499,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct runtime *rt = arg;
 	struct snk_config *fresh = NULL;
-	const char *changed[2] = { NULL, NULL };
+	const char *changed[SNK_DB_MAX] = { NULL };
 	char err[1024];
 	const char *key;
+	int nchanged = 0;
 
 	notify_send("RELOADING=1");
 	if (rt->probe) {
@@ -479,15 +527,17 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		reload_refuse(rt, err);
 		return;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0)
+	for (int i = 0; i < fresh->ndb; i++) {
+		if (strcmp(rt->cfg->conninfo[i], fresh->conninfo[i]) != 0) {
 			changed[i] = fresh->conninfo[i];
+			nchanged++;
+		}
 	}
-	if (!changed[0] && !changed[1]) {
+	if (nchanged == 0) {
 		reload_apply(rt, fresh);
 		return;
 	}
-	rt->probe = probe_start(rt->base, changed, rt->app.tables, rt->app.ntables, reload_probed_cb, rt);
+	rt->probe = probe_start(rt->base, fresh, changed, rt->app.tables, rt->app.ntables, reload_probed_cb, rt);
 	if (!rt->probe) {
 		config_free(fresh);
 		reload_refuse(rt, "out of memory");
@@ -495,7 +545,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	}
 	rt->pending = fresh;
 	log_info(NULL, "SIGHUP: trying the new connection%s before using %s",
-		 changed[0] && changed[1] ? "s" : "", changed[0] && changed[1] ? "them" : "it");
+		 nchanged > 1 ? "s" : "", nchanged > 1 ? "them" : "it");
 }
 
 /* The soft descriptor limit is often 1024 below a far higher hard one (systemd's default,

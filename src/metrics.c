@@ -167,7 +167,7 @@ static void render_tables(struct snk_buf *b, const struct snk_app *app, int64_t 
 			char label[512];
 
 			label_value(label, sizeof(label), app->tables[t].label);
-			for (int i = 0; i < 2; i++) {
+			for (int i = 0; i < app->ndir; i++) {
 				const struct snk_dir *d = &app->dir[i];
 				const struct tdir_stats *st = &d->tdirs[t].stats;
 				double v = k == 0 ? (double)st->rows_read : k == 1 ? (double)st->rows_copied :
@@ -223,7 +223,7 @@ char *metrics_render(struct snk_app *app)
 	for (enum snk_role r = ROLE_STARTING; r <= ROLE_ACTIVE; r++)
 		put(&b, "snk_role{role=\"%s\"} %d\n", lease_role_name(r), app->lease.role == r ? 1 : 0);
 	family(&b, "snk_lease_held", "gauge", "1 while this snk holds the database's writer locks.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_lease_held{database=\"%s\"} %d\n", app->side[i].name,
 		    app->side[i].lock == SIDE_LOCK_HELD ? 1 : 0);
 	family(&b, "snk_lease_takeovers_total", "counter", "Times this snk went from standby to active.");
@@ -232,7 +232,7 @@ char *metrics_render(struct snk_app *app)
 	put(&b, "snk_lease_step_downs_total %llu\n", (unsigned long long)app->lease.step_downs);
 	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
 		family(&b, counters[k].name, "counter", counters[k].help);
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < app->ndir; i++) {
 			const struct snk_dir *d = &app->dir[i];
 			uint64_t v = *(const uint64_t *)((const char *)&d->stats + counters[k].offset);
 
@@ -241,23 +241,23 @@ char *metrics_render(struct snk_app *app)
 	}
 	family(&b, "snk_lag_seconds", "gauge",
 	       "Upper bound on the age of the oldest source row not yet in the peer; 0 when caught up.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		put(&b, "snk_lag_seconds{direction=\"%s\"} %.3f\n", app->dir[i].name,
 		    (double)dir_lag_ms(&app->dir[i], now) / 1000);
 	family(&b, "snk_last_commit_timestamp_seconds", "gauge",
 	       "Unix time of the last commit that copied rows into the peer; 0 before the first.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		put(&b, "snk_last_commit_timestamp_seconds{direction=\"%s\"} %.3f\n", app->dir[i].name,
 		    (double)app->dir[i].stats.last_copy_ms / 1000);
 	family(&b, "snk_pending_rows", "gauge", "Rows read from the source and not yet committed in the peer.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		put(&b, "snk_pending_rows{direction=\"%s\"} %llu\n", app->dir[i].name,
 		    (unsigned long long)dir_pending_rows(&app->dir[i]));
 	family(&b, "snk_batches_in_flight", "gauge", "INSERT batches sent and not yet committed.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		put(&b, "snk_batches_in_flight{direction=\"%s\"} %d\n", app->dir[i].name, app->dir[i].w.inflight);
 	family(&b, "snk_batch_apply_seconds", "histogram", "Time from sending a batch to its commit in the peer.");
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		const struct histogram *h = &app->dir[i].stats.apply;
 		uint64_t cum = 0;
 
@@ -274,20 +274,20 @@ char *metrics_render(struct snk_app *app)
 	}
 	family(&b, "snk_database_connected", "gauge",
 	       "1 when snk's reading session and its first write session (the lock holder) to the database are ready.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_database_connected{database=\"%s\"} %d\n", app->side[i].name,
 		    app->side[i].read_ok && app->side[i].write_ok ? 1 : 0);
 	family(&b, "snk_write_sessions_ready", "gauge",
 	       "Write sessions to the database that can take batches (of write_connections).");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_write_sessions_ready{database=\"%s\"} %d\n", app->side[i].name,
 		    side_lanes_ready(&app->side[i]));
 	family(&b, "snk_reconnects_total", "counter", "Sessions re-established after the first.");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_reconnects_total{database=\"%s\"} %llu\n", app->side[i].name,
 		    (unsigned long long)side_reconnects(&app->side[i]));
 	family(&b, "snk_notifications_total", "counter", "NOTIFY wake-ups received (snk's own are not counted).");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_notifications_total{database=\"%s\"} %llu\n", app->side[i].name,
 		    (unsigned long long)app->side[i].notifies);
 	family(&b, "snk_reconcile_running", "gauge", "1 while a reconcile run compares the tables.");
@@ -301,7 +301,7 @@ char *metrics_render(struct snk_app *app)
 	put(&b, "snk_reconcile_failures_total %llu\n", (unsigned long long)sc->failures);
 	family(&b, "snk_reconcile_rows_repaired_total", "counter",
 	       "Rows a reconcile inserted into a database that lacked them (ended runs).");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		put(&b, "snk_reconcile_rows_repaired_total{database=\"%s\"} %llu\n", app->side[i].name,
 		    (unsigned long long)sc->repaired_total[i]);
 	family(&b, "snk_reconcile_conflicts_total", "counter",
@@ -423,7 +423,7 @@ bool metrics_ready(const struct snk_app *app, int64_t max_lag_ms, char *why, siz
 		snprintf(why, len, "%s", more);
 		return false;
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		connected = connected && app->side[i].read_ok && app->side[i].write_ok;
 	/* A lost database is the first thing to say; sync_healthy names it. */
 	if (connected && app->stopping) {

@@ -20,7 +20,7 @@
 
 struct probe_conn {
 	struct snk_probe *owner;  /* borrowed */
-	const char *db;           /* "a" or "b" */
+	char db[SNK_DB_NAME_MAX + 1]; /* "a", "b", ... */
 	struct snk_pgconn *conn;  /* owned, NULL: this database did not change */
 	bool done;
 	struct snk_session_info session;
@@ -32,7 +32,8 @@ struct probe_conn {
 };
 
 struct snk_probe {
-	struct probe_conn side[2];
+	struct probe_conn side[SNK_DB_MAX];
+	int ndb;
 	struct event *finish;     /* owned: delivers the verdict from the loop */
 	const struct snk_table *tables; /* borrowed: [ntables] the synced tables, the same across reloads */
 	int ntables;
@@ -59,7 +60,7 @@ static void probe_pass(struct probe_conn *pc)
 	struct snk_probe *p = pc->owner;
 
 	pc->done = true;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < p->ndb; i++) {
 		if (p->side[i].conn && !p->side[i].done)
 			return;
 	}
@@ -140,11 +141,12 @@ static void finish_cb(evutil_socket_t fd, short what, void *arg)
 	probe_free(p);
 }
 
-struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
-			      const struct snk_table *tables, int ntables, probe_done_cb cb, void *arg)
+struct snk_probe *probe_start(struct event_base *base, const struct snk_config *cfg,
+			      const char *const conninfo[SNK_DB_MAX], const struct snk_table *tables, int ntables,
+			      probe_done_cb cb, void *arg)
 {
-	static const char *const names[2] = { "a.reload", "b.reload" };
 	struct snk_probe *p = calloc(1, sizeof(*p));
+	bool any = false;
 
 	if (!p)
 		return NULL;
@@ -152,14 +154,17 @@ struct snk_probe *probe_start(struct event_base *base, const char *const conninf
 	p->arg = arg;
 	p->tables = tables;
 	p->ntables = ntables;
+	p->ndb = cfg->ndb;
 	p->finish = event_new(base, -1, 0, finish_cb, p);
 	if (!p->finish)
 		goto fail;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < p->ndb; i++) {
 		struct probe_conn *pc = &p->side[i];
+		char name[SNK_DB_NAME_MAX + 8];
 
 		pc->owner = p;
-		pc->db = names[i][0] == 'a' ? "a" : "b";
+		snprintf(pc->db, sizeof(pc->db), "%s", cfg->db_name[i]);
+		snprintf(name, sizeof(name), "%s.reload", pc->db);
 		pc->schema = calloc((size_t)ntables + 1, sizeof(*pc->schema));
 		pc->shape = calloc((size_t)ntables + 1, sizeof(*pc->shape));
 		pc->schema_ok = calloc((size_t)ntables + 1, sizeof(bool));
@@ -169,16 +174,17 @@ struct snk_probe *probe_start(struct event_base *base, const char *const conninf
 		if (!conninfo[i])
 			continue;
 		/* 100 ms: the reconnect bound is unused, a one-shot session never backs off. */
-		p->side[i].conn = pgconn_new(base, names[i], conninfo[i], 100, state_cb, NULL, &p->side[i]);
+		p->side[i].conn = pgconn_new(base, name, conninfo[i], 100, state_cb, NULL, &p->side[i]);
 		if (!p->side[i].conn)
 			goto fail;
 		pgconn_set_one_shot(p->side[i].conn);
+		any = true;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < p->ndb; i++) {
 		if (p->side[i].conn)
 			pgconn_start(p->side[i].conn);
 	}
-	if (!conninfo[0] && !conninfo[1])
+	if (!any)
 		event_active(p->finish, 0, 0); /* nothing to try: passes */
 	return p;
 fail:
@@ -190,7 +196,7 @@ void probe_free(struct snk_probe *p)
 {
 	if (!p)
 		return;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < p->ndb; i++) {
 		struct probe_conn *pc = &p->side[i];
 
 		pgconn_free(pc->conn);

@@ -79,6 +79,7 @@ struct snk_reconcile {
 	enum rc_mode mode;
 	size_t batch_max_bytes;
 	struct rc_hooks hooks;
+	char db[2][SNK_DB_NAME_MAX + 1]; /* the two databases' names, for messages */
 	struct snk_pgconn *conn[2];    /* owned */
 	struct side_arg sarg[2];
 	bool conns_started;
@@ -461,7 +462,7 @@ static void done_cb(void *arg, const struct pgconn_error *err)
 		if (err->conn_lost)
 			rc->step_lost = true;
 		else if (!rc->step_error[0])
-			snprintf(rc->step_error, sizeof(rc->step_error), "database %s: %s", sa->side ? "b" : "a",
+			snprintf(rc->step_error, sizeof(rc->step_error), "database %s: %s", rc->db[sa->side],
 				 err->message);
 	}
 	if (--rc->pending == 0)
@@ -728,12 +729,12 @@ static bool verify_table_ok(struct side_arg *sa)
 		return true;
 	problem = db_table_problem(&sa->info, rc->t, buf, sizeof(buf));
 	if (problem) {
-		snprintf(why, sizeof(why), "database %s: %s", sa->side ? "b" : "a", problem);
+		snprintf(why, sizeof(why), "database %s: %s", rc->db[sa->side], problem);
 	} else if (!sa->shape_ok) {
-		snprintf(why, sizeof(why), "database %s: unexpected result of the column check", sa->side ? "b" : "a");
-	} else if ((problem = db_shape_problem(rc->t, &sa->shape, sa->side ? "b" : "a", buf, sizeof(buf)))) {
+		snprintf(why, sizeof(why), "database %s: unexpected result of the column check", rc->db[sa->side]);
+	} else if ((problem = db_shape_problem(rc->t, &sa->shape, rc->db[sa->side], buf, sizeof(buf)))) {
 		snprintf(why, sizeof(why), "%s", problem);
-	} else if (!rc->t->shaped && !db_table_shape(rc->t, &sa->shape, sa->side ? "b" : "a")) {
+	} else if (!rc->t->shaped && !db_table_shape(rc->t, &sa->shape, rc->db[sa->side])) {
 		snprintf(why, sizeof(why), "out of memory");
 	} else {
 		return true;
@@ -793,11 +794,11 @@ static void conn_state_cb(struct snk_pgconn *c, void *arg)
 /* ---- the interface ---- */
 
 struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *tables, int ntables, char *const conninfo[2],
-			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
-			     const struct rc_hooks *hooks)
+			     const char *const names[2], int reconnect_max_ms, enum rc_mode mode,
+			     size_t batch_max_bytes, const struct rc_hooks *hooks)
 {
-	static const char *const names[2][2] = { { "a.reconcile", "b.reconcile" }, { "a.verify", "b.verify" } };
 	struct snk_reconcile *rc = calloc(1, sizeof(*rc));
+	char name[SNK_DB_NAME_MAX + 16];
 
 	if (!rc)
 		return NULL;
@@ -812,7 +813,9 @@ struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *tables, 
 	for (int s = 0; s < 2; s++) {
 		rc->sarg[s].rc = rc;
 		rc->sarg[s].side = s;
-		rc->conn[s] = pgconn_new(base, names[mode == RC_VERIFY][s], conninfo[s], reconnect_max_ms,
+		snprintf(rc->db[s], sizeof(rc->db[s]), "%s", names[s]);
+		snprintf(name, sizeof(name), "%s.%s", names[s], mode == RC_VERIFY ? "verify" : "reconcile");
+		rc->conn[s] = pgconn_new(base, name, conninfo[s], reconnect_max_ms,
 					 conn_state_cb, NULL, &rc->sarg[s]);
 	}
 	if (!rc->step_timer || !rc->conn[0] || !rc->conn[1]) {

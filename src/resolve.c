@@ -59,13 +59,14 @@ static void free_names(char **names, int n)
 	free(names);
 }
 
-/* Appends to out the tables of schema (in a, then those only in b) not listed already. */
-static int expand(PGconn *conn[2], const struct snk_config *cfg, const char *schema, struct snk_table_spec **out,
+/* Appends to out the tables of schema (in the first database, then those only in later
+ * ones) not listed already. */
+static int expand(PGconn *conn[SNK_DB_MAX], const struct snk_config *cfg, const char *schema, struct snk_table_spec **out,
 		  int *nout, int *cap, char *err, size_t errlen)
 {
 	int found = 0;
 
-	for (int side = 0; side < 2; side++) {
+	for (int side = 0; side < cfg->ndb; side++) {
 		char **names, **skipped;
 		int n, nskipped;
 
@@ -74,7 +75,7 @@ static int expand(PGconn *conn[2], const struct snk_config *cfg, const char *sch
 		for (int i = 0; i < nskipped; i++)
 			log_warn(NULL, "%s.* in database %s: %s.%s has no key snk can use (a primary key, or one unique index"
 				 " over NOT NULL columns); not synced (name it with \"key\" to sync it)", schema,
-				 side ? "b" : "a", schema, skipped[i]);
+				 cfg->db_name[side], schema, skipped[i]);
 		free_names(skipped, nskipped);
 		for (int i = 0; i < n; i++) {
 			struct snk_table_spec *t;
@@ -99,7 +100,7 @@ static int expand(PGconn *conn[2], const struct snk_config *cfg, const char *sch
 		free_names(names, n);
 	}
 	if (found == 0 && !schema_listed(cfg, schema)) {
-		snprintf(err, errlen, "%s.* names no table snk can sync in either database (none with a primary key or"
+		snprintf(err, errlen, "%s.* names no table snk can sync in any database (none with a primary key or"
 			 " one unique index over NOT NULL columns)", schema);
 		return SNK_EXIT_SCHEMA;
 	}
@@ -108,20 +109,20 @@ static int expand(PGconn *conn[2], const struct snk_config *cfg, const char *sch
 
 int resolve_tables(struct snk_config *cfg, const char *who, char *err, size_t errlen)
 {
-	PGconn *conn[2] = { NULL, NULL };
+	PGconn *conn[SNK_DB_MAX] = { NULL };
 	struct snk_table_spec *out = NULL;
 	int nout = 0, cap = 0, rc = 0;
-	char app[32];
+	char app[64];
 
 	if (!resolve_needed(cfg))
 		return 0;
-	for (int i = 0; i < 2 && rc == 0; i++) {
-		snprintf(app, sizeof(app), "snk %s.%s", i ? "b" : "a", who);
+	for (int i = 0; i < cfg->ndb && rc == 0; i++) {
+		snprintf(app, sizeof(app), "snk %s.%s", cfg->db_name[i], who);
 		conn[i] = db_connect_blocking(cfg->conninfo[i], app, err, errlen);
 		if (!conn[i]) {
 			char why[600];
 
-			snprintf(why, sizeof(why), "resolving \"tables\": cannot connect to database %s: %s", i ? "b" : "a", err);
+			snprintf(why, sizeof(why), "resolving \"tables\": cannot connect to database %s: %s", cfg->db_name[i], err);
 			snprintf(err, errlen, "%s", why);
 			rc = SNK_EXIT_UNAVAILABLE;
 		}
@@ -147,7 +148,7 @@ int resolve_tables(struct snk_config *cfg, const char *who, char *err, size_t er
 		snprintf(err, errlen, "\"tables\" resolves to %d tables; at most %d", nout, SNK_TABLES_MAX);
 		rc = SNK_EXIT_CONFIG;
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < cfg->ndb; i++)
 		PQfinish(conn[i]);
 	if (rc != 0) {
 		config_free_tables(out, nout);

@@ -440,6 +440,7 @@ static void read_state_cb(struct snk_pgconn *c, void *arg)
 
 	if (!pgconn_ready(c)) {
 		s->read_ok = false;
+		s->read_owner = NULL; /* its transaction went with the session */
 		s->hooks.on_session(s->hooks.arg, s, false, false);
 		return;
 	}
@@ -565,12 +566,11 @@ static void notify_cb(struct snk_pgconn *c, void *arg, int be_pid, const char *p
 bool side_init(struct snk_side *s, struct event_base *base, int index, const struct snk_config *cfg,
 	       struct snk_table *tables, int ntables, const struct side_hooks *hooks)
 {
-	static const char *const names[2] = { "a", "b" };
-	char name[16];
+	char name[32];
 
 	memset(s, 0, sizeof(*s));
 	s->index = index;
-	s->name = names[index];
+	snprintf(s->name, sizeof(s->name), "%s", cfg->db_name[index]);
 	s->cfg = cfg;
 	s->tables = tables;
 	s->ntables = ntables;

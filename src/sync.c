@@ -1,9 +1,11 @@
-/* sync.c - the daemon's state (sync.h): the tables, both databases' sessions (side.c) and
- * both directions (dir.c, window.c), wired through hooks; the poll and stop timers; what
- * status, metrics and health read.
+/* sync.c - the daemon's state (sync.h): the tables, every database's sessions (side.c)
+ * and every direction between them (dir.c, window.c), wired through hooks; the poll and
+ * stop timers; what status, metrics and health read.
  *
  * Direction X -> Y reads X's read session and writes into Y's write sessions. Every table
- * shares those sessions: connections per database do not grow with the tables.
+ * and every direction out of X shares X's read session (one pass on it at a time), and
+ * every direction into Y shares Y's write sessions: connections per database grow neither
+ * with the tables nor with the databases.
  */
 #include "snk/sync.h"
 
@@ -21,9 +23,14 @@
 
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d)
 {
-	const struct snk_dir *other = &d->app->dir[1 - d->index];
+	const struct snk_app *app = d->app;
+	uint64_t n = 0;
 
-	return other->stats.rows_copied;
+	for (int i = 0; i < app->ndir; i++) {
+		if (app->dir[i].dst == d->src)
+			n += app->dir[i].stats.rows_copied;
+	}
+	return n;
 }
 
 double sync_table_copy_progress(const struct snk_dir *d, int t)
@@ -54,7 +61,7 @@ static bool standby_healthy(const struct snk_app *app, char *why, size_t len)
 {
 	int upto = lease_first_missing(app);
 
-	for (int i = 0; i <= upto && i < 2; i++) {
+	for (int i = 0; i <= upto && i < app->ndb; i++) {
 		const struct snk_side *s = &app->side[i];
 
 		if (!s->writer_checked) {
@@ -74,13 +81,13 @@ bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size
 	if (app->lease.role != ROLE_ACTIVE)
 		return standby_healthy(app, why, len);
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndb; i++) {
 		if (!app->side[i].read_ok || !app->side[i].write_ok) {
 			snprintf(why, len, "database %s is not connected", app->side[i].name);
 			return false;
 		}
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		int64_t lag = dir_lag_ms(&app->dir[i], now);
 
 		if (lag > max_lag_ms) {
@@ -116,7 +123,7 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 		/* only its lock sessions are meant to be up, up to the first lock it lacks */
 		int upto = lease_first_missing(app);
 
-		for (int i = 0; i <= upto && i < 2; i++) {
+		for (int i = 0; i <= upto && i < app->ndb; i++) {
 			const struct snk_side *s = &app->side[i];
 
 			if (!s->writer_checked && side_down(s, false, pgconn_last_error(s->write), why, len))
@@ -124,25 +131,25 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 		}
 		/* Holding a's locks while b's stay taken keeps every other snk out too: after the
 		 * lease, whoever holds b's is not a snk that died or froze. */
-		if (upto > 0 && upto < 2 && app->lease.waiting == upto && app->lease.waiting_since_ms &&
+		if (upto > 0 && upto < app->ndb && app->lease.waiting == upto && app->lease.waiting_since_ms &&
 		    clock_now_ms() - app->lease.waiting_since_ms > app->cfg->lease_timeout_ms) {
 			char who[320];
 
 			lease_describe(app, who, sizeof(who));
-			snprintf(why, len, "holding the writer locks of %s for %lld s while those of %s stay taken (%s)",
-				 app->side[0].name, (long long)(clock_now_ms() - app->lease.waiting_since_ms) / 1000,
+			snprintf(why, len, "holding the writer locks of %s%s for %lld s while those of %s stay taken (%s)",
+				 app->side[0].name, upto > 1 ? " and the next" : "", (long long)(clock_now_ms() - app->lease.waiting_since_ms) / 1000,
 				 app->side[upto].name, who);
 			return true;
 		}
 		return false;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndb; i++) {
 		const struct snk_side *s = &app->side[i];
 
 		if (side_down(s, s->read_ok && s->write_ok, side_error(s), why, len))
 			return true;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		const struct snk_dir *d = &app->dir[i];
 
 		if (d->state == DIR_FAILED || d->state == DIR_RETRY) {
@@ -159,17 +166,22 @@ bool sync_degraded(const struct snk_app *app, char *why, size_t len)
 static void on_session(void *arg, struct snk_side *s, bool writer, bool ready)
 {
 	struct snk_app *app = arg;
-	/* the read session serves the direction from s; the writer the one into s */
-	struct snk_dir *d = &app->dir[writer ? 1 - s->index : s->index];
 
-	if (ready && !writer) {
-		for (int t = 0; t < d->ntables; t++) {
-			d->tdirs[t].summarize_off = false;
-			d->tdirs[t].restamp_off = false;
-			d->tdirs[t].brin_next_block = 0; /* re-walked once: summarized ranges cost little */
+	/* the read session serves the directions from s; the writer those into s */
+	for (int i = 0; i < app->ndir; i++) {
+		struct snk_dir *d = &app->dir[i];
+
+		if ((writer ? d->dst : d->src) != s)
+			continue;
+		if (ready && !writer) {
+			for (int t = 0; t < d->ntables; t++) {
+				d->tdirs[t].summarize_off = false;
+				d->tdirs[t].restamp_off = false;
+				d->tdirs[t].brin_next_block = 0; /* re-walked once: summarized ranges cost little */
+			}
 		}
+		dir_session(d, ready);
 	}
-	dir_session(d, ready);
 	if (ready && writer)
 		lease_on_writer_ready(app, s);
 	else if (writer)
@@ -190,7 +202,10 @@ static void on_notify(void *arg, struct snk_side *s, int table)
 {
 	struct snk_app *app = arg;
 
-	dir_wake(&app->dir[s->index], table);
+	for (int i = 0; i < app->ndir; i++) {
+		if (app->dir[i].src == s)
+			dir_wake(&app->dir[i], table);
+	}
 }
 
 static void on_fatal(void *arg, int code, const char *role, const char *message)
@@ -207,10 +222,10 @@ static void on_fatal(void *arg, int code, const char *role, const char *message)
 
 static bool tables_init(struct snk_app *app, const struct snk_config *cfg);
 
-/* Nothing of either direction is in flight, and no reconcile runs. */
+/* Nothing of any direction is in flight, and no reconcile runs. */
 static bool quiet(const struct snk_app *app)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		const struct snk_dir *d = &app->dir[i];
 
 		if (d->units > 0 || d->state == DIR_PASS || d->state == DIR_LOADING || d->state == DIR_FAILED)
@@ -232,9 +247,9 @@ static void tables_apply(struct snk_app *app)
 	app->tables = NULL;
 	app->ntables = 0;
 	ok = tables_init(app, app->cfg);
-	for (int i = 0; ok && i < 2; i++)
+	for (int i = 0; ok && i < app->ndb; i++)
 		ok = side_set_tables(&app->side[i], app->tables, app->ntables);
-	for (int i = 0; ok && i < 2; i++)
+	for (int i = 0; ok && i < app->ndir; i++)
 		ok = dir_set_tables(&app->dir[i], app->tables, app->ntables);
 	if (!ok) {
 		/* half switched: the sessions cannot be trusted to agree; start again cleanly */
@@ -267,8 +282,8 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 
 	tables_apply(app);
 	app->poll_ticks++;
-	dir_wake_poll(&app->dir[0], app->poll_ticks);
-	dir_wake_poll(&app->dir[1], app->poll_ticks);
+	for (int i = 0; i < app->ndir; i++)
+		dir_wake_poll(&app->dir[i], app->poll_ticks);
 	sync_reconcile_tick(app);
 }
 
@@ -277,7 +292,7 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct snk_app *app = arg;
 	bool quiet = !rc_busy(app->reconcile.rc);
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		struct snk_dir *d = &app->dir[i];
 
 		if (d->units > 0 || d->state == DIR_PASS || d->state == DIR_LOADING)
@@ -327,13 +342,17 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 		app->crash_after_commits = strtol(getenv("SNK_TEST_CRASH_AFTER_COMMITS"), NULL, 10);
 	if (!tables_init(app, cfg))
 		return false;
-	for (int i = 0; i < 2; i++) {
+	app->ndb = cfg->ndb;
+	app->ndir = cfg->ndb * (cfg->ndb - 1);
+	for (int i = 0; i < app->ndb; i++) {
 		if (!side_init(&app->side[i], base, i, cfg, app->tables, app->ntables, &hooks))
 			return false;
 	}
-	for (int i = 0; i < 2; i++) {
-		if (!dir_init(&app->dir[i], app, i))
-			return false;
+	for (int src = 0; src < app->ndb; src++) {
+		for (int dst = 0; dst < app->ndb; dst++) {
+			if (dst != src && !dir_init(&app->dir[sync_dir_index(app->ndb, src, dst)], app, src, dst))
+				return false;
+		}
 	}
 	app->poll_timer = event_new(base, -1, EV_PERSIST, poll_cb, app);
 	app->stop_timer = event_new(base, -1, EV_PERSIST, stop_cb, app);
@@ -343,7 +362,8 @@ bool sync_app_init(struct snk_app *app, struct event_base *base, const struct sn
 void sync_app_set_config(struct snk_app *app, const struct snk_config *cfg)
 {
 	app->cfg = cfg;
-	app->side[0].cfg = app->side[1].cfg = cfg;
+	for (int i = 0; i < app->ndb; i++)
+		app->side[i].cfg = cfg;
 }
 
 void sync_app_start(struct snk_app *app)
@@ -363,7 +383,7 @@ void sync_app_stop(struct snk_app *app)
 	app->stopping = true;
 	app->stop_deadline_ms = clock_now_ms() + STOP_GRACE_MS;
 	rc_abort(app->reconcile.rc, "snk is stopping");
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		window_progress(&app->dir[i]);
 	event_add(app->stop_timer, &tv);
 }
@@ -376,17 +396,17 @@ void sync_pause(struct snk_app *app)
 void sync_resume(struct snk_app *app)
 {
 	app->paused = false;
-	dir_wake(&app->dir[0], -1);
-	dir_wake(&app->dir[1], -1);
+	for (int i = 0; i < app->ndir; i++)
+		dir_wake(&app->dir[i], -1);
 }
 
 void sync_app_free(struct snk_app *app)
 {
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndir; i++)
 		dir_free(&app->dir[i]);
 	sync_reconcile_free(app);
 	lease_free(app);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < app->ndb; i++)
 		side_free(&app->side[i]);
 	if (app->poll_timer)
 		event_free(app->poll_timer);

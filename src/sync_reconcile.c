@@ -61,7 +61,7 @@ bool sync_reconcile_owed_in(const struct snk_dir *d)
 static bool hook_passed(void *arg, int src, uint64_t xid)
 {
 	struct snk_app *app = arg;
-	const struct snk_dir *d = &app->dir[src == SNK_DB_A ? 0 : 1];
+	const struct snk_dir *d = &app->dir[sync_dir_index(app->ndb, src, 1 - src)];
 
 	return xid == 0 || snapshot_sees(&d->tdirs[app->reconcile.table].committed, xid);
 }
@@ -70,7 +70,11 @@ static bool hook_busy(void *arg)
 {
 	struct snk_app *app = arg;
 
-	return app->dir[0].state == DIR_PASS || app->dir[1].state == DIR_PASS;
+	for (int i = 0; i < app->ndir; i++) {
+		if (app->dir[i].state == DIR_PASS)
+			return true;
+	}
+	return false;
 }
 
 static void hook_conflict(void *arg, const char *key, int refused_by)
@@ -119,7 +123,7 @@ static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
  * its debts are cleared in its cursors. */
 static void settle_debts(struct snk_app *app, int t)
 {
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < app->ndir; i++) {
 		struct snk_dir *d = &app->dir[i];
 		struct snk_pgconn *c = d->dst->write;
 		struct settle *st;
@@ -190,18 +194,20 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 		r->failures++;
 		if (app->stopping)
 			return;
-		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %llu rows into a and %llu"
-			 " into b; it starts over in %d s", st->keyspace_done * 100, st->error,
-			 (unsigned long long)st->repaired[0], (unsigned long long)st->repaired[1], RETRY_MS / 1000);
+		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %llu rows into %s and %llu"
+			 " into %s; it starts over in %d s", st->keyspace_done * 100, st->error,
+			 (unsigned long long)st->repaired[0], app->side[0].name, (unsigned long long)st->repaired[1],
+			 app->side[1].name, RETRY_MS / 1000);
 		want(app, "the last run did not finish");
 		r->retry_ms = clock_now_ms() + RETRY_MS;
 		return;
 	}
-	log_info("reconcile", "finished in %.1f s: a had %lld rows and b %lld when it began; %llu ranges compared by %llu queries"
-		 " (%llu kB received); repaired %llu rows into a and %llu into b; %llu conflicts; %llu rows left to the tail",
-		 secs, st->rows[0], st->rows[1], (unsigned long long)st->ranges_done, (unsigned long long)st->queries,
-		 (unsigned long long)(st->bytes_received / 1024), (unsigned long long)st->repaired[0],
-		 (unsigned long long)st->repaired[1], (unsigned long long)st->conflicts,
+	log_info("reconcile", "finished in %.1f s: %s had %lld rows and %s %lld when it began; %llu ranges compared by %llu"
+		 " queries (%llu kB received); repaired %llu rows into %s and %llu into %s; %llu conflicts; %llu rows left"
+		 " to the tail", secs, app->side[0].name, st->rows[0], app->side[1].name, st->rows[1],
+		 (unsigned long long)st->ranges_done, (unsigned long long)st->queries,
+		 (unsigned long long)(st->bytes_received / 1024), (unsigned long long)st->repaired[0], app->side[0].name,
+		 (unsigned long long)st->repaired[1], app->side[1].name, (unsigned long long)st->conflicts,
 		 (unsigned long long)st->left_to_tail);
 	if (r->epoch != r->run_epoch)
 		want(app, "a cursor changed during the last run");
@@ -258,8 +264,8 @@ bool sync_reconcile_init(struct snk_app *app)
 	struct snk_rc_schedule *r = &app->reconcile;
 
 	r->table = -1;
-	r->rc = rc_new(app->base, app->tables, app->ntables, app->cfg->conninfo, app->cfg->reconnect_max_ms, RC_REPAIR,
-		       (size_t)app->cfg->batch_max_bytes, &hooks);
+	r->rc = rc_new(app->base, app->tables, app->ntables, app->cfg->conninfo, (const char *const *)app->cfg->db_name,
+		       app->cfg->reconnect_max_ms, RC_REPAIR, (size_t)app->cfg->batch_max_bytes, &hooks);
 	sync_reconcile_interval(app, app->cfg->reconcile_interval_s);
 	return r->rc != NULL;
 }
@@ -275,7 +281,7 @@ void sync_reconcile_interval(struct snk_app *app, int interval_s)
 	app->reconcile.next_ms = interval_s > 0 ? clock_now_ms() + (int64_t)interval_s * 1000 : 0;
 }
 
-bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[2])
+bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[SNK_DB_MAX])
 {
 	return rc_set_conninfo(app->reconcile.rc, conninfo);
 }
@@ -313,10 +319,10 @@ static void log_progress(struct snk_app *app, int64_t now)
 	if (!st)
 		return;
 	log_info("reconcile", "%.1f%% of the key space in %.0f s (ETA %s%.0f s): %llu ranges compared, %llu to go;"
-		 " repaired %llu rows into a, %llu into b; %llu conflicts",
+		 " repaired %llu rows into %s, %llu into %s; %llu conflicts",
 		 st->keyspace_done * 100, rc_seconds(st, now), eta < 0 ? "unknown, " : "", eta < 0 ? 0.0 : eta,
 		 (unsigned long long)st->ranges_done, (unsigned long long)st->ranges_pending,
-		 (unsigned long long)st->repaired[0], (unsigned long long)st->repaired[1],
+		 (unsigned long long)st->repaired[0], app->side[0].name, (unsigned long long)st->repaired[1], app->side[1].name,
 		 (unsigned long long)st->conflicts);
 }
 
@@ -342,8 +348,10 @@ void sync_reconcile_tick(struct snk_app *app)
 	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms ||
 	    app->lease.role != ROLE_ACTIVE)
 		return;
-	if (!app->dir[0].caught_up || !app->dir[1].caught_up)
-		return;
+	for (int i = 0; i < app->ndir; i++) {
+		if (!app->dir[i].caught_up)
+			return;
+	}
 	r->wanted = false;
 	r->run_epoch = r->epoch;
 	r->conflicts_logged = 0;

@@ -44,18 +44,26 @@ static void on_finish(void *arg, const struct rc_stats *stats)
 	event_base_loopbreak(v->base);
 }
 
-static const char *const kinds[3] = { "only in a", "only in b", "different data" };
-static const char *const kind_keys[3] = { "only_in_a", "only_in_b", "different_data" };
+/* "only in a", "only in b", "different data"; "only_in_a", ... with as_key. */
+static const char *kind_name(const struct snk_config *cfg, int k, bool as_key, char *buf, size_t len)
+{
+	if (k == RC_DIFFERENT)
+		snprintf(buf, len, "%s", as_key ? "different_data" : "different data");
+	else
+		snprintf(buf, len, "%s%s", as_key ? "only_in_" : "only in ", cfg->db_name[k == RC_ONLY_A ? 0 : 1]);
+	return buf;
+}
 
-static void print_report(const struct snk_reconcile *rc, int list)
+static void print_report(const struct snk_config *cfg, const struct snk_reconcile *rc, int list)
 {
 	const struct rc_stats *st = rc_stats(rc);
+	char kind[64];
 
-	printf("a: %lld rows\nb: %lld rows\n", st->rows[0], st->rows[1]);
+	printf("%s: %lld rows\n%s: %lld rows\n", cfg->db_name[0], st->rows[0], cfg->db_name[1], st->rows[1]);
 	for (int k = 0; k < 3; k++) {
 		size_t n = rc_diff_count(rc, (enum rc_diff)k);
 
-		printf("%s: %zu\n", kinds[k], n);
+		printf("%s: %zu\n", kind_name(cfg, k, false, kind, sizeof(kind)), n);
 		for (size_t i = 0; i < n && (int)i < list; i++) {
 			char text[1024];
 
@@ -68,20 +76,21 @@ static void print_report(const struct snk_reconcile *rc, int list)
 }
 
 /* The report as one JSON object: what print_report and the result line say, for scripts. */
-static cJSON *json_report(const struct snk_reconcile *rc, int list, int code)
+static cJSON *json_report(const struct snk_config *cfg, const struct snk_reconcile *rc, int list, int code)
 {
 	const struct rc_stats *st = rc_stats(rc);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *rows, *diffs;
+	char key[64];
 
 	cJSON_AddStringToObject(o, "result", code == SNK_EXIT_OK ? "identical" : "different");
 	rows = cJSON_AddObjectToObject(o, "rows");
 	diffs = cJSON_AddObjectToObject(o, "differences");
-	cJSON_AddNumberToObject(rows, "a", (double)st->rows[0]);
-	cJSON_AddNumberToObject(rows, "b", (double)st->rows[1]);
+	cJSON_AddNumberToObject(rows, cfg->db_name[0], (double)st->rows[0]);
+	cJSON_AddNumberToObject(rows, cfg->db_name[1], (double)st->rows[1]);
 	for (int k = 0; k < 3; k++) {
 		size_t n = rc_diff_count(rc, (enum rc_diff)k);
-		cJSON *kind = cJSON_AddObjectToObject(diffs, kind_keys[k]);
+		cJSON *kind = cJSON_AddObjectToObject(diffs, kind_name(cfg, k, true, key, sizeof(key)));
 		cJSON *ids = cJSON_AddArrayToObject(kind, "ids");
 
 		cJSON_AddNumberToObject(kind, "count", (double)n);
@@ -141,8 +150,8 @@ static int verify_table(const struct snk_config *cfg, int index, int list, bool 
 	}
 	v.base = event_base_new();
 	if (v.base)
-		rc = rc_new(v.base, &t, 1, cfg->conninfo, cfg->reconnect_max_ms, RC_VERIFY, (size_t)cfg->batch_max_bytes,
-			    &hooks);
+		rc = rc_new(v.base, &t, 1, cfg->conninfo, (const char *const *)cfg->db_name, cfg->reconnect_max_ms, RC_VERIFY,
+			    (size_t)cfg->batch_max_bytes, &hooks);
 	if (!rc) {
 		fprintf(stderr, "snk: verify: out of memory\n");
 		code = SNK_EXIT_OSERR;
@@ -162,7 +171,7 @@ static int verify_table(const struct snk_config *cfg, int index, int list, bool 
 		/* Unreachable; or the table or a column is missing, or not readable: the message
 		 * says which. */
 		if (v.conn_failed)
-			snprintf(why, sizeof(why), "cannot use database %s: %s", v.conn_failed == 1 ? "a" : "b",
+			snprintf(why, sizeof(why), "cannot use database %s: %s", cfg->db_name[v.conn_failed - 1],
 				 v.conn_error);
 		else
 			snprintf(why, sizeof(why), "%s", v.finished ? st->error : "stopped before the end");
@@ -175,11 +184,11 @@ static int verify_table(const struct snk_config *cfg, int index, int list, bool 
 			       ? SNK_EXIT_DIFFER
 			       : SNK_EXIT_OK;
 		if (json) {
-			*obj = json_report(rc, list, code);
+			*obj = json_report(cfg, rc, list, code);
 			if (*obj)
 				cJSON_AddStringToObject(*obj, "table", t.label);
 		} else {
-			print_report(rc, list);
+			print_report(cfg, rc, list);
 			printf("%s (%llu queries, %llu bytes received)\n", code ? "DIFFERENT" : "IDENTICAL",
 			       (unsigned long long)st->queries, (unsigned long long)st->bytes_received);
 		}

@@ -203,6 +203,7 @@ static void src_close(struct snk_dir *d, bool commit)
 		db_send_summarize(c, brin, td->brin_next_block);
 	}
 	pgconn_end(c);
+	dir_read_release(d); /* the next BEGIN on the session comes after this unit */
 }
 
 /* ---- reading ---- */
@@ -753,6 +754,7 @@ void window_start(struct snk_dir *d)
 	dir_set_state(d, DIR_PASS, "tables to read");
 	if (!read_begin(d))
 		return;
+	d->src->read_owner = d;
 	w->src_tx_open = true;
 	db_send_pass_begin(c);
 	w->map.snapshot = 1;
@@ -804,6 +806,7 @@ void window_drained(struct snk_dir *d)
 	d->w.fetch_outstanding = d->w.large_outstanding = false;
 	d->w.src_tx_open = false;
 	idqueue_clear(&d->w.large);
+	dir_read_release(d);
 }
 
 bool window_init(struct snk_dir *d)

@@ -136,10 +136,47 @@ static const char *str(const cJSON *o, const char *k)
 	return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
+/* The directions status lists, in its order; an older snk's status lists none, and had
+ * a_to_b and b_to_a. *owned is what the caller frees. */
+static const cJSON *dir_names(const cJSON *o, cJSON **owned)
+{
+	const cJSON *dirs = cJSON_GetObjectItemCaseSensitive(o, "directions");
+	static const char *const old[2] = { "a_to_b", "b_to_a" };
+
+	*owned = NULL;
+	if (cJSON_IsArray(dirs))
+		return dirs;
+	*owned = cJSON_CreateStringArray(old, 2);
+	return *owned;
+}
+
+/* "12 into a and 0 into b" (or "1 into eu, 0 into us and 2 into ap") from a run's
+ * rows_repaired_into_<database> keys, in the order status gives them. */
+static const char *repaired_text(const cJSON *run, char *buf, size_t len)
+{
+	const cJSON *v;
+	int n = 0, k = 0;
+	size_t at = 0;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(v, run)
+		n += strncmp(v->string, "rows_repaired_into_", 19) == 0;
+	cJSON_ArrayForEach(v, run)
+	{
+		if (strncmp(v->string, "rows_repaired_into_", 19) != 0 || at >= len)
+			continue;
+		k++;
+		at += (size_t)snprintf(buf + at, len - at, "%s%.0f into %s", k == 1 ? "" : k == n ? " and " : ", ",
+				       cJSON_IsNumber(v) ? v->valuedouble : 0, v->string + 19);
+	}
+	return buf;
+}
+
 static void print_reconcile(const cJSON *r)
 {
 	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(r, "current");
 	const cJSON *last = cJSON_GetObjectItemCaseSensitive(r, "last");
+	char repaired[256];
 
 	if (cJSON_IsObject(cur)) {
 		const cJSON *eta = cJSON_GetObjectItemCaseSensitive(cur, "eta_s");
@@ -150,49 +187,62 @@ static void print_reconcile(const cJSON *r)
 		line("reconcile %s (%s): %.1f%% of the key space, %.0f ranges compared, %.0f to go, ETA %s",
 		     str(r, "state"), str(r, "reason"), num(cur, "keyspace_done_pct"), num(cur, "ranges_done"),
 		     num(cur, "ranges_pending"), eta_text);
-		line("  repaired %.0f into a and %.0f into b, %.0f conflicts", num(cur, "rows_repaired_into_a"),
-		     num(cur, "rows_repaired_into_b"), num(cur, "conflicts"));
+		line("  repaired %s, %.0f conflicts", repaired_text(cur, repaired, sizeof(repaired)), num(cur, "conflicts"));
 	} else if (strcmp(str(r, "state"), "waiting") == 0) {
 		line("reconcile %s (%s)", str(r, "state"), str(r, "reason"));
 	} else {
 		line("reconcile %s", str(r, "state"));
 	}
 	if (cJSON_IsObject(last))
-		line("last reconcile %s at %s in %.1f s: repaired %.0f into a, %.0f into b, %.0f conflicts",
-		     str(last, "result"), str(last, "finished_at"), num(last, "seconds"),
-		     num(last, "rows_repaired_into_a"), num(last, "rows_repaired_into_b"), num(last, "conflicts"));
+		line("last reconcile %s at %s in %.1f s: repaired %s, %.0f conflicts", str(last, "result"),
+		     str(last, "finished_at"), num(last, "seconds"), repaired_text(last, repaired, sizeof(repaired)),
+		     num(last, "conflicts"));
 }
 
-/* With several tables, a line each: rows copied both ways, the larger lag, a first copy. */
-static void print_tables(const cJSON *tables)
+/* With several tables, a line each: rows copied each way (with two databases; with more,
+ * in all), the largest lag, a first copy. */
+static void print_tables(const cJSON *tables, const cJSON *dirs)
 {
-	static const char *const dirs[2] = { "a_to_b", "b_to_a" };
+	int ndirs = cJSON_GetArraySize(dirs);
 	const cJSON *t;
 
 	if (cJSON_GetArraySize(tables) < 2)
 		return;
-	line("%-40s %12s %12s %8s %s", "table", "a_to_b", "b_to_a", "lag_ms", "first copy");
+	if (ndirs == 2)
+		line("%-40s %12s %12s %8s %s", "table", cJSON_GetArrayItem(dirs, 0)->valuestring,
+		     cJSON_GetArrayItem(dirs, 1)->valuestring, "lag_ms", "first copy");
+	else
+		line("%-40s %12s %8s %s", "table", "rows_copied", "lag_ms", "first copy");
 	cJSON_ArrayForEach(t, tables)
 	{
 		char name[48], copy[96] = "-";
-		double lag = 0;
+		double lag = 0, copied[2] = { 0, 0 }, all = 0;
+		const cJSON *dn;
+		int i = 0;
 
-		for (int i = 0; i < 2; i++) {
-			const cJSON *d = cJSON_GetObjectItemCaseSensitive(t, dirs[i]);
+		cJSON_ArrayForEach(dn, dirs)
+		{
+			const cJSON *d = cJSON_GetObjectItemCaseSensitive(t, cJSON_IsString(dn) ? dn->valuestring : "");
 			const cJSON *c = cJSON_GetObjectItemCaseSensitive(d, "initial_copy");
 
 			if (num(d, "lag_ms") > lag)
 				lag = num(d, "lag_ms");
+			if (i < 2)
+				copied[i] = num(d, "rows_copied");
+			all += num(d, "rows_copied");
 			if (cJSON_IsObject(c)) {
 				double eta = num(c, "eta_s");
 
-				snprintf(copy, sizeof(copy), "%s %.0f%%, ETA %s%.0f s", i ? "b->a" : "a->b",
+				snprintf(copy, sizeof(copy), "%s %.0f%%, ETA %s%.0f s", dn->valuestring,
 					 num(c, "progress") * 100, eta < 0 ? "unknown " : "", eta < 0 ? 0 : eta);
 			}
+			i++;
 		}
-		line("%-40s %12.0f %12.0f %8.0f %s", cli_fit(name, sizeof(name), str(t, "table"), 40),
-		     num(cJSON_GetObjectItemCaseSensitive(t, "a_to_b"), "rows_copied"),
-		     num(cJSON_GetObjectItemCaseSensitive(t, "b_to_a"), "rows_copied"), lag, copy);
+		if (ndirs == 2)
+			line("%-40s %12.0f %12.0f %8.0f %s", cli_fit(name, sizeof(name), str(t, "table"), 40), copied[0],
+			     copied[1], lag, copy);
+		else
+			line("%-40s %12.0f %8.0f %s", cli_fit(name, sizeof(name), str(t, "table"), 40), all, lag, copy);
 	}
 }
 
@@ -217,8 +267,9 @@ static void print_role(const cJSON *o)
 static void print_status(const cJSON *o)
 {
 	const cJSON *dbs = cJSON_GetObjectItemCaseSensitive(o, "databases");
-	static const char *const dirs[2] = { "a_to_b", "b_to_a" };
-
+	cJSON *owned;
+	const cJSON *dirs = dir_names(o, &owned);
+	const cJSON *db, *dn;
 	char more[32] = "";
 
 	if (num(o, "table_count") > 1)
@@ -227,9 +278,9 @@ static void print_status(const cJSON *o)
 	     num(o, "uptime_s"), str(o, "state"), str(o, "table"), more, str(o, "wake"));
 	print_role(o);
 	line("%-4s %-10s %-28s %-10s %s", "db", "connected", "target", "reconnects", "last_error");
-	for (int i = 0; i < 2; i++) {
-		const char *name = i ? "b" : "a";
-		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, name);
+	cJSON_ArrayForEach(db, dbs)
+	{
+		const char *name = db->string;
 		const cJSON *conn = cJSON_GetObjectItemCaseSensitive(db, "connected");
 		char target[64], row[128], err[1024];
 
@@ -245,37 +296,46 @@ static void print_status(const cJSON *o)
 			line("  %s: %s", name, err);
 		}
 	}
-	for (int i = 0; i < 2; i++) {
-		const cJSON *db = cJSON_GetObjectItemCaseSensitive(dbs, i ? "b" : "a");
-
+	cJSON_ArrayForEach(db, dbs)
+	{
 		if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(db, "notify_trigger")))
 			line("warning: database %s has no NOTIFY trigger: its rows are copied on the timer only (see snk check)",
-			     i ? "b" : "a");
+			     db->string);
 	}
 	line("%-7s %-9s %12s %10s %8s %9s %9s %9s %s", "dir", "state", "rows_copied", "rows/s", "lag_ms",
 	     "pending", "conflicts", "in_flight", "cursor");
-	for (int i = 0; i < 2; i++) {
-		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, dirs[i]);
+	cJSON_ArrayForEach(dn, dirs)
+	{
+		const char *name = cJSON_IsString(dn) ? dn->valuestring : "-";
+		const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, name);
 
-		line("%-7s %-9s %12.0f %10.0f %8.0f %9.0f %9.0f %9.0f %s", dirs[i], str(d, "state"),
+		line("%-7s %-9s %12.0f %10.0f %8.0f %9.0f %9.0f %9.0f %s", name, str(d, "state"),
 		     num(d, "rows_copied"), num(d, "rows_per_s"), num(d, "lag_ms"), num(d, "pending_rows"),
 		     num(d, "conflicts"), num(d, "batches_in_flight"), str(d, "cursor"));
 		if (strcmp(str(d, "last_error"), "-") != 0)
-			line("  %s: %s", dirs[i], str(d, "last_error"));
+			line("  %s: %s", name, str(d, "last_error"));
 	}
-	print_tables(cJSON_GetObjectItemCaseSensitive(o, "tables"));
+	print_tables(cJSON_GetObjectItemCaseSensitive(o, "tables"), dirs);
 	print_reconcile(cJSON_GetObjectItemCaseSensitive(o, "reconcile"));
+	cJSON_Delete(owned);
 }
 
 static int status_code(const cJSON *o)
 {
-	const char *dir_state[2] = {
-		str(cJSON_GetObjectItemCaseSensitive(o, "a_to_b"), "state"),
-		str(cJSON_GetObjectItemCaseSensitive(o, "b_to_a"), "state"),
-	};
+	cJSON *owned;
+	const cJSON *dirs = dir_names(o, &owned), *dn;
+	const char *dir_state[SNK_DB_MAX * (SNK_DB_MAX - 1)];
+	int n = 0, code;
 
-	return cli_status_code(str(o, "state"), dir_state,
+	cJSON_ArrayForEach(dn, dirs)
+	{
+		if (n < SNK_DB_MAX * (SNK_DB_MAX - 1) && cJSON_IsString(dn))
+			dir_state[n++] = str(cJSON_GetObjectItemCaseSensitive(o, dn->valuestring), "state");
+	}
+	code = cli_status_code(str(o, "state"), dir_state, n,
 			       cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "degraded_reason")));
+	cJSON_Delete(owned);
+	return code;
 }
 
 /* What an "ok" reply to a command other than status means, in words. */

@@ -27,6 +27,6 @@ char *cli_fit(char *dst, size_t dstlen, const char *src, int cols);
 /* cli_status_code: snkctl status's exit code from snk's state, the directions' states and
  * whether status names a database that is down (degraded_reason), as SNK_EXIT_OK,
  * SNK_EXIT_DEGRADED, or SNK_EXIT_UNAVAILABLE while snk is stopping. */
-int cli_status_code(const char *state, const char *const dir_state[2], bool database_down);
+int cli_status_code(const char *state, const char *const dir_state[], int ndirs, bool database_down);
 
 #endif

@@ -9,6 +9,13 @@
 
 enum { SNK_DB_A = 0, SNK_DB_B = 1 };
 
+/* "databases" names its databases (arrays hold SNK_DB_MAX); a name is at most
+ * SNK_DB_NAME_MAX bytes. */
+#define SNK_DB_MAX 8
+#define SNK_DB_NAME_MAX 15
+/* How many "databases" this version accepts (config.c says why not more yet). */
+#define SNK_DB_SYNCED 2
+
 #define SNK_TABLES_MAX 1000
 
 /* One entry of "tables" (or the one table of "schema", "table" and "key"). */
@@ -22,7 +29,9 @@ struct snk_table_spec {
 
 struct snk_config {
 	char *path;             /* owned: the file it was read from (config_parse's name) */
-	char *conninfo[2];      /* owned: libpq conninfo or URI of a and b */
+	int ndb;                /* databases, 2..SNK_DB_MAX, in the config's order */
+	char *db_name[SNK_DB_MAX]; /* owned: [ndb] their names ("a", "b", or the user's "eu", ...) */
+	char *conninfo[SNK_DB_MAX]; /* owned: [ndb] libpq conninfo or URI of each */
 	char *schema;           /* owned: schema of the table */
 	char *table;            /* owned: table name */
 	char *id_column;        /* owned: uuid key of the default table `snk migrate` creates */

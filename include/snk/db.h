@@ -68,7 +68,7 @@ struct snk_table {
 	/* From the shape: */
 	bool shaped;
 	struct snk_shape shape;  /* owned */
-	char shape_db[8];        /* the database it was read from, for messages */
+	char shape_db[SNK_DB_NAME_MAX + 1]; /* the database it was read from, for messages */
 	uint32_t *wire_oids;     /* owned: [shape.nsync] the batch layout of a row */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
 	char *sql_window_ordered[2]; /* owned: the same in the order rows were written */

@@ -1,4 +1,4 @@
-/* dir.h - one direction (a -> b or b -> a): its state machine (dir.c), the window of one
+/* dir.h - one direction (a -> b, b -> a, eu -> us, ...): its state machine (dir.c), the window of one
  * pass over every table (window.c), and each table's cursor in this direction. */
 #ifndef SNK_DIR_H
 #define SNK_DIR_H
@@ -169,9 +169,9 @@ struct snk_window {
 
 struct snk_dir {
 	struct snk_app *app;     /* borrowed */
-	int index;               /* 0: a -> b, 1: b -> a */
-	const char *name;        /* "a_to_b" */
-	const char *role;        /* "a->b", for logs */
+	int index;               /* in app->dir (sync_dir_index) */
+	char name[2 * SNK_DB_NAME_MAX + 5]; /* "a_to_b" */
+	char role[2 * SNK_DB_NAME_MAX + 3]; /* "a->b", for logs */
 	struct snk_side *src;    /* borrowed */
 	struct snk_side *dst;    /* borrowed */
 	uint64_t dst_epoch;      /* dst->lock_epoch when the cursors were read */
@@ -199,7 +199,10 @@ struct snk_dir {
 };
 
 /* dir.c */
-bool dir_init(struct snk_dir *d, struct snk_app *app, int index) __attribute__((warn_unused_result));
+/* dir_read_release: d's transaction on its source's read session has ended (or its load
+ * was sent): another direction out of that database may start. */
+void dir_read_release(struct snk_dir *d);
+bool dir_init(struct snk_dir *d, struct snk_app *app, int src, int dst) __attribute__((warn_unused_result));
 void dir_free(struct snk_dir *d);
 /* dir_set_tables: the tables changed (reload), with the direction quiet: each table kept
  * (same name and key) keeps its cursors and figures; a new one loads its cursor (or starts

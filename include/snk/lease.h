@@ -36,7 +36,8 @@ struct snk_lease {
 
 bool lease_init(struct snk_app *app) __attribute__((warn_unused_result));
 void lease_free(struct snk_app *app);
-/* lease_start: the first write session of database a connects; the rest follows the locks. */
+/* lease_start: the first write session of the first database connects; the rest follows
+ * the locks. */
 void lease_start(struct snk_app *app);
 
 /* The sessions' hooks (sync.c forwards them). */
@@ -47,7 +48,8 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
  * until all are held again (no pass may outlive the locks it was read under). */
 void lease_on_writer_lost(struct snk_app *app, struct snk_side *s);
 
-/* lease_first_missing: the first database (from a) whose locks this snk lacks, 2: none. */
+/* lease_first_missing: the first database (in the config's order) whose locks this snk
+ * lacks, ndb: none. */
 int lease_first_missing(const struct snk_app *app);
 const char *lease_role_name(enum snk_role role);
 /* lease_describe: "standby; active: database a backend pid 123 (...)" or the role's name. */

@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "snk/config.h"
+
 struct event_base;
 struct snk_probe;
 struct snk_table;
@@ -15,11 +17,12 @@ struct snk_table;
  * conninfo). The probe frees itself after cb returns: the owner forgets it in cb. */
 typedef void (*probe_done_cb)(void *arg, bool ok, const char *why);
 
-/* probe_start: tries conninfo[i] for each i (0: a, 1: b) that is not NULL, with the
- * session and schema checks for every table (borrowed; they must outlive the probe);
- * NULL when out of memory (no callback then). */
-struct snk_probe *probe_start(struct event_base *base, const char *const conninfo[2],
-			      const struct snk_table *tables, int ntables, probe_done_cb cb, void *arg)
+/* probe_start: tries conninfo[i] for each database i of cfg (its names) that is not NULL,
+ * with the session and schema checks for every table (borrowed; they must outlive the
+ * probe); NULL when out of memory (no callback then). */
+struct snk_probe *probe_start(struct event_base *base, const struct snk_config *cfg,
+			      const char *const conninfo[SNK_DB_MAX], const struct snk_table *tables, int ntables,
+			      probe_done_cb cb, void *arg)
 	__attribute__((warn_unused_result));
 /* probe_free: cancels (no callback); probe_free(NULL) is fine. Not from inside cb. */
 void probe_free(struct snk_probe *p);

@@ -59,8 +59,8 @@ struct rc_hooks {
  * RC_VERIFY (one table) reads the table's columns in both databases, compares them and
  * gives it its shape; RC_REPAIR runs only on tables the daemon's sessions have shaped. */
 struct snk_reconcile *rc_new(struct event_base *base, struct snk_table *tables, int ntables, char *const conninfo[2],
-			     int reconnect_max_ms, enum rc_mode mode, size_t batch_max_bytes,
-			     const struct rc_hooks *hooks);
+			     const char *const names[2], int reconnect_max_ms, enum rc_mode mode,
+			     size_t batch_max_bytes, const struct rc_hooks *hooks);
 void rc_free(struct snk_reconcile *rc);
 
 /* rc_start: begins a run over table (an index into the engine's tables) from the whole key

@@ -14,6 +14,7 @@
 
 struct event_base;
 struct snk_config;
+struct snk_dir;
 struct snk_side;
 
 /* What a session read at its connect, for every table (arrays of ntables). */
@@ -45,7 +46,7 @@ struct write_lane {
 	bool ok;                 /* connected, checked and prepared */
 	int units;               /* units in flight on this session */
 	uint64_t batches;        /* batches with rows it committed */
-	char name[16];           /* "b.write2" */
+	char name[32];           /* "b.write2" */
 };
 
 #define SNK_WRITE_LANES_MAX 8
@@ -70,13 +71,16 @@ struct side_hooks {
 enum side_lock { SIDE_LOCK_NONE, SIDE_LOCK_TRYING, SIDE_LOCK_HELD, SIDE_LOCK_REFUSED };
 
 struct snk_side {
-	int index;                /* SNK_DB_A or SNK_DB_B */
-	const char *name;         /* "a" or "b" */
+	int index;                /* in the config's "databases" */
+	char name[SNK_DB_NAME_MAX + 1]; /* "a", "b", or the config's name */
 	const struct snk_config *cfg; /* borrowed; swapped on reload */
 	struct snk_table *tables; /* borrowed: [ntables], shaped by the first session to read them */
 	int ntables;
 	struct side_hooks hooks;
 	struct snk_pgconn *read;  /* owned: windows and LISTEN */
+	/* The direction out of this database whose pass has a transaction open on the read
+	 * session (or whose cursors are being loaded): one at a time; NULL when none. */
+	const struct snk_dir *read_owner;
 	struct snk_pgconn *write; /* borrowed: lane[0].conn */
 	struct side_check read_check;
 	struct write_lane lane[SNK_WRITE_LANES_MAX];

@@ -16,6 +16,15 @@
 struct event_base;
 struct event;
 struct snk_ctl;
+
+#define SNK_DIR_MAX (SNK_DB_MAX * (SNK_DB_MAX - 1))
+
+/* sync_dir_index: where direction src -> dst is in app->dir, for ndb databases: src's
+ * outgoing directions in the order of their destinations (with two: 0 a -> b, 1 b -> a). */
+static inline int sync_dir_index(int ndb, int src, int dst)
+{
+	return src * (ndb - 1) + (dst < src ? dst : dst - 1);
+}
 struct snk_metrics;
 
 /* The last reload's outcome, for status and metrics; the start counts as a successful one. */
@@ -41,7 +50,7 @@ struct snk_rc_schedule {
 	uint64_t runs;
 	uint64_t failures;
 	uint64_t conflicts_logged;      /* in the current run */
-	uint64_t repaired_total[2];
+	uint64_t repaired_total[SNK_DB_MAX]; /* rows the reconcile inserted into each database */
 	uint64_t conflicts_total;
 	struct rc_stats run;            /* the running run's figures over the tables done so far */
 	struct rc_stats last;           /* of the last finished run */
@@ -52,8 +61,10 @@ struct snk_app {
 	const struct snk_config *cfg;   /* borrowed; swapped on reload */
 	struct snk_table *tables;       /* owned: [ntables], the config's tables in its order */
 	int ntables;
-	struct snk_side side[2];
-	struct snk_dir dir[2];          /* [0] a -> b, [1] b -> a */
+	struct snk_side side[SNK_DB_MAX]; /* [ndb], in the config's order */
+	int ndb;
+	struct snk_dir dir[SNK_DIR_MAX]; /* [ndir]: every ordered pair, sync_dir_index */
+	int ndir;
 	struct event *poll_timer;       /* owned */
 	uint64_t poll_ticks;
 	struct event *stop_timer;       /* owned */
@@ -63,7 +74,7 @@ struct snk_app {
 	int exit_code;
 	int64_t started_ms;
 	int64_t stop_deadline_ms;
-	bool ready;                     /* both directions have loaded their cursors once */
+	bool ready;                     /* every direction has loaded its cursors once */
 	long crash_after_commits;       /* test hook: SIGKILL self after this many cursor commits are sent */
 	struct snk_rc_schedule reconcile;
 	struct snk_lease lease;         /* this snk's role among several (lease.c) */
@@ -94,7 +105,7 @@ void sync_app_set_tables(struct snk_app *app);
 void sync_pause(struct snk_app *app);
 void sync_resume(struct snk_app *app);
 
-/* sync_dir_echo_skipped: rows the opposite direction wrote into this one's source; they
+/* sync_dir_echo_skipped: rows the other directions wrote into this one's source; they
  * carry snk_xid NULL, so no window of this direction ever reads them back. */
 uint64_t sync_dir_echo_skipped(const struct snk_dir *d);
 /* sync_table_copy_progress: 0..1 of table t's first copy in d; 1 when it has none. */
@@ -121,9 +132,9 @@ bool sync_reconcile_owed_in(const struct snk_dir *d);
 /* sync_reconcile_interval: a reloaded reconcile_interval_s from now on. */
 void sync_reconcile_interval(struct snk_app *app, int interval_s);
 /* sync_reconcile_set_conninfo: the engine's sessions reconnect to these (SIGHUP). */
-bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[2]) __attribute__((warn_unused_result));
+bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[SNK_DB_MAX]) __attribute__((warn_unused_result));
 
-/* sync_healthy: both databases connected and both lags under max_lag_ms; else why not. */
+/* sync_healthy: every database connected and every lag under max_lag_ms; else why not. */
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);
 
 /* sync_degraded: a database is down (a session failed and has not come back) or a

@@ -102,14 +102,15 @@ it_init() {
 	fi
 }
 
-# write_config [extra JSON members]: this test's config, with optional extra keys.
+# write_config [extra JSON members]: this test's config, with optional extra keys. The
+# databases are named a and b unless DB_NAME_A / DB_NAME_B say otherwise.
 write_config() {
 	local extra=${1:-}
 	cat >"$CFG" <<EOT
 {
   "databases": {
-    "a": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$DB",
-    "b": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"
+    "${DB_NAME_A:-a}": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$DB",
+    "${DB_NAME_B:-b}": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"
   },
   "control_socket": "$SOCK",
   "poll_interval_ms": ${POLL_MS:-200},
@@ -287,11 +288,11 @@ it_pass() {
 # that runs more than one snk passes each one's log, with its SNK_PID and SOCK).
 assert_tail_only() {
 	local n logs=("${@:-$WORK/snk.log}")
-	n=$({ grep -hoE 'repaired [0-9]+ rows into a(,| and) [0-9]+ (rows )?into b' "${logs[@]}" || true; } |
-		{ grep -oE '[0-9]+' || true; } | awk '{ s += $1 } END { print s + 0 }')
-	[ "$n" = 0 ] || fail "a reconcile repaired $n rows: the tail alone did not deliver them ($(grep -h 'reconcile' "${logs[@]}" | grep -E 'repaired [1-9]|[1-9][0-9]* into b' | head -3))"
+	n=$({ grep -hoE 'repaired [0-9]+ rows into [a-z0-9_]+(,| and) [0-9]+ (rows )?into [a-z0-9_]+' "${logs[@]}" || true; } |
+		{ grep -oE ' [0-9]+ ' || true; } | awk '{ s += $1 } END { print s + 0 }')
+	[ "$n" = 0 ] || fail "a reconcile repaired $n rows: the tail alone did not deliver them ($(grep -h 'reconcile' "${logs[@]}" | grep -E 'repaired [1-9]|[1-9][0-9]* into [a-z]' | head -3))"
 	if [ -n "$SNK_PID" ] && kill -0 "$SNK_PID" 2>/dev/null; then
-		n=$(status_field '.reconcile.rows_repaired_into_a + .reconcile.rows_repaired_into_b')
+		n=$(status_field '[.reconcile | to_entries[] | select(.key | startswith("rows_repaired_into_")) | .value] | add')
 		[ "$n" = 0 ] || fail "snkctl status says a reconcile repaired $n rows: the tail alone did not deliver them"
 	fi
 }

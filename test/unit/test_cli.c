@@ -75,18 +75,25 @@ static void test_status_code(void)
 	const char *retrying[2] = { "idle", "retrying" };
 	const char *failed[2] = { "failed", "idle" };
 
-	CHECK(cli_status_code("running", well, false) == SNK_EXIT_OK);
-	CHECK(cli_status_code("paused", well, false) == SNK_EXIT_OK);
-	CHECK(cli_status_code("standby", well, false) == SNK_EXIT_OK);
-	CHECK(cli_status_code("standby", well, true) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("degraded", well, false) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("running", retrying, false) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("running", failed, false) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("stopping", well, false) == SNK_EXIT_UNAVAILABLE);
+	CHECK(cli_status_code("running", well, 2, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("paused", well, 2, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("standby", well, 2, false) == SNK_EXIT_OK);
+	CHECK(cli_status_code("standby", well, 2, true) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("degraded", well, 2, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", retrying, 2, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", failed, 2, false) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("stopping", well, 2, false) == SNK_EXIT_UNAVAILABLE);
 	/* paused is shown ahead of degraded: a database down still makes it 2 */
-	CHECK(cli_status_code("paused", well, true) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("running", well, true) == SNK_EXIT_DEGRADED);
-	CHECK(cli_status_code("-", well, false) == SNK_EXIT_DEGRADED); /* no state: not known to be well */
+	CHECK(cli_status_code("paused", well, 2, true) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("running", well, 2, true) == SNK_EXIT_DEGRADED);
+	CHECK(cli_status_code("-", well, 2, false) == SNK_EXIT_DEGRADED); /* no state: not known to be well */
+	{
+		/* with three databases, six directions: the last one failing counts too */
+		const char *six[6] = { "idle", "idle", "copying", "idle", "idle", "retrying" };
+
+		CHECK(cli_status_code("running", six, 5, false) == SNK_EXIT_OK);
+		CHECK(cli_status_code("running", six, 6, false) == SNK_EXIT_DEGRADED);
+	}
 	CHECK(SNK_EXIT_DEGRADED != SNK_EXIT_OK && SNK_EXIT_DEGRADED != SNK_EXIT_REFUSED &&
 	      SNK_EXIT_DEGRADED != SNK_EXIT_UNAVAILABLE && SNK_EXIT_DEGRADED != SNK_EXIT_USAGE);
 }

@@ -230,8 +230,25 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{\"databases\": 1}"), "databases: must be an object");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\"}}"), "databases.b: missing");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"\"}}"), "databases.b: must be a non-empty string");
-	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"z\"}}"), "databases.c: unknown key");
-	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"x\"}}"), "same connection string");
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"z\"}}"),
+		       "databases: 3 given; this snk syncs exactly 2 databases");
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"eu\": \"x\"}}"), "databases: 1 given");
+	CHECK_CONTAINS(parse_err("{\"databases\": {}}"), "databases: 0 given");
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"x\"}}"), "a and b are the same connection string");
+	/* Names: what logs, status, metrics and direction names ("eu_to_us") can carry. */
+	for (int i = 0; i < 9; i++) {
+		static const char *const bad[9] = { "EU", "1a", "a-b", "a__b", "b_", "to", "to_x", "x_to_y", "sixteen_chars_xx" };
+		char text[256];
+
+		snprintf(text, sizeof(text), "{\"databases\": {\"%s\": \"x\", \"b\": \"y\"}}", bad[i]);
+		CHECK_CONTAINS(parse_err(text), "not a database name");
+	}
+	cfg = NULL;
+	CHECK(config_parse("{\"databases\": {\"us_east\": \"dbname=x\", \"eu2\": \"dbname=y\"}}", "t.json", &cfg, err,
+			   sizeof(err)) == CONFIG_OK);
+	CHECK(cfg && cfg->ndb == 2 && strcmp(cfg->db_name[0], "us_east") == 0 && strcmp(cfg->db_name[1], "eu2") == 0 &&
+	      strcmp(cfg->conninfo[1], "dbname=y") == 0);
+	config_free(cfg);
 	/* A malformed conninfo is refused without echoing it: it may hold the password. */
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"host=h password horse-battery\", \"b\": \"y\"}}"),
 		       "databases.a: not a valid libpq connection string or URI: a keyword is not followed by '='");

@@ -24,10 +24,13 @@ static void app_healthy(struct snk_app *app)
 	app->started_ms = clock_now_ms();
 	app->lease.role = ROLE_ACTIVE;
 	app->lease.waiting = app->lease.active_side = -1;
+	app->ndb = app->ndir = 2;
 	for (int i = 0; i < 2; i++) {
-		app->side[i].name = i ? "b" : "a";
+		snprintf(app->side[i].name, sizeof(app->side[i].name), "%s", i ? "b" : "a");
 		app->side[i].read_ok = app->side[i].write_ok = true;
-		app->dir[i].name = i ? "b_to_a" : "a_to_b";
+		snprintf(app->dir[i].name, sizeof(app->dir[i].name), "%s", i ? "b_to_a" : "a_to_b");
+		app->dir[i].src = &app->side[i];
+		app->dir[i].dst = &app->side[1 - i];
 		app->dir[i].app = app;
 		app->dir[i].state = DIR_IDLE;
 	}
