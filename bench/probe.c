@@ -1,10 +1,10 @@
-/* probe.c - end-to-end latency of snk: insert one row on one side, then poll the other
- * side until the row is readable there; repeat, alternating sides.
+/* probe.c - end-to-end latency of snk: insert one row into one database, then poll the
+ * others until the row is readable in every one; repeat, taking the databases in turn.
  *
- *   probe -c config.json [--samples N | --seconds S] [--gap-ms G] [--jitter-ms J] [--csv FILE] [--side a|b]
+ *   probe -c config.json [--samples N | --seconds S] [--gap-ms G] [--jitter-ms J] [--csv FILE] [--side NAME]
  *
  * The clock starts when the INSERT's commit is acknowledged and stops when a SELECT on
- * the other side finds the row (polled every 200 us). Prints p50/p90/p99/max in ms and a
+ * the last of the other databases finds the row (polled every 200 us). Prints p50/p90/p99/max in ms and a
  * JSON line; --csv writes "unix_time_s,side,latency_ms" per sample.
  */
 #include <getopt.h>
@@ -57,11 +57,12 @@ int main(int argc, char **argv)
 	const char *config_path = "config.json", *csv_path = NULL;
 	long samples = 500, gap_ms = 20, jitter_ms = 0;
 	double seconds = 0;
-	int force = -1, opt, timeouts = 0, n = 0;
+	int force = -1, opt, timeouts = 0, n = 0, ndb;
+	const char *side_name = NULL;
 	struct snk_config *cfg;
 	struct snk_table t;
 	struct snk_batch b = { 0 };
-	PGconn *conn[2];
+	PGconn *conn[SNK_DB_MAX];
 	char err[1024];
 	double *lat;
 	FILE *csv = NULL;
@@ -85,13 +86,13 @@ int main(int argc, char **argv)
 			csv_path = optarg;
 			break;
 		case 'S':
-			force = optarg[0] == 'b';
+			side_name = optarg;
 			break;
 		case 'j':
 			jitter_ms = strtol(optarg, NULL, 10);
 			break;
 		default:
-			fprintf(stderr, "usage: probe -c CONFIG [--samples N | --seconds S] [--gap-ms G] [--csv FILE] [--side a|b]\n");
+			fprintf(stderr, "usage: probe -c CONFIG [--samples N | --seconds S] [--gap-ms G] [--csv FILE] [--side NAME]\n");
 			return SNK_EXIT_USAGE;
 		}
 	}
@@ -103,12 +104,21 @@ int main(int argc, char **argv)
 		fprintf(stderr, "probe: %s\n", err);
 		return SNK_EXIT_CONFIG;
 	}
+	ndb = cfg->ndb;
+	for (int i = 0; side_name && i < ndb; i++) {
+		if (strcmp(side_name, cfg->db_name[i]) == 0)
+			force = i;
+	}
+	if (side_name && force < 0) {
+		fprintf(stderr, "probe: --side: %s is none of the databases\n", side_name);
+		return SNK_EXIT_USAGE;
+	}
 	if (!db_table_init(&t, cfg) || !(lat = malloc(sizeof(double) * (size_t)samples)))
 		return SNK_EXIT_OSERR;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < ndb; i++) {
 		conn[i] = db_connect_blocking(cfg->conninfo[i], "snk probe", err, sizeof(err));
 		if (!conn[i]) {
-			fprintf(stderr, "probe: database %s: %s\n", i ? "b" : "a", err);
+			fprintf(stderr, "probe: database %s: %s\n", cfg->db_name[i], err);
 			return SNK_EXIT_UNAVAILABLE;
 		}
 	}
@@ -119,10 +129,10 @@ int main(int argc, char **argv)
 	srandom((unsigned)getpid());
 	double start = mono();
 	for (long k = 0; k < samples; k++) {
-		int src = force >= 0 ? force : (int)(k % 2), dst = 1 - src;
+		int src = force >= 0 ? force : (int)(k % ndb), found = 1;
 		uuid_t id;
 		double t0, dt;
-		int found = 0;
+		char route[2 * SNK_DB_NAME_MAX + 4];
 
 		if (seconds > 0 && mono() - start >= seconds)
 			break;
@@ -132,16 +142,25 @@ int main(int argc, char **argv)
 			return SNK_EXIT_OSERR;
 		batch_finish(&b);
 		if (!db_app_insert(conn[src], &t, &b, err, sizeof(err))) {
-			fprintf(stderr, "probe: insert into %s: %s\n", src ? "b" : "a", err);
+			fprintf(stderr, "probe: insert into %s: %s\n", cfg->db_name[src], err);
 			return SNK_EXIT_UNAVAILABLE;
 		}
 		t0 = mono();
-		while ((found = db_app_has_id(conn[dst], &t, id)) == 0 && mono() - t0 < SAMPLE_TIMEOUT_S)
-			usleep(200);
-		if (found < 0) {
-			fprintf(stderr, "probe: query on %s failed\n", dst ? "b" : "a");
-			return SNK_EXIT_UNAVAILABLE;
+		/* every other database in turn: the sample ends when the last has the row */
+		for (int dst = 0; dst < ndb && found == 1; dst++) {
+			if (dst == src)
+				continue;
+			while ((found = db_app_has_id(conn[dst], &t, id)) == 0 && mono() - t0 < SAMPLE_TIMEOUT_S)
+				usleep(200);
+			if (found < 0) {
+				fprintf(stderr, "probe: query on %s failed\n", cfg->db_name[dst]);
+				return SNK_EXIT_UNAVAILABLE;
+			}
 		}
+		if (ndb == 2)
+			snprintf(route, sizeof(route), "%s->%s", cfg->db_name[src], cfg->db_name[1 - src]);
+		else
+			snprintf(route, sizeof(route), "%s->*", cfg->db_name[src]);
 		dt = (mono() - t0) * 1000;
 		if (!found) {
 			timeouts++;
@@ -152,7 +171,7 @@ int main(int argc, char **argv)
 			struct timespec now;
 
 			clock_gettime(CLOCK_REALTIME, &now);
-			fprintf(csv, "%.3f,%s,%.3f\n", (double)now.tv_sec + now.tv_nsec / 1e9, src ? "b->a" : "a->b", dt);
+			fprintf(csv, "%.3f,%s,%.3f\n", (double)now.tv_sec + now.tv_nsec / 1e9, route, dt);
 		}
 		/* A random extra pause keeps samples from locking onto snk's poll timer. */
 		if (gap_ms || jitter_ms)
@@ -165,7 +184,7 @@ int main(int argc, char **argv)
 	       n, timeouts, pct(lat, n, 50), pct(lat, n, 90), pct(lat, n, 99), n ? lat[n - 1] : 0);
 	if (csv)
 		fclose(csv);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < ndb; i++)
 		PQfinish(conn[i]);
 	free(lat);
 	batch_free(&b);

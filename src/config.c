@@ -326,11 +326,8 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 		set_err(err, errlen, "%s: databases.b: missing; give a libpq conninfo or URI", name);
 		return false;
 	}
-	/* The sessions, directions, status and metrics take up to SNK_DB_MAX; the reconcile,
-	 * verify and the lease still pair two databases, so more are refused for now. */
-	if (cfg->ndb != SNK_DB_SYNCED) {
-		set_err(err, errlen, "%s: databases: %d given; this snk syncs exactly %d databases", name, cfg->ndb,
-			SNK_DB_SYNCED);
+	if (cfg->ndb < 2) {
+		set_err(err, errlen, "%s: databases: %d given; snk syncs 2 to %d databases", name, cfg->ndb, SNK_DB_MAX);
 		return false;
 	}
 	return true;

@@ -116,7 +116,7 @@ static void add_stamp(cJSON *o, const char *name, int64_t ms)
 
 static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *st, int64_t now)
 {
-	char key[2][SNK_DB_NAME_MAX + 24];
+	char key[SNK_DB_NAME_MAX + 24];
 
 	double secs = rc_seconds(st, now), eta = rc_eta_s(st, now);
 
@@ -126,9 +126,9 @@ static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *
 	cJSON_AddNumberToObject(r, "keyspace_done_pct", st->keyspace_done * 100);
 	cJSON_AddNumberToObject(r, "ranges_done", (double)st->ranges_done);
 	cJSON_AddNumberToObject(r, "ranges_pending", (double)st->ranges_pending);
-	for (int i = 0; i < 2; i++) { /* the engine's pair of databases */
-		snprintf(key[i], sizeof(key[i]), "rows_repaired_into_%s", app->side[i].name);
-		cJSON_AddNumberToObject(r, key[i], (double)st->repaired[i]);
+	for (int i = 0; i < app->ndb; i++) {
+		snprintf(key, sizeof(key), "rows_repaired_into_%s", app->side[i].name);
+		cJSON_AddNumberToObject(r, key, (double)st->repaired_db[i]);
 	}
 	cJSON_AddNumberToObject(r, "conflicts", (double)st->conflicts);
 	cJSON_AddNumberToObject(r, "rows_left_to_tail", (double)st->left_to_tail);

@@ -97,18 +97,50 @@ static void set_role(struct snk_app *app, enum snk_role role)
 		app->on_role(app);
 }
 
+/* With three databases or more, one that is down delays only the directions that touch
+ * it: its locks are taken when it is back, and the others go on without it. With two,
+ * every direction touches both: a lost lock session stops everything until both are
+ * held again, as a standby pair needs. */
+static bool partial(const struct snk_app *app)
+{
+	return app->ndb >= 3;
+}
+
 int lease_first_missing(const struct snk_app *app)
 {
-	int i = 0;
+	for (int i = 0; i < app->ndb; i++) {
+		/* with three or more, a database whose lock session is down is passed over */
+		if (app->side[i].lock != SIDE_LOCK_HELD && !(partial(app) && app->side[i].writer_down))
+			return i;
+	}
+	return app->ndb;
+}
 
-	while (i < app->ndb && app->side[i].lock == SIDE_LOCK_HELD)
-		i++;
-	return i;
+static int held(const struct snk_app *app)
+{
+	int n = 0;
+
+	for (int i = 0; i < app->ndb; i++)
+		n += app->side[i].lock == SIDE_LOCK_HELD;
+	return n;
+}
+
+/* The next database's lock session connects; connected, it tries at once. */
+static void advance(struct snk_app *app)
+{
+	int next = lease_first_missing(app);
+
+	if (app->stopping || next >= app->ndb)
+		return;
+	side_start_writer(&app->side[next]);
+	if (app->side[next].writer_checked)
+		side_try_lock(&app->side[next]);
 }
 
 void lease_on_lockable(struct snk_app *app, struct snk_side *s)
 {
-	if (!app->stopping && lease_first_missing(app) >= s->index)
+	/* An active snk of three databases or more takes back a database that returns. */
+	if (!app->stopping && (lease_first_missing(app) >= s->index || (partial(app) && app->lease.role == ROLE_ACTIVE)))
 		side_try_lock(s);
 }
 
@@ -117,6 +149,26 @@ void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
 	struct snk_lease *l = &app->lease;
 	bool had = l->role == ROLE_ACTIVE;
 
+	if (partial(app)) {
+		bool lost = s->lost_lock;
+
+		s->lost_lock = false;
+		if (lost) {
+			/* The directions among the others go on, fenced by their own locks; this
+			 * one's sessions stop until its locks are held again (its lock session
+			 * reconnects and tries them: lease_on_lockable). */
+			side_stop(s, true, "its writer locks are being taken again");
+			if (rc_running(app->reconcile.rc) && sync_reconcile_touches(app, s->index))
+				rc_abort(app->reconcile.rc, "a lock session was lost");
+			if (had)
+				log_warn(pgconn_name(s->write), "the writer locks of %s went with the session: the directions"
+					 " to and from %s stop until this snk holds them again; the others go on", s->name,
+					 s->name);
+		}
+		if (l->role != ROLE_ACTIVE)
+			advance(app); /* the lock order goes on past a database that is down */
+		return;
+	}
 	for (int i = 0; i < app->ndb; i++)
 		side_stop(&app->side[i], i <= s->index, "the writer locks are being taken again");
 	if (rc_running(app->reconcile.rc))
@@ -171,13 +223,19 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 
 	if (app->stopping)
 		return;
-	if (next < app->ndb) {
-		/* the next database's lock session connects; connected, it tries at once */
-		side_start_writer(&app->side[next]);
-		if (app->side[next].writer_checked)
-			side_try_lock(&app->side[next]);
+	if (partial(app) && l->role == ROLE_ACTIVE) {
+		/* a database back: its sessions start, the others run on */
+		log_info(pgconn_name(s->write), "holding the writer locks of %s again: the directions to and from it"
+			 " start", s->name);
+		side_start(s);
 		return;
 	}
+	if (next < app->ndb) {
+		advance(app);
+		return;
+	}
+	if (held(app) < 2)
+		return; /* with the others down there is nothing to copy yet: their return goes on */
 	if (l->role != ROLE_ACTIVE) {
 		bool takeover = l->role == ROLE_STANDBY;
 		char names[SNK_DB_MAX * (SNK_DB_NAME_MAX + 2) + 8];
@@ -187,14 +245,20 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 		l->active_side = -1;
 		memset(&l->active, 0, sizeof(l->active));
 		set_role(app, ROLE_ACTIVE);
-		for (int i = 0; i < app->ndb; i++)
-			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i == 0 ? "" : i + 1 < app->ndb ?
+		for (int i = 0, k = 0, nheld = held(app); i < app->ndb; i++) {
+			if (app->side[i].lock != SIDE_LOCK_HELD)
+				continue; /* down: taken when it is back */
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", k == 0 ? "" : k + 1 < nheld ?
 					      ", " : " and ", app->side[i].name);
+			k++;
+		}
 		log_info(pgconn_name(s->write), "active: holding the writer locks of %s%s", names, takeover ?
 			 "; taking over: every session connects and every cursor is read again" : "");
 	}
-	for (int i = 0; i < app->ndb; i++)
-		side_start(&app->side[i]);
+	for (int i = 0; i < app->ndb; i++) {
+		if (app->side[i].lock == SIDE_LOCK_HELD)
+			side_start(&app->side[i]);
+	}
 }
 
 static void arm(struct snk_lease *l)

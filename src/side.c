@@ -324,6 +324,7 @@ static void check_done_cb(void *arg, const struct pgconn_error *err)
 	}
 	/* the first write session: checked; its owner says when it tries the locks */
 	s->writer_checked = true;
+	s->writer_down = false;
 	s->lock = SIDE_LOCK_NONE;
 	s->hooks.on_lockable(s->hooks.arg, s);
 }
@@ -475,6 +476,8 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 			s->lock_pid = 0;
 			s->write_ok = false;
 			s->writer_checked = false;
+			s->writer_down = true;
+			s->lost_lock = s->lock == SIDE_LOCK_HELD;
 			s->lock = SIDE_LOCK_NONE;
 			s->hooks.on_session(s->hooks.arg, s, true, false);
 		}

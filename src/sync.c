@@ -256,7 +256,7 @@ static void tables_apply(struct snk_app *app)
 		on_fatal(app, SNK_EXIT_OSERR, NULL, "out of memory switching to the reloaded tables; restart snk");
 		return;
 	}
-	rc_set_tables(app->reconcile.rc, app->tables, app->ntables);
+	sync_reconcile_set_tables(app);
 	for (int i = 0; i < nold; i++)
 		db_table_clear(&old[i]);
 	free(old);

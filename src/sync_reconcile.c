@@ -2,12 +2,16 @@
  *
  * A run is wanted when a table owes one (a first start, a database replaced or restored,
  * a run that never finished: the debt is stored with its cursor), when `snkctl reconcile`
- * asks, and every reconcile_interval_s. It starts once both directions have caught up
- * since start (so that it does not redo a first copy) and the tail is not paused. It
- * compares the tables one after another on the engine's own two sessions (reconcile.c),
- * yielding to the tail. When a table's comparison finishes with no new debt incurred
- * since the run began, that table's debts are cleared in its cursors; a run that fails is
- * retried after RETRY_MS.
+ * asks, and every reconcile_interval_s. It starts once the directions between two
+ * databases have caught up since start (so that it does not redo a first copy) and the
+ * tail is not paused. It compares every pair of databases in turn, each pair's tables one
+ * after another, on that pair's engine (reconcile.c, two sessions of its own), yielding
+ * to the tail. Every pair, not a spanning tree: a row whose origin is gone for good may
+ * live in one other database only, and only the pairs with that database can bring it
+ * to the rest. A pair with a database down is passed over; the run then ends incomplete
+ * and runs again once every pair can. When a pair's table is compared in full with no
+ * new debt incurred since the run began, the debts of the two directions between them
+ * are cleared in their cursors; a run that fails is retried after RETRY_MS.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include "snk/sync.h"
 
 #define RETRY_MS 30000
+#define IN_FLIGHT_RETRY_MS 5000
 #define PROGRESS_EVERY_MS 5000
 #define CONFLICTS_LOGGED 20
 
@@ -58,12 +63,47 @@ bool sync_reconcile_owed_in(const struct snk_dir *d)
 
 /* ---- the engine's hooks ---- */
 
+static const struct snk_dir *dir_of(const struct snk_app *app, int src, int dst)
+{
+	return &app->dir[sync_dir_index(app->ndb, src, dst)];
+}
+
+/* Whether the direction can bring rows now: its sessions up and its cursors loaded. */
+static bool dir_running(const struct snk_dir *d)
+{
+	return d->src->read_ok && d->dst->write_ok && d->state != DIR_WAIT && d->state != DIR_LOADING &&
+	       d->state != DIR_FAILED && d->state != DIR_RETRY;
+}
+
+/* Whether the tail has passed a row of database s (of the pair compared) that d lacks:
+ * only then is its absence in d a loss to repair. A row s's application wrote (xid) is
+ * passed once s -> d's cursor sees it. A row snk copied into s (xid 0) came from d, or
+ * from a third database o, whose own direction o -> d may still be carrying it. It is
+ * passed once o -> d has come as far as o -> s had when the row was found (o -> d's xmin
+ * at or past o -> s's xmax: every xid o -> s has passed, o -> d has), or when o -> d is
+ * not running (o or a session down: nothing else would bring it). A copy left to a third
+ * database's tail makes the run come back soon (in_flight). */
 static bool hook_passed(void *arg, int src, uint64_t xid)
 {
 	struct snk_app *app = arg;
-	const struct snk_dir *d = &app->dir[sync_dir_index(app->ndb, src, 1 - src)];
+	struct snk_rc_schedule *r = &app->reconcile;
+	int s = r->pair_db[r->pair][src], d = r->pair_db[r->pair][1 - src], t = r->table;
 
-	return xid == 0 || snapshot_sees(&d->tdirs[app->reconcile.table].committed, xid);
+	if (xid != 0)
+		return snapshot_sees(&dir_of(app, s, d)->tdirs[t].committed, xid);
+	for (int o = 0; o < app->ndb; o++) {
+		const struct snk_dir *od, *os;
+
+		if (o == s || o == d || !dir_running(od = dir_of(app, o, d)))
+			continue;
+		os = dir_of(app, o, s);
+		if (!od->tdirs[t].committed.text || !os->tdirs[t].committed.text ||
+		    od->tdirs[t].committed.xmin < os->tdirs[t].committed.xmax) {
+			r->in_flight++;
+			return false;
+		}
+	}
+	return true;
 }
 
 static bool hook_busy(void *arg)
@@ -80,7 +120,8 @@ static bool hook_busy(void *arg)
 static void hook_conflict(void *arg, const char *key, int refused_by)
 {
 	struct snk_app *app = arg;
-	const struct snk_table *t = &app->tables[app->reconcile.table];
+	const struct snk_rc_schedule *r = &app->reconcile;
+	const struct snk_table *t = &app->tables[r->table];
 	char label[512];
 	uint64_t seen = app->reconcile.conflicts_logged++;
 
@@ -91,10 +132,12 @@ static void hook_conflict(void *arg, const char *key, int refused_by)
 	db_key_label(t, key, label, sizeof(label));
 	if (refused_by >= 0)
 		log_warn("reconcile", "conflict: %s%s%s is refused by %s: " SNK_REFUSED_WHY "; left alone",
-			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label, app->side[refused_by].name);
+			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label,
+			 app->side[r->pair_db[r->pair][refused_by]].name);
 	else
-		log_warn("reconcile", "conflict: %s%s%s has different data in a and b; left alone",
-			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label);
+		log_warn("reconcile", "conflict: %s%s%s has different data in %s and %s; left alone",
+			 app->ntables > 1 ? t->label : "", app->ntables > 1 ? " " : "", label,
+			 app->side[r->pair_db[r->pair][0]].name, app->side[r->pair_db[r->pair][1]].name);
 }
 
 /* ---- debts ---- */
@@ -119,12 +162,15 @@ static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
 	free(st);
 }
 
-/* Table t has been compared in full since the run began with no debt incurred since:
- * its debts are cleared in its cursors. */
+/* Table t has been compared in full between the pair's databases since the run began,
+ * with no debt incurred since: its debts in the two directions between them are cleared in
+ * their cursors. */
 static void settle_debts(struct snk_app *app, int t)
 {
-	for (int i = 0; i < app->ndir; i++) {
-		struct snk_dir *d = &app->dir[i];
+	const int *pair = app->reconcile.pair_db[app->reconcile.pair];
+
+	for (int i = 0; i < 2; i++) {
+		struct snk_dir *d = &app->dir[sync_dir_index(app->ndb, pair[i], pair[1 - i])];
 		struct snk_pgconn *c = d->dst->write;
 		struct settle *st;
 
@@ -144,7 +190,8 @@ static void settle_debts(struct snk_app *app, int t)
 
 /* ---- a run over every table ---- */
 
-static void add_stats(struct rc_stats *sum, const struct rc_stats *st)
+/* Adds a pair's figures (st, of the engine: its sides 0 and 1 are the pair's databases). */
+static void add_stats(struct rc_stats *sum, const struct rc_stats *st, const int pair[2], bool first_table)
 {
 	sum->ranges_done += st->ranges_done;
 	sum->queries += st->queries;
@@ -154,19 +201,38 @@ static void add_stats(struct rc_stats *sum, const struct rc_stats *st)
 		sum->rows[i] += st->rows[i];
 		sum->missing[i] += st->missing[i];
 		sum->repaired[i] += st->repaired[i];
+		sum->repaired_db[pair[i]] += st->repaired[i];
+		if (first_table)
+			sum->rows_db[pair[i]] = 0;
+		sum->rows_db[pair[i]] += st->rows[i];
 	}
 	sum->conflicts += st->conflicts;
 	sum->left_to_tail += st->left_to_tail;
 }
 
-/* After a run, from the loop: the engine's sessions close until the next run, so that
+/* After a run, from the loop: the engines' sessions close until the next run, so that
  * snk holds 1 + write_connections sessions per database between runs. */
 static void close_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snk_app *app = arg;
+	bool closed = false;
 
-	if (app->reconcile.table < 0 && rc_close(app->reconcile.rc))
+	for (int p = 0; app->reconcile.table < 0 && p < app->reconcile.npairs; p++)
+		closed |= rc_close(app->reconcile.engines[p]);
+	if (closed)
 		log_debug("reconcile", "sessions closed until the next run");
+}
+
+/* "3 rows into a and 0 into b", or "0 rows into a, 2 into b and 0 into c". */
+static const char *repaired_text(const struct snk_app *app, const struct rc_stats *st, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < app->ndb && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%llu %sinto %s", i == 0 ? "" : i + 1 < app->ndb ? ", " : " and ",
+				      (unsigned long long)st->repaired_db[i], i == 0 ? "rows " : "", app->side[i].name);
+	return buf;
 }
 
 static void run_ended(struct snk_app *app, bool ok, const char *error)
@@ -176,6 +242,8 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 	(void)event_base_once(app->base, -1, EV_TIMEOUT, close_cb, app, &soon);
 	struct snk_rc_schedule *r = &app->reconcile;
 	struct rc_stats *st = &r->run;
+	char repaired[SNK_DB_MAX * 48], rows[SNK_DB_MAX * 48];
+	size_t n = 0;
 	double secs;
 
 	st->ok = ok;
@@ -187,32 +255,82 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 	r->last = *st;
 	r->table = -1;
 	r->runs++;
-	r->repaired_total[0] += st->repaired[0];
-	r->repaired_total[1] += st->repaired[1];
+	for (int i = 0; i < app->ndb; i++)
+		r->repaired_total[i] += st->repaired_db[i];
 	r->conflicts_total += st->conflicts;
+	repaired_text(app, st, repaired, sizeof(repaired));
 	if (!ok) {
 		r->failures++;
 		if (app->stopping)
 			return;
-		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %llu rows into %s and %llu"
-			 " into %s; it starts over in %d s", st->keyspace_done * 100, st->error,
-			 (unsigned long long)st->repaired[0], app->side[0].name, (unsigned long long)st->repaired[1],
-			 app->side[1].name, RETRY_MS / 1000);
-		want(app, "the last run did not finish");
+		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %s; it starts over %s",
+			 st->keyspace_done * 100, st->error, repaired, r->skipped ? "once every database is up" :
+			 RETRY_MS == 30000 ? "in 30 s" : "later");
+		want(app, r->skipped ? "a database was down during the last run" : "the last run did not finish");
+		r->wait_for_pairs = r->skipped > 0;
 		r->retry_ms = clock_now_ms() + RETRY_MS;
 		return;
 	}
-	log_info("reconcile", "finished in %.1f s: %s had %lld rows and %s %lld when it began; %llu ranges compared by %llu"
-		 " queries (%llu kB received); repaired %llu rows into %s and %llu into %s; %llu conflicts; %llu rows left"
-		 " to the tail", secs, app->side[0].name, st->rows[0], app->side[1].name, st->rows[1],
+	rows[0] = '\0';
+	for (int i = 0; i < app->ndb && n < sizeof(rows); i++)
+		n += (size_t)snprintf(rows + n, sizeof(rows) - n, "%s%s%s %lld%s", i == 0 ? "" : i + 1 < app->ndb ? ", " : " and ",
+				      app->side[i].name, i == 0 ? " had" : "", st->rows_db[i], i == 0 ? " rows" : "");
+	log_info("reconcile", "finished in %.1f s: %s when it began; %llu ranges compared by %llu queries (%llu kB"
+		 " received); repaired %s; %llu conflicts; %llu rows left to the tail", secs, rows,
 		 (unsigned long long)st->ranges_done, (unsigned long long)st->queries,
-		 (unsigned long long)(st->bytes_received / 1024), (unsigned long long)st->repaired[0], app->side[0].name,
-		 (unsigned long long)st->repaired[1], app->side[1].name, (unsigned long long)st->conflicts,
+		 (unsigned long long)(st->bytes_received / 1024), repaired, (unsigned long long)st->conflicts,
 		 (unsigned long long)st->left_to_tail);
 	if (r->epoch != r->run_epoch)
 		want(app, "a cursor changed during the last run");
 	if (app->cfg->reconcile_interval_s > 0)
 		r->next_ms = clock_now_ms() + (int64_t)app->cfg->reconcile_interval_s * 1000;
+}
+
+/* The pair's databases are up and the directions between them have caught up since
+ * start; else why not, in why. */
+static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len)
+{
+	const int *db = app->reconcile.pair_db[p];
+
+	for (int i = 0; i < 2; i++) {
+		const struct snk_side *s = &app->side[db[i]];
+		const struct snk_dir *d = dir_of(app, db[i], db[1 - i]);
+
+		if (!s->read_ok || !s->write_ok) {
+			snprintf(why, len, "database %s was down", s->name);
+			return false;
+		}
+		if (!d->caught_up) {
+			snprintf(why, len, "%s had not caught up", d->role);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Starts table r->table of the first pair from r->pair that can run (those that cannot
+ * are passed over); false when none is left. */
+static bool start_next(struct snk_app *app)
+{
+	struct snk_rc_schedule *r = &app->reconcile;
+	char why[128];
+
+	for (; r->pair < r->npairs; r->pair++, r->table = 0) {
+		if (r->table == 0 && !pair_ready(app, r->pair, why, sizeof(why))) {
+			if (r->skipped++ == 0)
+				snprintf(r->skip_reason, sizeof(r->skip_reason), "%s and %s not compared: %s",
+					 app->side[r->pair_db[r->pair][0]].name, app->side[r->pair_db[r->pair][1]].name, why);
+			continue;
+		}
+		r->rc = r->engines[r->pair];
+		r->in_flight = 0;
+		if (!rc_start(r->rc, r->table)) {
+			run_ended(app, false, "the engine did not start");
+			return true;
+		}
+		return true;
+	}
+	return false;
 }
 
 static void next_table_cb(evutil_socket_t fd, short what, void *arg)
@@ -226,8 +344,15 @@ static void next_table_cb(evutil_socket_t fd, short what, void *arg)
 		run_ended(app, false, app->stopping ? "snk is stopping" : app->paused ? "snk was paused" : "the tables changed");
 		return;
 	}
-	if (!rc_start(r->rc, r->table))
-		run_ended(app, false, "the engine did not start");
+	if (!start_next(app))
+		run_ended(app, r->skipped == 0, r->skip_reason);
+}
+
+static double run_share(const struct snk_app *app, double table_done)
+{
+	const struct snk_rc_schedule *r = &app->reconcile;
+
+	return ((double)r->pair * app->ntables + r->table + table_done) / ((double)r->npairs * app->ntables);
 }
 
 static void hook_finish(void *arg, const struct rc_stats *st)
@@ -236,17 +361,27 @@ static void hook_finish(void *arg, const struct rc_stats *st)
 	struct snk_rc_schedule *r = &app->reconcile;
 	const struct timeval now = { 0, 0 };
 
-	add_stats(&r->run, st);
+	add_stats(&r->run, st, r->pair_db[r->pair], r->table == 0);
 	if (!st->ok) {
-		r->run.keyspace_done = ((double)r->table + st->keyspace_done) / app->ntables;
+		r->run.keyspace_done = run_share(app, st->keyspace_done);
 		run_ended(app, false, st->error);
 		return;
 	}
-	if (r->epoch == r->run_epoch)
+	if (r->in_flight > 0) {
+		/* copies a third database's tail is still bringing: looked at again soon */
+		want(app, "rows were in flight from a third database");
+		r->retry_ms = clock_now_ms() + IN_FLIGHT_RETRY_MS;
+	} else if (r->epoch == r->run_epoch) {
 		settle_debts(app, r->table);
-	r->run.keyspace_done = (double)(r->table + 1) / app->ntables;
+	}
+	r->run.keyspace_done = run_share(app, 1.0);
 	if (++r->table >= app->ntables) {
-		run_ended(app, true, NULL);
+		r->table = 0;
+		r->pair++;
+	}
+	if (r->pair >= r->npairs) {
+		r->table = 0;
+		run_ended(app, r->skipped == 0, r->skip_reason);
 		return;
 	}
 	/* the next table from the loop, not from inside the engine's callback */
@@ -264,15 +399,30 @@ bool sync_reconcile_init(struct snk_app *app)
 	struct snk_rc_schedule *r = &app->reconcile;
 
 	r->table = -1;
-	r->rc = rc_new(app->base, app->tables, app->ntables, app->cfg->conninfo, (const char *const *)app->cfg->db_name,
-		       app->cfg->reconnect_max_ms, RC_REPAIR, (size_t)app->cfg->batch_max_bytes, &hooks);
+	for (int i = 0; i < app->ndb; i++) {
+		for (int j = i + 1; j < app->ndb; j++) {
+			char *conninfo[2] = { app->cfg->conninfo[i], app->cfg->conninfo[j] };
+			const char *names[2] = { app->side[i].name, app->side[j].name };
+			int p = r->npairs++;
+
+			r->pair_db[p][0] = i;
+			r->pair_db[p][1] = j;
+			r->engines[p] = rc_new(app->base, app->tables, app->ntables, conninfo, names,
+					       app->cfg->reconnect_max_ms, RC_REPAIR, (size_t)app->cfg->batch_max_bytes, &hooks);
+			if (!r->engines[p])
+				return false;
+		}
+	}
+	r->rc = r->engines[0];
 	sync_reconcile_interval(app, app->cfg->reconcile_interval_s);
-	return r->rc != NULL;
+	return true;
 }
 
 void sync_reconcile_free(struct snk_app *app)
 {
-	rc_free(app->reconcile.rc);
+	for (int p = 0; p < app->reconcile.npairs; p++)
+		rc_free(app->reconcile.engines[p]);
+	app->reconcile.npairs = 0;
 	app->reconcile.rc = NULL;
 }
 
@@ -283,12 +433,33 @@ void sync_reconcile_interval(struct snk_app *app, int interval_s)
 
 bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[SNK_DB_MAX])
 {
-	return rc_set_conninfo(app->reconcile.rc, conninfo);
+	const struct snk_rc_schedule *r = &app->reconcile;
+	bool ok = true;
+
+	for (int p = 0; p < r->npairs; p++) {
+		char *pair[2] = { conninfo[r->pair_db[p][0]], conninfo[r->pair_db[p][1]] };
+
+		ok = rc_set_conninfo(r->engines[p], pair) && ok;
+	}
+	return ok;
+}
+
+void sync_reconcile_set_tables(struct snk_app *app)
+{
+	for (int p = 0; p < app->reconcile.npairs; p++)
+		rc_set_tables(app->reconcile.engines[p], app->tables, app->ntables);
 }
 
 static bool run_active(const struct snk_app *app)
 {
 	return app->reconcile.table >= 0;
+}
+
+bool sync_reconcile_touches(const struct snk_app *app, int db)
+{
+	const struct snk_rc_schedule *r = &app->reconcile;
+
+	return run_active(app) && r->pair < r->npairs && (r->pair_db[r->pair][0] == db || r->pair_db[r->pair][1] == db);
 }
 
 const struct rc_stats *sync_reconcile_running(const struct snk_app *app)
@@ -302,8 +473,8 @@ const struct rc_stats *sync_reconcile_running(const struct snk_app *app)
 	view = r->run;
 	cur = rc_stats(r->rc);
 	if (rc_running(r->rc)) {
-		add_stats(&view, cur);
-		view.keyspace_done = ((double)r->table + cur->keyspace_done) / app->ntables;
+		add_stats(&view, cur, r->pair_db[r->pair], r->table == 0);
+		view.keyspace_done = run_share(app, cur->keyspace_done);
 		view.ranges_pending = cur->ranges_pending;
 	}
 	return &view;
@@ -315,21 +486,23 @@ static void log_progress(struct snk_app *app, int64_t now)
 {
 	const struct rc_stats *st = sync_reconcile_running(app);
 	double eta = st ? rc_eta_s(st, now) : -1;
+	char repaired[SNK_DB_MAX * 48];
 
 	if (!st)
 		return;
 	log_info("reconcile", "%.1f%% of the key space in %.0f s (ETA %s%.0f s): %llu ranges compared, %llu to go;"
-		 " repaired %llu rows into %s, %llu into %s; %llu conflicts",
+		 " repaired %s; %llu conflicts",
 		 st->keyspace_done * 100, rc_seconds(st, now), eta < 0 ? "unknown, " : "", eta < 0 ? 0.0 : eta,
 		 (unsigned long long)st->ranges_done, (unsigned long long)st->ranges_pending,
-		 (unsigned long long)st->repaired[0], app->side[0].name, (unsigned long long)st->repaired[1], app->side[1].name,
-		 (unsigned long long)st->conflicts);
+		 repaired_text(app, st, repaired, sizeof(repaired)), (unsigned long long)st->conflicts);
 }
 
 void sync_reconcile_tick(struct snk_app *app)
 {
 	struct snk_rc_schedule *r = &app->reconcile;
 	int64_t now = clock_now_ms();
+	int ready = 0;
+	char why[128];
 
 	if (run_active(app)) {
 		if (app->paused && rc_running(r->rc)) {
@@ -345,27 +518,37 @@ void sync_reconcile_tick(struct snk_app *app)
 		r->next_ms = 0;
 		want(app, "reconcile_interval_s");
 	}
-	if (!r->wanted || app->paused || app->stopping || app->tables_pending || !app->ready || now < r->retry_ms ||
+	if (!r->wanted || app->paused || app->stopping || app->tables_pending || now < r->retry_ms ||
 	    app->lease.role != ROLE_ACTIVE)
 		return;
-	for (int i = 0; i < app->ndir; i++) {
-		if (!app->dir[i].caught_up)
-			return;
-	}
+	for (int p = 0; p < r->npairs; p++)
+		ready += pair_ready(app, p, why, sizeof(why));
+	/* A run that passed over a pair waits for all (or for snkctl reconcile): comparing the
+	 * others again every RETRY_MS would only scan them again. */
+	if (ready == 0 || (r->wait_for_pairs && ready < r->npairs))
+		return;
 	r->wanted = false;
+	r->wait_for_pairs = false;
 	r->run_epoch = r->epoch;
 	r->conflicts_logged = 0;
 	r->logged_ms = now;
 	memset(&r->run, 0, sizeof(r->run));
 	r->run.started_ms = now;
 	r->table = 0;
-	if (app->ntables == 1)
-		log_info("reconcile", "starting (%s): comparing %s in a and b by id range", r->reason, app->tables[0].label);
+	r->pair = 0;
+	r->skipped = 0;
+	r->skip_reason[0] = '\0';
+	if (app->ndb == 2 && app->ntables == 1)
+		log_info("reconcile", "starting (%s): comparing %s in %s and %s by id range", r->reason, app->tables[0].label,
+			 app->side[0].name, app->side[1].name);
+	else if (app->ndb == 2)
+		log_info("reconcile", "starting (%s): comparing %d tables in %s and %s by key range, one after another",
+			 r->reason, app->ntables, app->side[0].name, app->side[1].name);
 	else
-		log_info("reconcile", "starting (%s): comparing %d tables in a and b by key range, one after another",
-			 r->reason, app->ntables);
-	if (!rc_start(r->rc, 0))
-		run_ended(app, false, "the engine did not start");
+		log_info("reconcile", "starting (%s): comparing %d table%s in each of the %d pairs of databases by key"
+			 " range, one after another", r->reason, app->ntables, app->ntables == 1 ? "" : "s", r->npairs);
+	if (!start_next(app))
+		run_ended(app, r->skipped == 0, r->skip_reason);
 }
 
 bool sync_reconcile_request(struct snk_app *app, const char *reason, char *msg, size_t len)
@@ -381,8 +564,9 @@ bool sync_reconcile_request(struct snk_app *app, const char *reason, char *msg, 
 	}
 	want(app, reason);
 	app->reconcile.retry_ms = 0;
+	app->reconcile.wait_for_pairs = false; /* asked for: the pairs that can run, now */
 	snprintf(msg, len, "%s", app->paused ? "reconcile queued; it starts when snk is resumed"
-			   : "reconcile queued; it starts once both directions have caught up");
+			   : "reconcile queued; it starts once the directions have caught up");
 	sync_reconcile_tick(app);
 	if (run_active(app))
 		snprintf(msg, len, "reconcile started");

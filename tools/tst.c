@@ -1,12 +1,14 @@
-/* tst.c - the load generator: an endless loop that picks database a or b at random and
- * inserts a batch of rows (default 1000) with random content in one statement, with no
- * sleep. It knows nothing of snk: it talks only to the databases, as an application would.
+/* tst.c - the load generator: an endless loop that picks one of the config's databases at
+ * random and inserts a batch of rows (default 1000) with random content in one statement,
+ * with no sleep. It knows nothing of snk: it talks only to the databases, as an
+ * application would.
  *
- *   tst -c config.json [--seconds S] [--batches N] [--batch-size 1000] [--side a|b] [--seed N]
+ *   tst -c config.json [--seconds S] [--batches N] [--batch-size 1000] [--side NAME] [--seed N]
  *
- * Prints a progress line every second and, at the end, "tst: a=N b=M total=T": the rows
- * it knows were committed on each side. While one database is down tst keeps writing to
- * the other and retries the lost one every second, from the start too: only when no
+ * Prints a progress line every second and, at the end, "tst: a=N b=M total=T" (a name=N
+ * for each database): the rows it knows were committed on each side. While a database is
+ * down tst keeps writing to the others and retries the lost one every second, from the
+ * start too: only when no
  * database it may write to answers at start does it exit (69). A batch whose commit reply
  * was lost is looked up after reconnecting, so the totals stay exact across database
  * restarts (exit 75 if that could not be settled).
@@ -146,37 +148,37 @@ static bool side_up(struct side *sd, const struct snk_table *t, double now)
  * tst may write to answers is there nothing to do. */
 static bool connect_first(struct side *sd, const struct snk_config *cfg, int force_side)
 {
-	char err[2][1024];
+	char err[SNK_DB_MAX][1024];
 	bool any = false;
 
-	for (int i = 0; i < 2; i++) {
-		sd[i].name = i ? "b" : "a";
+	for (int i = 0; i < cfg->ndb; i++) {
+		sd[i].name = cfg->db_name[i];
 		sd[i].conninfo = cfg->conninfo[i];
 		if (force_side >= 0 && force_side != i)
 			continue;
 		sd[i].conn = db_connect_blocking(cfg->conninfo[i], "tst", err[i], sizeof(err[i]));
 		any = any || sd[i].conn;
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < cfg->ndb; i++) {
 		if (sd[i].conn || (force_side >= 0 && force_side != i))
 			continue;
 		if (any)
 			fprintf(stderr,
-				"tst: database %s: %s; writing to %s meanwhile, retrying %s every second\n",
-				sd[i].name, err[i], sd[1 - i].name, sd[i].name);
+				"tst: database %s: %s; writing to the others meanwhile, retrying %s every second\n",
+				sd[i].name, err[i], sd[i].name);
 		else
 			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err[i]);
 		sd[i].next_try = now_s() + 1.0;
 	}
 	if (!any)
 		fprintf(stderr, "tst: no database to write to is reachable; "
-			"check databases.a and .b in the config\n");
+			"check \"databases\" in the config\n");
 	return any;
 }
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: tst -c CONFIG [--seconds S] [--batches N] [--batch-size N] [--side a|b] [--seed N] [--quiet]\n"
+	fprintf(out, "usage: tst -c CONFIG [--seconds S] [--batches N] [--batch-size N] [--side NAME] [--seed N] [--quiet]\n"
 		     "       tst --version\n");
 }
 
@@ -192,12 +194,14 @@ int main(int argc, char **argv)
 	const char *config_path = "config.json";
 	double seconds = 0;
 	long batches = 0, batch_size = 1000;
+	const char *side_name = NULL;
 	int force_side = -1, opt;
 	bool quiet = false;
 	struct snk_config *cfg;
 	struct snk_table t;
 	struct snk_batch batch = { 0 };
-	struct side sd[2] = { 0 };
+	struct side sd[SNK_DB_MAX] = { 0 };
+	int ndb;
 	uint64_t failures = 0;
 	bool uncertain = false;
 	char err[1024];
@@ -233,11 +237,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'S':
-			if (strcmp(optarg, "a") && strcmp(optarg, "b")) {
-				fprintf(stderr, "tst: --side: must be a or b\n");
-				return SNK_EXIT_USAGE;
-			}
-			force_side = optarg[0] == 'a' ? 0 : 1;
+			side_name = optarg; /* a name of "databases": checked once the config is read */
 			break;
 		case 'r':
 			rng_state = strtoull(optarg, &end, 10) | 1;
@@ -270,6 +270,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tst: %s\n", err);
 		return SNK_EXIT_CONFIG;
 	}
+	ndb = cfg->ndb;
+	for (int i = 0; side_name && i < ndb; i++) {
+		if (strcmp(side_name, cfg->db_name[i]) == 0)
+			force_side = i;
+	}
+	if (side_name && force_side < 0) {
+		fprintf(stderr, "tst: --side: %s is none of the databases of %s\n", side_name, config_path);
+		config_free(cfg);
+		return SNK_EXIT_USAGE;
+	}
 	if (!db_table_init(&t, cfg)) {
 		fprintf(stderr, "tst: out of memory\n");
 		return SNK_EXIT_OSERR;
@@ -288,18 +298,19 @@ int main(int argc, char **argv)
 	long done = 0;
 	while (!stop_requested) {
 		double now = now_s();
-		bool up[2];
-		int side;
+		int up[SNK_DB_MAX], nup = 0, side;
 
 		if ((seconds > 0 && now - start >= seconds) || (batches > 0 && done >= batches))
 			break;
-		for (int i = 0; i < 2; i++)
-			up[i] = (force_side < 0 || force_side == i) && side_up(&sd[i], &t, now);
-		if (!up[0] && !up[1]) {
+		for (int i = 0; i < ndb; i++) {
+			if ((force_side < 0 || force_side == i) && side_up(&sd[i], &t, now))
+				up[nup++] = i;
+		}
+		if (nup == 0) {
 			usleep(100000);
 			continue;
 		}
-		side = up[0] && up[1] ? (int)((rng() >> 33) % 2) : up[0] ? 0 : 1;
+		side = up[(rng() >> 33) % (uint64_t)nup];
 		batch_reset(&batch);
 		for (long i = 0; i < batch_size; i++) {
 			uuid_t id;
@@ -332,17 +343,22 @@ int main(int argc, char **argv)
 		now = now_s();
 		if (!quiet && now - last_report >= 1.0) {
 			double dt = now - last_report;
+			char counts[SNK_DB_MAX * 48] = "", rates[SNK_DB_MAX * 48] = "";
+			size_t nc = 0, nr = 0;
 
-			printf("tst: %.0fs a=%llu b=%llu rate a=%.0f/s b=%.0f/s\n", now - start,
-			       (unsigned long long)sd[0].rows, (unsigned long long)sd[1].rows,
-			       (double)(sd[0].rows - sd[0].last_rows) / dt, (double)(sd[1].rows - sd[1].last_rows) / dt);
-			sd[0].last_rows = sd[0].rows;
-			sd[1].last_rows = sd[1].rows;
+			for (int i = 0; i < ndb; i++) {
+				nc += (size_t)snprintf(counts + nc, sizeof(counts) - nc, " %s=%llu", sd[i].name,
+						       (unsigned long long)sd[i].rows);
+				nr += (size_t)snprintf(rates + nr, sizeof(rates) - nr, " %s=%.0f/s", sd[i].name,
+						       (double)(sd[i].rows - sd[i].last_rows) / dt);
+				sd[i].last_rows = sd[i].rows;
+			}
+			printf("tst: %.0fs%s rate%s\n", now - start, counts, rates);
 			last_report = now;
 		}
 	}
 	/* Settle batches in doubt before reporting: totals must be exact. */
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < ndb; i++) {
 		double deadline = now_s() + 60;
 
 		while (sd[i].in_doubt && !stop_requested && now_s() < deadline) {
@@ -355,11 +371,19 @@ int main(int argc, char **argv)
 			uncertain = true;
 		}
 	}
-	printf("tst: a=%llu b=%llu total=%llu\n", (unsigned long long)sd[0].rows, (unsigned long long)sd[1].rows,
-	       (unsigned long long)(sd[0].rows + sd[1].rows));
+	{
+		uint64_t total = 0;
+
+		printf("tst:");
+		for (int i = 0; i < ndb; i++) {
+			printf(" %s=%llu", sd[i].name, (unsigned long long)sd[i].rows);
+			total += sd[i].rows;
+		}
+		printf(" total=%llu\n", (unsigned long long)total);
+	}
 	if (failures)
 		fprintf(stderr, "tst: %llu batches failed\n", (unsigned long long)failures);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < ndb; i++)
 		PQfinish(sd[i].conn);
 	batch_free(&batch);
 	db_table_clear(&t);

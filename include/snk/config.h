@@ -9,12 +9,9 @@
 
 enum { SNK_DB_A = 0, SNK_DB_B = 1 };
 
-/* "databases" names its databases (arrays hold SNK_DB_MAX); a name is at most
- * SNK_DB_NAME_MAX bytes. */
+/* "databases" names 2 to SNK_DB_MAX databases; a name is at most SNK_DB_NAME_MAX bytes. */
 #define SNK_DB_MAX 8
 #define SNK_DB_NAME_MAX 15
-/* How many "databases" this version accepts (config.c says why not more yet). */
-#define SNK_DB_SYNCED 2
 
 #define SNK_TABLES_MAX 1000
 

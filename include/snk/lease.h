@@ -45,7 +45,8 @@ void lease_on_lockable(struct snk_app *app, struct snk_side *s);
 void lease_on_refused(struct snk_app *app, struct snk_side *s);
 void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
 /* A lock session went away: the locks after it are released and every other session stops
- * until all are held again (no pass may outlive the locks it was read under). */
+ * until all are held again (no pass may outlive the locks it was read under). With two
+ * other databases or more still locked, only that database's sessions stop. */
 void lease_on_writer_lost(struct snk_app *app, struct snk_side *s);
 
 /* lease_first_missing: the first database (in the config's order) whose locks this snk

@@ -34,6 +34,10 @@ struct rc_stats {
 	uint64_t repaired[2];     /* rows inserted into a, into b */
 	uint64_t conflicts;       /* ids whose data differs between a and b (left alone) */
 	uint64_t left_to_tail;    /* rows on one side only, not yet passed by the tail: its job */
+	/* Filled by the daemon over the pairs of a run (the engine leaves them 0): rows
+	 * inserted into each database of the config, and its rows at its last pair. */
+	uint64_t repaired_db[SNK_DB_MAX];
+	long long rows_db[SNK_DB_MAX];
 	bool ok;                  /* the last finished run compared everything */
 	char error[512];          /* why the last run failed */
 };

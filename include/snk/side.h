@@ -88,6 +88,8 @@ struct snk_side {
 	bool read_ok;             /* connected and checked */
 	bool write_ok;            /* lane 0 connected, checked, locked and prepared */
 	bool writer_checked;      /* lane 0 connected and checked: it may try the locks */
+	bool writer_down;         /* lane 0 failed (to connect, or lost) and has not been checked since */
+	bool lost_lock;           /* lane 0's last loss took the locks with it (for on_session) */
 	enum side_lock lock;      /* lane 0's writer locks */
 	struct snk_lock_holder holder; /* who held them at the last refusal */
 	uint64_t lock_epoch;      /* bumped at every grant: a cursor read under one is written under it */

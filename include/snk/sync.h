@@ -35,10 +35,21 @@ struct snk_reload_result {
 	char error[800];        /* why the last one failed, "" when it did not; never a conninfo */
 };
 
+#define SNK_PAIR_MAX (SNK_DB_MAX * (SNK_DB_MAX - 1) / 2)
+
 /* When the daemon reconciles, and what its runs did (sync_reconcile.c owns it). A run
- * compares the tables one after another on the engine's two sessions. */
+ * compares every pair of databases, each pair's tables one after another, on the engine
+ * of that pair (two sessions of its own, open only while it runs). */
 struct snk_rc_schedule {
-	struct snk_reconcile *rc;       /* owned: the engine */
+	struct snk_reconcile *rc;       /* borrowed: engines[pair], of the pair running (or the last) */
+	struct snk_reconcile *engines[SNK_PAIR_MAX]; /* owned: [npairs] */
+	int pair_db[SNK_PAIR_MAX][2];   /* the two databases of each pair */
+	int npairs;
+	int pair;                       /* the pair being compared */
+	int skipped;                    /* pairs the running run passed over: a database was down */
+	char skip_reason[160];
+	bool wait_for_pairs;            /* the last run skipped pairs: the next waits until all can run */
+	uint64_t in_flight;             /* copies of the running pair's table left to a third database's tail */
 	bool wanted;
 	char reason[128];
 	uint64_t epoch;                 /* bumped whenever a table starts owing a reconcile */
@@ -131,8 +142,12 @@ const struct rc_stats *sync_reconcile_running(const struct snk_app *app);
 bool sync_reconcile_owed_in(const struct snk_dir *d);
 /* sync_reconcile_interval: a reloaded reconcile_interval_s from now on. */
 void sync_reconcile_interval(struct snk_app *app, int interval_s);
-/* sync_reconcile_set_conninfo: the engine's sessions reconnect to these (SIGHUP). */
+/* sync_reconcile_set_conninfo: the engines' sessions reconnect to these (SIGHUP). */
 bool sync_reconcile_set_conninfo(struct snk_app *app, char *const conninfo[SNK_DB_MAX]) __attribute__((warn_unused_result));
+/* sync_reconcile_set_tables: the engines take the reloaded tables (not while a run is on). */
+void sync_reconcile_set_tables(struct snk_app *app);
+/* sync_reconcile_touches: a run is comparing a pair that includes database db. */
+bool sync_reconcile_touches(const struct snk_app *app, int db);
 
 /* sync_healthy: every database connected and every lag under max_lag_ms; else why not. */
 bool sync_healthy(const struct snk_app *app, int64_t max_lag_ms, char *why, size_t len);

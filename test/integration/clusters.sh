@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ctest fixture: `clusters.sh start ENVFILE` starts two throwaway PostgreSQL 15 clusters
-# (a and b) on free loopback ports and writes their coordinates to ENVFILE;
+# ctest fixture: `clusters.sh start ENVFILE` starts three throwaway PostgreSQL 15 clusters
+# (a and b, which every test uses, and c for the tests of three databases; SNK_IT_CLUSTERS=4
+# adds d, for the benchmark of four) on free loopback ports and writes their coordinates to ENVFILE;
 # `clusters.sh stop ENVFILE` stops them (by their postmaster PIDs) and removes them.
 # As root, initdb and postgres run as an unprivileged user (SNK_TEST_USER, default nobody).
 set -euo pipefail
@@ -72,25 +73,29 @@ start)
 	SNK_TEST_USER=${SNK_TEST_USER:-nobody}
 	root=$(mktemp -d /tmp/snk-it.XXXXXX)
 	chmod 755 "$root"
-	mkdir -p "$root/a" "$root/b"
+	names=(a b c d)
+	names=("${names[@]:0:${SNK_IT_CLUSTERS:-3}}")
+	for c in "${names[@]}"; do mkdir -p "$root/$c"; done
 	[ "$(id -u)" != 0 ] || chown -R "$SNK_TEST_USER" "$root"
-	port_a=$(start_cluster a "$root")
-	port_b=$(start_cluster b "$root")
-	cat >"$envfile" <<EOT
-SNK_IT_ROOT=$root
-SNK_IT_PGBIN=$PGBIN
-SNK_IT_USER=$SNK_TEST_USER
-SNK_IT_PORT_A=$port_a
-SNK_IT_PORT_B=$port_b
-EOT
-	echo "clusters.sh: a on 127.0.0.1:$port_a, b on 127.0.0.1:$port_b, under $root"
+	{
+		echo "SNK_IT_ROOT=$root"
+		echo "SNK_IT_PGBIN=$PGBIN"
+		echo "SNK_IT_USER=$SNK_TEST_USER"
+	} >"$envfile"
+	said=
+	for c in "${names[@]}"; do
+		port=$(start_cluster "$c" "$root")
+		echo "SNK_IT_PORT_${c^^}=$port" >>"$envfile"
+		said="$said${said:+, }$c on 127.0.0.1:$port"
+	done
+	echo "clusters.sh: $said, under $root"
 	;;
 stop)
 	[ -f "$envfile" ] || exit 0
 	# shellcheck disable=SC1090
 	. "$envfile"
 	SNK_TEST_USER=$SNK_IT_USER
-	for c in a b; do
+	for c in a b c d; do
 		if [ -f "$SNK_IT_ROOT/$c/data/postmaster.pid" ]; then
 			as_owner "$SNK_IT_PGBIN/pg_ctl" -D "$SNK_IT_ROOT/$c/data" -m immediate -w stop >/dev/null 2>&1 || true
 		fi

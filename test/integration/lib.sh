@@ -59,6 +59,7 @@ port_of() {
 	case $1 in
 	a) echo "$SNK_IT_PORT_A" ;;
 	b) echo "$SNK_IT_PORT_B" ;;
+	c) echo "${SNK_IT_PORT_C:?the clusters fixture started no cluster c}" ;;
 	*) fail "port_of: bad side $1" ;;
 	esac
 }
@@ -66,6 +67,7 @@ port_of() {
 dropdb_both() {
 	psql_side "$SNK_IT_PORT_A" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
 	psql_side "$SNK_IT_PORT_B" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1
+	[ "${THREE:-0}" = 0 ] || psql_side "$SNK_IT_PORT_C" -d postgres -c "DROP DATABASE IF EXISTS \"$DB\" WITH (FORCE)" >/dev/null 2>&1 || true
 }
 
 # it_init NAME [--no-migrate] [--no-trigger]: fresh databases, config, migrations, trigger.
@@ -89,6 +91,7 @@ it_init() {
 	dropdb_both
 	psql_side "$SNK_IT_PORT_A" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
 	psql_side "$SNK_IT_PORT_B" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
+	[ "${THREE:-0}" = 0 ] || psql_side "$SNK_IT_PORT_C" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
 	write_config
 	if [ $migrate = 1 ]; then
 		"$SNK" -c "$CFG" migrate >"$WORK/migrate.log" 2>&1 || {
@@ -99,18 +102,22 @@ it_init() {
 	if [ $trigger = 1 ]; then
 		install_trigger a
 		install_trigger b
+		[ "${THREE:-0}" = 0 ] || install_trigger c
 	fi
 }
 
 # write_config [extra JSON members]: this test's config, with optional extra keys. The
-# databases are named a and b unless DB_NAME_A / DB_NAME_B say otherwise.
+# databases are named a and b unless DB_NAME_A / DB_NAME_B say otherwise; THREE=1 (set
+# before it_init) adds c, the third cluster's.
 write_config() {
-	local extra=${1:-}
+	local extra=${1:-} third=
+	[ "${THREE:-0}" = 0 ] || third=",
+    \"c\": \"host=127.0.0.1 port=$SNK_IT_PORT_C user=postgres dbname=$DB\""
 	cat >"$CFG" <<EOT
 {
   "databases": {
     "${DB_NAME_A:-a}": "host=127.0.0.1 port=$SNK_IT_PORT_A user=postgres dbname=$DB",
-    "${DB_NAME_B:-b}": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"
+    "${DB_NAME_B:-b}": "host=127.0.0.1 port=$SNK_IT_PORT_B user=postgres dbname=$DB"$third
   },
   "control_socket": "$SOCK",
   "poll_interval_ms": ${POLL_MS:-200},
@@ -194,15 +201,17 @@ digest() {
 
 # wait_synced [TIMEOUT_S]: until both tables have the same rows; fails on timeout.
 wait_synced() {
-	local timeout=${1:-60} start=$SECONDS da db
+	local timeout=${1:-60} start=$SECONDS da db dc
 	while :; do
 		da=$(digest a)
 		db=$(digest b)
-		if [ "$da" = "$db" ]; then
+		dc=$db
+		[ "${THREE:-0}" = 0 ] || dc=$(digest c)
+		if [ "$da" = "$db" ] && [ "$db" = "$dc" ]; then
 			SYNC_WAITED=$((SECONDS - start))
 			return 0
 		fi
-		[ $((SECONDS - start)) -lt "$timeout" ] || fail "tables still differ after ${timeout}s: a=$da b=$db"
+		[ $((SECONDS - start)) -lt "$timeout" ] || fail "tables still differ after ${timeout}s: a=$da b=$db${THREE:+ c=$dc}"
 		sleep 0.2
 	done
 }
@@ -262,8 +271,14 @@ free_port() {
 }
 
 # tst_totals FILE: sets ta, tb, tt from tst's final line in FILE; fails without one.
+# tst_totals FILE: ta, tb (and tc with three databases) and tt from tst's last line.
 tst_totals() {
-	read -r ta tb tt <<<"$(sed -n 's/^tst: a=\([0-9]*\) b=\([0-9]*\) total=\([0-9]*\)$/\1 \2 \3/p' "$1")"
+	local line
+	line=$(grep -E '^tst: [a-z].*total=[0-9]+$' "$1" | tail -1 || true)
+	tt=$(sed -n 's/.* total=\([0-9]*\)$/\1/p' <<<"$line")
+	ta=$(sed -n 's/^tst: a=\([0-9]*\) .*/\1/p' <<<"$line")
+	tb=$(sed -n 's/.* b=\([0-9]*\) .*/\1/p' <<<"$line")
+	tc=$(sed -n 's/.* c=\([0-9]*\) .*/\1/p' <<<"$line")
 	[ -n "${tt:-}" ] || fail "tst printed no total: $(tail -3 "$1")"
 }
 
@@ -273,6 +288,7 @@ assert_exact() {
 	wait_synced "${2:-60}"
 	[ "$(count a)" = "$1" ] || fail "a has $(count a) rows, tst committed $1"
 	[ "$(count b)" = "$1" ] || fail "b has $(count b) rows, tst committed $1"
+	[ "${THREE:-0}" = 0 ] || [ "$(count c)" = "$1" ] || fail "c has $(count c) rows, tst committed $1"
 }
 
 it_pass() {
@@ -288,7 +304,7 @@ it_pass() {
 # that runs more than one snk passes each one's log, with its SNK_PID and SOCK).
 assert_tail_only() {
 	local n logs=("${@:-$WORK/snk.log}")
-	n=$({ grep -hoE 'repaired [0-9]+ rows into [a-z0-9_]+(,| and) [0-9]+ (rows )?into [a-z0-9_]+' "${logs[@]}" || true; } |
+	n=$({ grep -hoE 'repaired [0-9]+ rows into [a-z0-9_]+((,| and) [0-9]+ (rows )?into [a-z0-9_]+)+' "${logs[@]}" || true; } |
 		{ grep -oE ' [0-9]+ ' || true; } | awk '{ s += $1 } END { print s + 0 }')
 	[ "$n" = 0 ] || fail "a reconcile repaired $n rows: the tail alone did not deliver them ($(grep -h 'reconcile' "${logs[@]}" | grep -E 'repaired [1-9]|[1-9][0-9]* into [a-z]' | head -3))"
 	if [ -n "$SNK_PID" ] && kill -0 "$SNK_PID" 2>/dev/null; then

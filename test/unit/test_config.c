@@ -230,8 +230,11 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{\"databases\": 1}"), "databases: must be an object");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\"}}"), "databases.b: missing");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"\"}}"), "databases.b: must be a non-empty string");
-	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"z\"}}"),
-		       "databases: 3 given; this snk syncs exactly 2 databases");
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"z\", \"d\": \"4\", \"e\": \"5\","
+				 " \"f\": \"6\", \"g\": \"7\", \"h\": \"8\", \"i\": \"9\"}}"),
+		       "databases: more than 8; snk syncs 2 to 8 databases");
+	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"y\", \"c\": \"y\"}}"),
+		       "databases: b and c are the same connection string");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"eu\": \"x\"}}"), "databases: 1 given");
 	CHECK_CONTAINS(parse_err("{\"databases\": {}}"), "databases: 0 given");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"x\"}}"), "a and b are the same connection string");
@@ -248,6 +251,11 @@ int main(void)
 			   sizeof(err)) == CONFIG_OK);
 	CHECK(cfg && cfg->ndb == 2 && strcmp(cfg->db_name[0], "us_east") == 0 && strcmp(cfg->db_name[1], "eu2") == 0 &&
 	      strcmp(cfg->conninfo[1], "dbname=y") == 0);
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(config_parse("{\"databases\": {\"eu\": \"dbname=x\", \"us\": \"dbname=y\", \"ap\": \"dbname=z\"}}", "t.json",
+			   &cfg, err, sizeof(err)) == CONFIG_OK);
+	CHECK(cfg && cfg->ndb == 3 && strcmp(cfg->db_name[2], "ap") == 0 && strcmp(cfg->conninfo[2], "dbname=z") == 0);
 	config_free(cfg);
 	/* A malformed conninfo is refused without echoing it: it may hold the password. */
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"host=h password horse-battery\", \"b\": \"y\"}}"),
