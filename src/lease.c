@@ -125,13 +125,21 @@ static int held(const struct snk_app *app)
 	return n;
 }
 
-/* The next database's lock session connects; connected, it tries at once. */
-static void advance(struct snk_app *app)
+static void activate(struct snk_app *app, struct snk_side *s);
+
+/* The next database's lock session connects; connected, it tries at once. With none left
+ * to take (the rest held, or down and passed over), snk is active. s: the database whose
+ * lock session moved the order on, for the log. */
+static void advance(struct snk_app *app, struct snk_side *s)
 {
 	int next = lease_first_missing(app);
 
-	if (app->stopping || next >= app->ndb)
+	if (app->stopping)
 		return;
+	if (next >= app->ndb) {
+		activate(app, s);
+		return;
+	}
 	side_start_writer(&app->side[next]);
 	if (app->side[next].writer_checked)
 		side_try_lock(&app->side[next]);
@@ -165,8 +173,8 @@ void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
 					 " to and from %s stop until this snk holds them again; the others go on", s->name,
 					 s->name);
 		}
-		if (l->role != ROLE_ACTIVE)
-			advance(app); /* the lock order goes on past a database that is down */
+		if (l->role == ROLE_STARTING)
+			advance(app, s); /* the lock order goes on past a database that is down */
 		return;
 	}
 	for (int i = 0; i < app->ndb; i++)
@@ -216,24 +224,12 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 			 " released", s->name, who);
 }
 
-void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
+/* Every lock there is to take is held (the ones of databases that are down passed
+ * over): active, and every session of those databases starts. */
+static void activate(struct snk_app *app, struct snk_side *s)
 {
 	struct snk_lease *l = &app->lease;
-	int next = lease_first_missing(app);
 
-	if (app->stopping)
-		return;
-	if (partial(app) && l->role == ROLE_ACTIVE) {
-		/* a database back: its sessions start, the others run on */
-		log_info(pgconn_name(s->write), "holding the writer locks of %s again: the directions to and from it"
-			 " start", s->name);
-		side_start(s);
-		return;
-	}
-	if (next < app->ndb) {
-		advance(app);
-		return;
-	}
 	if (held(app) < 2)
 		return; /* with the others down there is nothing to copy yet: their return goes on */
 	if (l->role != ROLE_ACTIVE) {
@@ -259,6 +255,25 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 		if (app->side[i].lock == SIDE_LOCK_HELD)
 			side_start(&app->side[i]);
 	}
+}
+
+void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
+{
+	struct snk_lease *l = &app->lease;
+
+	if (app->stopping)
+		return;
+	if (partial(app) && l->role == ROLE_ACTIVE) {
+		/* a database back: its sessions start, the others run on */
+		log_info(pgconn_name(s->write), "holding the writer locks of %s again: the directions to and from it"
+			 " start", s->name);
+		side_start(s);
+		return;
+	}
+	if (lease_first_missing(app) < app->ndb)
+		advance(app, s);
+	else
+		activate(app, s);
 }
 
 static void arm(struct snk_lease *l)

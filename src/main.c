@@ -576,7 +576,7 @@ static int cmd_run(struct runtime *rt)
 	struct snk_metrics *metrics = NULL;
 	struct event *sig_term, *sig_int, *sig_hup, *tick;
 	struct timeval tick_tv = { 1, 0 };
-	char err[1024], what[160];
+	char err[1024], what[160], dbs[SNK_DB_MAX * (SNK_DB_NAME_MAX + 5)];
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -637,9 +637,16 @@ static int cmd_run(struct runtime *rt)
 		snprintf(what, sizeof(what), "%s", rt->app.tables[0].label);
 	else
 		snprintf(what, sizeof(what), "%d tables (%s, ...)", rt->app.ntables, rt->app.tables[0].label);
-	log_info(NULL, "snk %s syncing %s both ways between a and b; woken by %s%s%s, polling every %d ms;"
-		 " control socket %s",
-		 SNK_VERSION, what, rt->cfg->notify_channel[0] ? "NOTIFY " : "timer only", rt->cfg->notify_channel,
+	{
+		size_t n = 0;
+
+		for (int i = 0; i < rt->cfg->ndb; i++)
+			n += (size_t)snprintf(dbs + n, sizeof(dbs) - n, "%s%s", i == 0 ? "" : i + 1 < rt->cfg->ndb ? ", " : " and ",
+					      rt->cfg->db_name[i]);
+	}
+	log_info(NULL, "snk %s syncing %s %s between %s; woken by %s%s%s, polling every %d ms; control socket %s",
+		 SNK_VERSION, what, rt->cfg->ndb == 2 ? "both ways" : "every way", dbs,
+		 rt->cfg->notify_channel[0] ? "NOTIFY " : "timer only", rt->cfg->notify_channel,
 		 rt->cfg->notify_channel[0] ? " and timer" : "", rt->cfg->poll_interval_ms, rt->cfg->control_socket);
 	if (metrics)
 		log_info(NULL, "metrics on http://%s/metrics, health on /healthz", rt->cfg->metrics_listen);
