@@ -62,4 +62,18 @@ q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'after' FROM gener
 wait_synced 60
 assert_exact 360
 snk_stop || fail "SIGTERM did not exit 0"
-it_pass "a gone after 300 of its rows reached b only: the b-c reconcile brought them to c (300 repaired, pairs with a passed over); with a back, 360 rows in all three"
+
+# verify compares every pair: identical, then one row written into c alone.
+"$SNK" -c "$CFG" verify >"$WORK/verify.out" 2>&1 || fail "verify of three identical databases exited $?: $(cat "$WORK/verify.out")"
+grep -qx 'all 3 databases IDENTICAL (3 pairs)' "$WORK/verify.out" || fail "verify: $(cat "$WORK/verify.out")"
+q c "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'c alone')"
+rc=0
+"$SNK" -c "$CFG" verify >"$WORK/verify.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -qx 'a and b: IDENTICAL' "$WORK/verify.out" && grep -qx 'a and c: DIFFERENT' "$WORK/verify.out" &&
+	grep -qx '2 of 3 pairs of databases DIFFERENT: a and c, b and c' "$WORK/verify.out" ||
+	fail "verify with a row in c alone exited $rc: $(cat "$WORK/verify.out")"
+"$SNK" -c "$CFG" verify --json >"$WORK/verify.json" 2>&1 || true
+jq -e '.result == "different" and ([.pairs[] | select(.result == "different") | .databases | join("-")] == ["a-c", "b-c"])
+	and .pairs[1].tables[0].differences.only_in_c.count == 1' "$WORK/verify.json" >/dev/null ||
+	fail "verify --json: $(cat "$WORK/verify.json")"
+it_pass "a gone after 300 of its rows reached b only: the b-c reconcile brought them to c (300 repaired, pairs with a passed over); with a back, 360 rows in all three; verify names the pairs that differ"
