@@ -322,6 +322,18 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 			return false;
 		}
 	}
+	/* By name, whatever the file's order: the writer locks are taken in this order, and
+	 * two snks (or two versions of snk) must take them in the same one. */
+	for (int i = 1; i < cfg->ndb; i++) {
+		for (int j = i; j > 0 && strcmp(cfg->db_name[j - 1], cfg->db_name[j]) > 0; j--) {
+			char *db = cfg->db_name[j], *conninfo = cfg->conninfo[j];
+
+			cfg->db_name[j] = cfg->db_name[j - 1];
+			cfg->conninfo[j] = cfg->conninfo[j - 1];
+			cfg->db_name[j - 1] = db;
+			cfg->conninfo[j - 1] = conninfo;
+		}
+	}
 	if (cfg->ndb == 1 && strcmp(cfg->db_name[0], "a") == 0) {
 		set_err(err, errlen, "%s: databases.b: missing; give a libpq conninfo or URI", name);
 		return false;

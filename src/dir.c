@@ -266,8 +266,14 @@ static void cursors_loaded(struct snk_dir *d)
 	if (!app->ready) {
 		bool all = true;
 
-		for (int i = 0; i < app->ndir; i++)
-			all = all && app->dir[i].state != DIR_WAIT && app->dir[i].state != DIR_LOADING;
+		/* every direction has loaded its cursors; with three databases or more, those
+		 * of a database whose locks this snk lacks (it is down) are not waited for */
+		for (int i = 0; i < app->ndir; i++) {
+			const struct snk_dir *o = &app->dir[i];
+
+			all = all && ((o->state != DIR_WAIT && o->state != DIR_LOADING) ||
+				      (app->ndb >= 3 && (o->src->lock != SIDE_LOCK_HELD || o->dst->lock != SIDE_LOCK_HELD)));
+		}
 		app->ready = all;
 		if (all && app->on_ready)
 			app->on_ready(app);

@@ -98,12 +98,29 @@ static void set_role(struct snk_app *app, enum snk_role role)
 }
 
 /* With three databases or more, one that is down delays only the directions that touch
- * it: its locks are taken when it is back, and the others go on without it. With two,
- * every direction touches both: a lost lock session stops everything until both are
- * held again, as a standby pair needs. */
+ * it: a snk is active while it holds the locks of a majority of the databases (only one
+ * snk can), takes the others as they come back, and the lock order passes over a
+ * database whose lock session cannot connect. A snk without a majority holds no lock, so
+ * that two snks that each reach only some of the databases cannot keep each other out.
+ * With two, every direction touches both: a lost lock session stops everything until
+ * both are held again, and a standby keeps a's lock while it polls b's (DESIGN, Standby). */
 static bool partial(const struct snk_app *app)
 {
 	return app->ndb >= 3;
+}
+
+static int held(const struct snk_app *app)
+{
+	int n = 0;
+
+	for (int i = 0; i < app->ndb; i++)
+		n += app->side[i].lock == SIDE_LOCK_HELD;
+	return n;
+}
+
+static bool majority(const struct snk_app *app)
+{
+	return held(app) > app->ndb / 2;
 }
 
 int lease_first_missing(const struct snk_app *app)
@@ -116,20 +133,22 @@ int lease_first_missing(const struct snk_app *app)
 	return app->ndb;
 }
 
-static int held(const struct snk_app *app)
-{
-	int n = 0;
-
-	for (int i = 0; i < app->ndb; i++)
-		n += app->side[i].lock == SIDE_LOCK_HELD;
-	return n;
-}
-
 static void activate(struct snk_app *app, struct snk_side *s);
 
+/* Three or more: every lock is let go and every session stops; the order starts again
+ * from the first database at the next tick. */
+static void release_all(struct snk_app *app, const char *why)
+{
+	for (int i = 0; i < app->ndb; i++)
+		side_stop(&app->side[i], false, why);
+	if (rc_running(app->reconcile.rc))
+		rc_abort(app->reconcile.rc, why);
+}
+
 /* The next database's lock session connects; connected, it tries at once. With none left
- * to take (the rest held, or down and passed over), snk is active. s: the database whose
- * lock session moved the order on, for the log. */
+ * to take (the rest held, or down and passed over), snk is active if it holds a majority
+ * (with two: both); with three or more and no majority it lets go of what it holds and
+ * tries again at the next tick. s: the database whose lock session moved the order on. */
 static void advance(struct snk_app *app, struct snk_side *s)
 {
 	int next = lease_first_missing(app);
@@ -137,7 +156,10 @@ static void advance(struct snk_app *app, struct snk_side *s)
 	if (app->stopping)
 		return;
 	if (next >= app->ndb) {
-		activate(app, s);
+		if (!partial(app) || majority(app))
+			activate(app, s);
+		else if (held(app) > 0)
+			release_all(app, "no majority of the databases is reachable");
 		return;
 	}
 	side_start_writer(&app->side[next]);
@@ -161,17 +183,23 @@ void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
 		bool lost = s->lost_lock;
 
 		s->lost_lock = false;
-		if (lost) {
+		if (lost && had && majority(app)) {
 			/* The directions among the others go on, fenced by their own locks; this
 			 * one's sessions stop until its locks are held again (its lock session
 			 * reconnects and tries them: lease_on_lockable). */
 			side_stop(s, true, "its writer locks are being taken again");
 			if (rc_running(app->reconcile.rc) && sync_reconcile_touches(app, s->index))
 				rc_abort(app->reconcile.rc, "a lock session was lost");
-			if (had)
-				log_warn(pgconn_name(s->write), "the writer locks of %s went with the session: the directions"
-					 " to and from %s stop until this snk holds them again; the others go on", s->name,
-					 s->name);
+			log_warn(pgconn_name(s->write), "the writer locks of %s went with the session: the directions"
+				 " to and from %s stop until this snk holds them again; the others go on", s->name, s->name);
+			return;
+		}
+		if (lost && had) {
+			log_warn(pgconn_name(s->write), "the writer locks of %s went with the session, and this snk no"
+				 " longer holds those of a majority of the databases: every session stops until it does",
+				 s->name);
+			release_all(app, "the writer locks are being taken again");
+			set_role(app, ROLE_STARTING);
 		}
 		if (l->role == ROLE_STARTING)
 			advance(app, s); /* the lock order goes on past a database that is down */
@@ -209,13 +237,25 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 	l->active = s->holder;
 	l->active_side = s->index;
 	l->waiting = s->index;
+	if (partial(app) && l->role == ROLE_ACTIVE && majority(app)) {
+		/* A database back whose lock another session took meanwhile: no other snk can
+		 * hold a majority, so whoever it is lets go (or is not a snk); its directions
+		 * wait, the lock is polled, and the others go on. */
+		if (news)
+			log_warn(pgconn_name(s->write), "the writer lock of %s is held by %s; the directions to and from"
+				 " %s wait until it is released", s->name, who, s->name);
+		l->active = s->holder;
+		l->active_side = s->index;
+		return;
+	}
 	if (l->role == ROLE_ACTIVE || l->was_active)
 		log_warn(pgconn_name(s->write), "stepping down to standby: the writer lock of %s is now held by %s;"
 			 " another snk took over while this one's session was gone", s->name, who);
 	/* Everything but the lock sessions up to this database stops; those past it close, so
-	 * that whoever holds this one can take them. */
+	 * that whoever holds this one can take them. With three or more, the earlier ones'
+	 * locks go too (a majority decides, not the order). */
 	for (int i = 0; i < app->ndb; i++)
-		side_stop(&app->side[i], i <= s->index, "standby");
+		side_stop(&app->side[i], partial(app) ? i == s->index : i <= s->index, "standby");
 	if (rc_running(app->reconcile.rc))
 		rc_abort(app->reconcile.rc, "this snk is now a standby");
 	set_role(app, ROLE_STANDBY);
@@ -270,10 +310,7 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s)
 		side_start(s);
 		return;
 	}
-	if (lease_first_missing(app) < app->ndb)
-		advance(app, s);
-	else
-		activate(app, s);
+	advance(app, s);
 }
 
 static void arm(struct snk_lease *l)
@@ -296,9 +333,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < app->ndb; i++)
 			side_heartbeat(&app->side[i]);
 	}
-	/* the first missing lock is tried again, on its session as it is: no reconnect */
-	if (next < app->ndb && !app->stopping)
-		side_try_lock(&app->side[next]);
+	/* the first missing lock is tried again, on its session as it is: no reconnect (a lock
+	 * session that was stopped starts again) */
+	if (next < app->ndb && !app->stopping) {
+		if (app->side[next].writer_checked)
+			side_try_lock(&app->side[next]);
+		else
+			side_start_writer(&app->side[next]);
+	}
 	arm(l);
 }
 

@@ -69,7 +69,19 @@ static void on_role(struct snk_app *app)
 
 static void on_ready(struct snk_app *app)
 {
-	log_info(NULL, "%s databases connected, schema verified, cursors loaded: syncing", app->ndb == 2 ? "both" : "all");
+	char down[SNK_DB_MAX * (SNK_DB_NAME_MAX + 2)] = "";
+	size_t n = 0;
+
+	for (int i = 0; i < app->ndb; i++) {
+		if (app->side[i].lock != SIDE_LOCK_HELD)
+			n += (size_t)snprintf(down + n, sizeof(down) - n, "%s%s", n ? ", " : "", app->side[i].name);
+	}
+	if (down[0])
+		log_info(NULL, "the databases that are up are connected, schema verified, cursors loaded: syncing"
+			 " (down: %s, synced when it is back)", down);
+	else
+		log_info(NULL, "%s databases connected, schema verified, cursors loaded: syncing",
+			 app->ndb == 2 ? "both" : "all");
 	notify_send("READY=1");
 }
 

@@ -476,7 +476,8 @@ static void write_state_cb(struct snk_pgconn *c, void *arg)
 			s->lock_pid = 0;
 			s->write_ok = false;
 			s->writer_checked = false;
-			s->writer_down = true;
+			/* down: it failed and retries (BACKOFF); a session stopped on purpose is not */
+			s->writer_down = pgconn_state(c) == PGCONN_BACKOFF;
 			s->lost_lock = s->lock == SIDE_LOCK_HELD;
 			s->lock = SIDE_LOCK_NONE;
 			s->hooks.on_session(s->hooks.arg, s, true, false);
@@ -627,6 +628,7 @@ void side_stop(struct snk_side *s, bool keep_writer, const char *why)
 	if (!keep_writer) {
 		s->write_ok = false;
 		s->writer_checked = false;
+		s->writer_down = false;
 		s->lock = SIDE_LOCK_NONE;
 		if (s->lock_pid)
 			s->prev_lock_pid = s->lock_pid;

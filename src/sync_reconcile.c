@@ -47,8 +47,10 @@ void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
 		fresh |= !d->tdirs[i].reconcile_pending;
 		d->tdirs[i].reconcile_pending = true;
 	}
-	if (fresh)
+	if (fresh) {
 		d->app->reconcile.epoch++;
+		d->app->reconcile.wait_for_pairs = false; /* a new debt: the pairs that can run, now */
+	}
 	want(d->app, reason);
 }
 
@@ -68,21 +70,33 @@ static const struct snk_dir *dir_of(const struct snk_app *app, int src, int dst)
 	return &app->dir[sync_dir_index(app->ndb, src, dst)];
 }
 
-/* Whether the direction can bring rows now: its sessions up and its cursors loaded. */
+/* Whether the direction may bring rows: its sessions are up (a pass that fails is
+ * retried, so it may yet). */
 static bool dir_running(const struct snk_dir *d)
 {
-	return d->src->read_ok && d->dst->write_ok && d->state != DIR_WAIT && d->state != DIR_LOADING &&
-	       d->state != DIR_FAILED && d->state != DIR_RETRY;
+	return d->src->read_ok && d->dst->write_ok;
+}
+
+/* The xmax of the last snapshot d has read table t under: every row of t it has sent to
+ * its destination, committed or still in flight, has an xid below it. */
+static uint64_t read_bound(const struct snk_dir *d, int t)
+{
+	uint64_t x = d->tdirs[t].prev.text ? d->tdirs[t].prev.xmax : 0;
+
+	if (d->w.next.text && d->w.next.xmax > x)
+		x = d->w.next.xmax;
+	return x;
 }
 
 /* Whether the tail has passed a row of database s (of the pair compared) that d lacks:
  * only then is its absence in d a loss to repair. A row s's application wrote (xid) is
  * passed once s -> d's cursor sees it. A row snk copied into s (xid 0) came from d, or
  * from a third database o, whose own direction o -> d may still be carrying it. It is
- * passed once o -> d has come as far as o -> s had when the row was found (o -> d's xmin
- * at or past o -> s's xmax: every xid o -> s has passed, o -> d has), or when o -> d is
- * not running (o or a session down: nothing else would bring it). A copy left to a third
- * database's tail makes the run come back soon (in_flight). */
+ * passed once o -> d has committed as far as o -> s had read when the row was found (o ->
+ * d's committed xmin at or past the xmax of o -> s's last snapshot: every row o -> s
+ * could have put into s, o -> d has put into d), or when o -> d is not running (o or a
+ * session down: nothing else would bring it). A copy left to a third database's tail
+ * makes the run come back soon (in_flight). */
 static bool hook_passed(void *arg, int src, uint64_t xid)
 {
 	struct snk_app *app = arg;
@@ -97,8 +111,7 @@ static bool hook_passed(void *arg, int src, uint64_t xid)
 		if (o == s || o == d || !dir_running(od = dir_of(app, o, d)))
 			continue;
 		os = dir_of(app, o, s);
-		if (!od->tdirs[t].committed.text || !os->tdirs[t].committed.text ||
-		    od->tdirs[t].committed.xmin < os->tdirs[t].committed.xmax) {
+		if (!od->tdirs[t].committed.text || od->tdirs[t].committed.xmin < read_bound(os, t)) {
 			r->in_flight++;
 			return false;
 		}
@@ -217,8 +230,11 @@ static void close_cb(evutil_socket_t fd, short what, void *arg)
 	struct snk_app *app = arg;
 	bool closed = false;
 
-	for (int p = 0; app->reconcile.table < 0 && p < app->reconcile.npairs; p++)
-		closed |= rc_close(app->reconcile.engines[p]);
+	/* between runs every engine; during one, those of the pairs done */
+	for (int p = 0; p < app->reconcile.npairs; p++) {
+		if (app->reconcile.table < 0 || p < app->reconcile.pair)
+			closed |= rc_close(app->reconcile.engines[p]);
+	}
 	if (closed)
 		log_debug("reconcile", "sessions closed until the next run");
 }
@@ -255,6 +271,7 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 	r->last = *st;
 	r->table = -1;
 	r->runs++;
+	r->in_flight_runs = r->in_flight_seen ? r->in_flight_runs + 1 : 0;
 	for (int i = 0; i < app->ndb; i++)
 		r->repaired_total[i] += st->repaired_db[i];
 	r->conflicts_total += st->conflicts;
@@ -368,16 +385,23 @@ static void hook_finish(void *arg, const struct rc_stats *st)
 		return;
 	}
 	if (r->in_flight > 0) {
-		/* copies a third database's tail is still bringing: looked at again soon */
+		/* Copies a third database's tail is still bringing: looked at again soon, and
+		 * later each time it happens again in a row (under steady load it may). */
+		int shift = r->in_flight_runs < 4 ? r->in_flight_runs : 4;
+
 		want(app, "rows were in flight from a third database");
-		r->retry_ms = clock_now_ms() + IN_FLIGHT_RETRY_MS;
+		r->retry_ms = clock_now_ms() + ((int64_t)IN_FLIGHT_RETRY_MS << shift);
+		r->in_flight_seen = true;
 	} else if (r->epoch == r->run_epoch) {
 		settle_debts(app, r->table);
 	}
 	r->run.keyspace_done = run_share(app, 1.0);
 	if (++r->table >= app->ntables) {
+		const struct timeval soon = { 0, 0 };
+
 		r->table = 0;
 		r->pair++;
+		(void)event_base_once(app->base, -1, EV_TIMEOUT, close_cb, app, &soon); /* the pair's sessions */
 	}
 	if (r->pair >= r->npairs) {
 		r->table = 0;
@@ -516,6 +540,7 @@ void sync_reconcile_tick(struct snk_app *app)
 	}
 	if (r->next_ms && now >= r->next_ms) {
 		r->next_ms = 0;
+		r->wait_for_pairs = false;
 		want(app, "reconcile_interval_s");
 	}
 	if (!r->wanted || app->paused || app->stopping || app->tables_pending || now < r->retry_ms ||
@@ -538,6 +563,7 @@ void sync_reconcile_tick(struct snk_app *app)
 	r->pair = 0;
 	r->skipped = 0;
 	r->skip_reason[0] = '\0';
+	r->in_flight_seen = false;
 	if (app->ndb == 2 && app->ntables == 1)
 		log_info("reconcile", "starting (%s): comparing %s in %s and %s by id range", r->reason, app->tables[0].label,
 			 app->side[0].name, app->side[1].name);

@@ -26,7 +26,7 @@ struct snk_table_spec {
 
 struct snk_config {
 	char *path;             /* owned: the file it was read from (config_parse's name) */
-	int ndb;                /* databases, 2..SNK_DB_MAX, in the config's order */
+	int ndb;                /* databases, 2..SNK_DB_MAX, sorted by name (the lock order) */
 	char *db_name[SNK_DB_MAX]; /* owned: [ndb] their names ("a", "b", or the user's "eu", ...) */
 	char *conninfo[SNK_DB_MAX]; /* owned: [ndb] libpq conninfo or URI of each */
 	char *schema;           /* owned: schema of the table */

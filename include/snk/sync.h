@@ -50,6 +50,8 @@ struct snk_rc_schedule {
 	char skip_reason[160];
 	bool wait_for_pairs;            /* the last run skipped pairs: the next waits until all can run */
 	uint64_t in_flight;             /* copies of the running pair's table left to a third database's tail */
+	bool in_flight_seen;            /* some in the running run */
+	int in_flight_runs;             /* runs in a row that saw some: each waits longer for the next */
 	bool wanted;
 	char reason[128];
 	uint64_t epoch;                 /* bumped whenever a table starts owing a reconcile */

@@ -249,13 +249,20 @@ int main(void)
 	cfg = NULL;
 	CHECK(config_parse("{\"databases\": {\"us_east\": \"dbname=x\", \"eu2\": \"dbname=y\"}}", "t.json", &cfg, err,
 			   sizeof(err)) == CONFIG_OK);
-	CHECK(cfg && cfg->ndb == 2 && strcmp(cfg->db_name[0], "us_east") == 0 && strcmp(cfg->db_name[1], "eu2") == 0 &&
-	      strcmp(cfg->conninfo[1], "dbname=y") == 0);
+	/* sorted by name, whatever the file's order: the lock order must not depend on it */
+	CHECK(cfg && cfg->ndb == 2 && strcmp(cfg->db_name[0], "eu2") == 0 && strcmp(cfg->db_name[1], "us_east") == 0 &&
+	      strcmp(cfg->conninfo[0], "dbname=y") == 0 && strcmp(cfg->conninfo[1], "dbname=x") == 0);
 	config_free(cfg);
 	cfg = NULL;
 	CHECK(config_parse("{\"databases\": {\"eu\": \"dbname=x\", \"us\": \"dbname=y\", \"ap\": \"dbname=z\"}}", "t.json",
 			   &cfg, err, sizeof(err)) == CONFIG_OK);
-	CHECK(cfg && cfg->ndb == 3 && strcmp(cfg->db_name[2], "ap") == 0 && strcmp(cfg->conninfo[2], "dbname=z") == 0);
+	CHECK(cfg && cfg->ndb == 3 && strcmp(cfg->db_name[0], "ap") == 0 && strcmp(cfg->conninfo[0], "dbname=z") == 0 &&
+	      strcmp(cfg->db_name[2], "us") == 0);
+	config_free(cfg);
+	cfg = NULL;
+	CHECK(config_parse("{\"databases\": {\"b\": \"dbname=y\", \"a\": \"dbname=x\"}}", "t.json", &cfg, err, sizeof(err)) ==
+	      CONFIG_OK);
+	CHECK(cfg && strcmp(cfg->db_name[0], "a") == 0 && strcmp(cfg->conninfo[0], "dbname=x") == 0);
 	config_free(cfg);
 	/* A malformed conninfo is refused without echoing it: it may hold the password. */
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"host=h password horse-battery\", \"b\": \"y\"}}"),
