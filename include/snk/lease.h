@@ -49,8 +49,8 @@ void lease_on_writer_ready(struct snk_app *app, struct snk_side *s);
  * other databases or more still locked, only that database's sessions stop. */
 void lease_on_writer_lost(struct snk_app *app, struct snk_side *s);
 
-/* lease_first_missing: the first database (in the config's order) whose locks this snk
- * lacks, ndb: none. */
+/* lease_first_missing: the first database (in the lock order: by name) whose locks this
+ * snk lacks, ndb: none; with three or more, one whose lock session is down is passed over. */
 int lease_first_missing(const struct snk_app *app);
 const char *lease_role_name(enum snk_role role);
 /* lease_describe: "standby; active: database a backend pid 123 (...)" or the role's name. */

@@ -74,7 +74,7 @@ struct snk_app {
 	const struct snk_config *cfg;   /* borrowed; swapped on reload */
 	struct snk_table *tables;       /* owned: [ntables], the config's tables in its order */
 	int ntables;
-	struct snk_side side[SNK_DB_MAX]; /* [ndb], in the config's order */
+	struct snk_side side[SNK_DB_MAX]; /* [ndb], sorted by name (config.c) */
 	int ndb;
 	struct snk_dir dir[SNK_DIR_MAX]; /* [ndir]: every ordered pair, sync_dir_index */
 	int ndir;
