@@ -1,7 +1,7 @@
 /* main.c - snk: command line, start-up checks, the event loop and its signals.
  *
  *   snk [-c config.json] [-v] [run]      sync until SIGTERM/SIGINT
- *   snk [-c config.json] migrate         prepare both databases (idempotent)
+ *   snk [-c config.json] migrate         prepare every database (idempotent)
  *   snk [-c config.json] verify [--list N] [--json]  compare the tables
  *   snk [-c config.json] check           can snk run here? one line per check, changes nothing
  *   snk [-c config.json] --check-config  validate the config and exit
@@ -170,12 +170,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: snk [-c CONFIG] [-v] [run]      keep the table identical in databases a and b\n"
-		"       snk [-c CONFIG] migrate         create or prepare the table and snk's schema in both\n"
+		"usage: snk [-c CONFIG] [-v] [run]      keep the tables identical in every database of CONFIG\n"
+		"       snk [-c CONFIG] migrate         create or prepare the tables and snk's schema in each\n"
 		"       snk [-c CONFIG] verify [--list N] [--json]  compare the tables, change nothing;\n"
 		"                                       exit 0 identical, 1 different\n"
 		"       snk [-c CONFIG] check           connections, migrations, privileges, NOTIFY trigger, TLS files,\n"
-		"                                       writer lock of both databases; exit 0 all ok, 1 a check failed\n"
+		"                                       writer lock of each database; exit 0 all ok, 1 a check failed\n"
 		"       snk [-c CONFIG] --check-config  validate CONFIG and exit\n"
 		"       snk -V | --version\n"
 		"CONFIG defaults to ./config.json. -v logs debug lines (twice: noise).\n");
