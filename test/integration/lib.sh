@@ -174,6 +174,19 @@ snk_kill9() {
 	SNK_PID=
 }
 
+# kill9_restarts N: N times, at a random moment 0.1-0.9 s apart, SIGKILL snk and start it
+# again; then a SIGTERM (which must exit 0) and a last start.
+kill9_restarts() {
+	for _ in $(seq 1 "$1"); do
+		sleep "0.$((RANDOM % 9 + 1))"
+		snk_kill9
+		snk_start
+	done
+	sleep 0.5
+	snk_stop || fail "SIGTERM under load did not exit 0"
+	snk_start
+}
+
 # status_field JQ_PATH: one value from snkctl status --json, e.g. .a_to_b.rows_read
 status_field() {
 	# Exit 2 says snk is degraded; the fields are what the caller wants to know.

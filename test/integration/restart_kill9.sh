@@ -9,14 +9,7 @@ snk_start
 "$TST" -c "$CFG" --seconds 14 --quiet >"$WORK/tst.out" &
 TST_PID=$!
 BG_PIDS+=($TST_PID)
-for i in $(seq 1 12); do
-	sleep "0.$((RANDOM % 9 + 1))"
-	snk_kill9
-	snk_start
-done
-sleep 0.5
-snk_stop || fail "SIGTERM under load did not exit 0"
-snk_start
+kill9_restarts 12
 wait "$TST_PID"
 tst_totals "$WORK/tst.out"
 assert_exact "$tt" 90

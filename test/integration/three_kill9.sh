@@ -19,14 +19,7 @@ sleep 1
 	fail "status lists the directions $(status_field .directions)"
 sessions=$(q a "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('snk a.read', 'snk a.write')")
 [ "$sessions" = 2 ] || fail "a has $sessions of snk's tail sessions, want a.read and a.write (one each, shared by all directions)"
-for i in $(seq 1 8); do
-	sleep "0.$((RANDOM % 9 + 1))"
-	snk_kill9
-	snk_start
-done
-sleep 0.5
-snk_stop || fail "SIGTERM under load did not exit 0"
-snk_start
+kill9_restarts 8
 wait "$TST_PID"
 tst_totals "$WORK/tst.out"
 [ "$ta" -gt 0 ] && [ "$tb" -gt 0 ] && [ "$tc" -gt 0 ] || fail "tst did not write into all three: a=$ta b=$tb c=$tc"
