@@ -163,9 +163,8 @@ static bool connect_first(struct side *sd, const struct snk_config *cfg, int for
 		if (sd[i].conn || (force_side >= 0 && force_side != i))
 			continue;
 		if (any)
-			fprintf(stderr,
-				"tst: database %s: %s; writing to the others meanwhile, retrying %s every second\n",
-				sd[i].name, err[i], sd[i].name);
+			fprintf(stderr, "tst: database %s: %s; writing to %s meanwhile, retrying %s every second\n",
+				sd[i].name, err[i], cfg->ndb == 2 ? sd[1 - i].name : "the others", sd[i].name);
 		else
 			fprintf(stderr, "tst: cannot connect to database %s: %s\n", sd[i].name, err[i]);
 		sd[i].next_try = now_s() + 1.0;
