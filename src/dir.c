@@ -189,6 +189,8 @@ static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 
 	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now, NULL, 0))
 		d->load_bad = true;
+	else if (d->src_now.xmax > d->read_hw)
+		d->read_hw = d->src_now.xmax; /* a process before this one may have read up to here */
 }
 
 static void start_first_copy(struct snk_tdir *td)
@@ -332,6 +334,13 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 	if (d->load_error.sqlstate[0] || d->load_bad) {
 		dir_fail(d, d->load_error.sqlstate[0] ? &d->load_error : NULL,
 			 d->load_error.sqlstate[0] ? "loading the cursors" : "a stored cursor is not a valid snapshot");
+		return;
+	}
+	/* The cursors were read under a grant of the destination's locks that has ended since
+	 * (the source's answer came last): another snk may have moved them meanwhile, and a
+	 * mark written now would set them back. */
+	if (d->dst->lock != SIDE_LOCK_HELD || d->dst->lock_epoch != d->dst_epoch) {
+		dir_fail(d, NULL, "the destination's writer locks changed while the cursors were read");
 		return;
 	}
 	mark = calloc((size_t)d->ntables + 1, sizeof(bool));

@@ -135,14 +135,31 @@ int lease_first_missing(const struct snk_app *app)
 
 static void activate(struct snk_app *app, struct snk_side *s);
 
-/* Three or more: every lock is let go and every session stops; the order starts again
- * from the first database at the next tick. */
+/* Three or more, no majority: every lock is let go, and no lock is tried for a while
+ * (250 ms, doubling up to reconnect_max_ms while it happens again), so that a snk that
+ * reaches too few databases neither spins nor keeps taking a lock another snk needs. Lock
+ * sessions that are down keep their own backoff. */
 static void release_all(struct snk_app *app, const char *why)
 {
-	for (int i = 0; i < app->ndb; i++)
-		side_stop(&app->side[i], false, why);
+	struct snk_lease *l = &app->lease;
+
+	for (int i = 0; i < app->ndb; i++) {
+		const struct snk_side *s = &app->side[i];
+
+		if (s->lock == SIDE_LOCK_HELD || s->writer_checked || s->read_ok || pgconn_ready(s->write))
+			side_stop(&app->side[i], false, why);
+	}
 	if (rc_running(app->reconcile.rc))
 		rc_abort(app->reconcile.rc, why);
+	l->hold_ms = l->hold_ms ? l->hold_ms * 2 : 250;
+	if (l->hold_ms > app->cfg->reconnect_max_ms)
+		l->hold_ms = app->cfg->reconnect_max_ms;
+	l->hold_until_ms = clock_now_ms() + l->hold_ms;
+}
+
+static bool holding_off(const struct snk_app *app)
+{
+	return partial(app) && app->lease.role != ROLE_ACTIVE && clock_now_ms() < app->lease.hold_until_ms;
 }
 
 /* The next database's lock session connects; connected, it tries at once. With none left
@@ -153,8 +170,8 @@ static void advance(struct snk_app *app, struct snk_side *s)
 {
 	int next = lease_first_missing(app);
 
-	if (app->stopping)
-		return;
+	if (app->stopping || holding_off(app))
+		return; /* the tick goes on after the wait */
 	if (next >= app->ndb) {
 		if (!partial(app) || majority(app))
 			activate(app, s);
@@ -170,7 +187,8 @@ static void advance(struct snk_app *app, struct snk_side *s)
 void lease_on_lockable(struct snk_app *app, struct snk_side *s)
 {
 	/* An active snk of three databases or more takes back a database that returns. */
-	if (!app->stopping && (lease_first_missing(app) >= s->index || (partial(app) && app->lease.role == ROLE_ACTIVE)))
+	if (!app->stopping && !holding_off(app) &&
+	    (lease_first_missing(app) >= s->index || (partial(app) && app->lease.role == ROLE_ACTIVE)))
 		side_try_lock(s);
 }
 
@@ -252,10 +270,11 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 		log_warn(pgconn_name(s->write), "stepping down to standby: the writer lock of %s is now held by %s;"
 			 " another snk took over while this one's session was gone", s->name, who);
 	/* Everything but the lock sessions up to this database stops; those past it close, so
-	 * that whoever holds this one can take them. With three or more, the earlier ones'
-	 * locks go too (a majority decides, not the order). */
+	 * that whoever holds this one can take them. With three or more, every lock held goes
+	 * (a majority decides, not the order): the lock sessions that hold none stay, and the
+	 * refused one is polled (tick_cb). */
 	for (int i = 0; i < app->ndb; i++)
-		side_stop(&app->side[i], partial(app) ? i == s->index : i <= s->index, "standby");
+		side_stop(&app->side[i], partial(app) ? app->side[i].lock != SIDE_LOCK_HELD : i <= s->index, "standby");
 	if (rc_running(app->reconcile.rc))
 		rc_abort(app->reconcile.rc, "this snk is now a standby");
 	set_role(app, ROLE_STANDBY);
@@ -279,6 +298,7 @@ static void activate(struct snk_app *app, struct snk_side *s)
 
 		l->waiting = -1;
 		l->active_side = -1;
+		l->hold_ms = 0;
 		memset(&l->active, 0, sizeof(l->active));
 		set_role(app, ROLE_ACTIVE);
 		for (int i = 0, k = 0, nheld = held(app); i < app->ndb; i++) {
@@ -333,9 +353,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		for (int i = 0; i < app->ndb; i++)
 			side_heartbeat(&app->side[i]);
 	}
+	/* a standby of three or more polls the lock it was refused; then the lock order goes
+	 * on from the first it lacks */
+	if (partial(app) && l->role == ROLE_STANDBY && l->waiting >= 0 && l->waiting < app->ndb &&
+	    app->side[l->waiting].lock != SIDE_LOCK_HELD && app->side[l->waiting].writer_checked)
+		next = l->waiting;
 	/* the first missing lock is tried again, on its session as it is: no reconnect (a lock
 	 * session that was stopped starts again) */
-	if (next < app->ndb && !app->stopping) {
+	if (next < app->ndb && !app->stopping && !holding_off(app)) {
 		if (app->side[next].writer_checked)
 			side_try_lock(&app->side[next]);
 		else

@@ -77,15 +77,14 @@ static bool dir_running(const struct snk_dir *d)
 	return d->src->read_ok && d->dst->write_ok;
 }
 
-/* The xmax of the last snapshot d has read table t under: every row of t it has sent to
- * its destination, committed or still in flight, has an xid below it. */
+/* An xmax that every row d may have put into its destination (table t), committed or
+ * still in flight, is below: the highest it has read under (a failed pass's rows may have
+ * committed; it is set at the cursor load too, for a process before this one). */
 static uint64_t read_bound(const struct snk_dir *d, int t)
 {
 	uint64_t x = d->tdirs[t].prev.text ? d->tdirs[t].prev.xmax : 0;
 
-	if (d->w.next.text && d->w.next.xmax > x)
-		x = d->w.next.xmax;
-	return x;
+	return d->read_hw > x ? d->read_hw : x;
 }
 
 /* Whether the tail has passed a row of database s (of the pair compared) that d lacks:

@@ -220,6 +220,8 @@ static void read_result_cb(void *arg, int stmt, const PGresult *res)
 		snapshot_clear(&w->next);
 		if (!db_read_snapshot(res, &w->next))
 			w->bad_result = true;
+		else if (w->next.xmax > d->read_hw)
+			d->read_hw = w->next.xmax;
 	} else if (map.probes >= 0 && stmt >= map.probes && stmt < map.probes + w->ntables) {
 		struct snk_tdir *td = &d->tdirs[w->tables[stmt - map.probes]];
 		bool has;

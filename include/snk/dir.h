@@ -190,6 +190,8 @@ struct snk_dir {
 	struct pgconn_error load_error;
 	bool load_bad;
 	struct snk_snapshot src_now; /* the source's snapshot when the cursors were loaded */
+	uint64_t read_hw;        /* the highest xmax any pass (or load) of it has read under: every
+				  * row it may have put into its destination, committed or not, is below */
 	char src_ident[96];      /* identities of both ends, stored with every cursor */
 	char dst_ident[96];
 	bool caught_up;          /* a pass has completed since start, and no first copy runs */

@@ -31,6 +31,8 @@ struct snk_lease {
 	struct snk_lock_holder active;/* who held it at the last refusal */
 	int active_side;              /* the database of that holder, -1: none seen */
 	struct event *timer;          /* owned: polls a refused lock, sends heartbeats */
+	int64_t hold_until_ms;        /* three or more, no majority: no lock is tried before this */
+	int64_t hold_ms;              /* the next such wait (doubles up to reconnect_max_ms) */
 	int64_t heartbeat_due_ms;
 };
 
