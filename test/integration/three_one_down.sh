@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Injects: three databases under tst's load (200-row batches at full speed into a random
+# Injects: three databases under tst's load (100-row batches at full speed into a random
 # one); cluster c stopped (fast shutdown) for 20 s and started again, tst writing on into a
 # and b meanwhile and back into c after; halfway through the outage snk itself is
 # restarted (SIGTERM), so that it also starts with c down.
@@ -40,7 +40,7 @@ stats() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "median %d ms, max %d 
 med() { cat "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # tst with a pause between batches: it only needs to keep every direction busy.
-"$TST" -c "$CFG" --seconds 40 --batch-size 200 --quiet >"$WORK/tst.out" 2>"$WORK/tst.err" &
+"$TST" -c "$CFG" --seconds 30 --batch-size 100 --quiet >"$WORK/tst.out" 2>"$WORK/tst.err" &
 TST_PID=$!
 BG_PIDS+=($TST_PID)
 probes a b 15 "$WORK/before.ab"
