@@ -71,6 +71,11 @@ char *cli_fit(char *dst, size_t dstlen, const char *src, int cols)
 	return dst;
 }
 
+const char *cli_list_sep(int k, int n)
+{
+	return k == 0 ? "" : k + 1 < n ? ", " : " and ";
+}
+
 int cli_status_code(const char *state, const char *const dir_state[], int ndirs, bool database_down)
 {
 	if (strcmp(state, "stopping") == 0)

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snk/cli.h"
 #include "snk/clock.h"
 #include "snk/log.h"
 #include "snk/sync.h"
@@ -304,8 +305,7 @@ static void activate(struct snk_app *app, struct snk_side *s)
 		for (int i = 0, k = 0, nheld = held(app); i < app->ndb; i++) {
 			if (app->side[i].lock != SIDE_LOCK_HELD)
 				continue; /* down: taken when it is back */
-			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", k == 0 ? "" : k + 1 < nheld ?
-					      ", " : " and ", app->side[i].name);
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", cli_list_sep(k, nheld), app->side[i].name);
 			k++;
 		}
 		log_info(pgconn_name(s->write), "active: holding the writer locks of %s%s", names, takeover ?

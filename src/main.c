@@ -653,8 +653,7 @@ static int cmd_run(struct runtime *rt)
 		size_t n = 0;
 
 		for (int i = 0; i < rt->cfg->ndb; i++)
-			n += (size_t)snprintf(dbs + n, sizeof(dbs) - n, "%s%s", i == 0 ? "" : i + 1 < rt->cfg->ndb ? ", " : " and ",
-					      rt->cfg->db_name[i]);
+			n += (size_t)snprintf(dbs + n, sizeof(dbs) - n, "%s%s", cli_list_sep(i, rt->cfg->ndb), rt->cfg->db_name[i]);
 	}
 	log_info(NULL, "snk %s syncing %s %s between %s; woken by %s%s%s, polling every %d ms; control socket %s",
 		 SNK_VERSION, what, rt->cfg->ndb == 2 ? "both ways" : "every way", dbs,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "snk/cli.h"
 #include "snk/clock.h"
 #include "snk/log.h"
 #include "snk/reconcile.h"
@@ -245,7 +246,7 @@ static const char *repaired_text(const struct snk_app *app, const struct rc_stat
 
 	buf[0] = '\0';
 	for (int i = 0; i < app->ndb && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%llu %sinto %s", i == 0 ? "" : i + 1 < app->ndb ? ", " : " and ",
+		n += (size_t)snprintf(buf + n, len - n, "%s%llu %sinto %s", cli_list_sep(i, app->ndb),
 				      (unsigned long long)st->repaired_db[i], i == 0 ? "rows " : "", app->side[i].name);
 	return buf;
 }
@@ -289,7 +290,7 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 	}
 	rows[0] = '\0';
 	for (int i = 0; i < app->ndb && n < sizeof(rows); i++)
-		n += (size_t)snprintf(rows + n, sizeof(rows) - n, "%s%s%s %lld%s", i == 0 ? "" : i + 1 < app->ndb ? ", " : " and ",
+		n += (size_t)snprintf(rows + n, sizeof(rows) - n, "%s%s%s %lld%s", cli_list_sep(i, app->ndb),
 				      app->side[i].name, i == 0 ? " had" : "", st->rows_db[i], i == 0 ? " rows" : "");
 	log_info("reconcile", "finished in %.1f s: %s when it began; %llu ranges compared by %llu queries (%llu kB"
 		 " received); repaired %s; %llu conflicts; %llu rows left to the tail", secs, rows,

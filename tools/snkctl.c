@@ -165,8 +165,7 @@ static const char *repaired_text(const cJSON *run, char *buf, size_t len)
 	{
 		if (strncmp(v->string, "rows_repaired_into_", 19) != 0 || at >= len)
 			continue;
-		k++;
-		at += (size_t)snprintf(buf + at, len - at, "%s%.0f into %s", k == 1 ? "" : k == n ? " and " : ", ",
+		at += (size_t)snprintf(buf + at, len - at, "%s%.0f into %s", cli_list_sep(k++, n),
 				       cJSON_IsNumber(v) ? v->valuedouble : 0, v->string + 19);
 	}
 	return buf;

@@ -24,6 +24,10 @@ const char *cli_misplaced_option(const char *command, unsigned given);
  * characters) is cut to end in "...". Returns dst. */
 char *cli_fit(char *dst, size_t dstlen, const char *src, int cols);
 
+/* cli_list_sep: what goes before item k (from 0) of a list of n in a sentence: "", ", "
+ * or, before the last, " and " ("a, b and c"). */
+const char *cli_list_sep(int k, int n);
+
 /* cli_status_code: snkctl status's exit code from snk's state, the directions' states and
  * whether status names a database that is down (degraded_reason), as SNK_EXIT_OK,
  * SNK_EXIT_DEGRADED, or SNK_EXIT_UNAVAILABLE while snk is stopping. */

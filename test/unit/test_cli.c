@@ -1,5 +1,8 @@
 /* Unit tests of cli.c: which options go with which command, fitting status text into a
  * terminal line, and snkctl status's exit codes. */
+#include <stdio.h>
+#include <string.h>
+
 #include "check.h"
 #include "snk/cli.h"
 #include "snk/exitcodes.h"
@@ -69,6 +72,17 @@ static void test_fit(void)
 	CHECK_STR(cli_fit(out, sizeof(out), "x\x01\x1b[2Jy\x7f", 100), "x [2Jy ");
 }
 
+static void test_list_sep(void)
+{
+	char buf[64] = "";
+
+	for (int k = 0; k < 3; k++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%c", cli_list_sep(k, 3), 'a' + k);
+	CHECK_STR(buf, "a, b and c");
+	CHECK_STR(cli_list_sep(0, 1), "");
+	CHECK_STR(cli_list_sep(1, 2), " and ");
+}
+
 static void test_status_code(void)
 {
 	const char *well[2] = { "idle", "copying" };
@@ -102,6 +116,7 @@ int main(void)
 {
 	test_options();
 	test_fit();
+	test_list_sep();
 	test_status_code();
 	return check_done();
 }
