@@ -239,23 +239,23 @@ static bool read_key(const struct key_desc *k, const cJSON *item, struct snk_con
 	return true;
 }
 
-/* A database's name shows in logs, status, metrics and in direction names ("eu_to_us"):
- * a lowercase letter, then lowercase letters, digits and single underscores, with no
- * component "to", so that a direction's name splits one way only. */
-static bool db_name_ok(const char *n)
+bool config_db_name_ok(const char *n, size_t len)
 {
-	size_t len = strlen(n);
+	size_t part = 0; /* where the current _-separated component began */
 
-	if (len == 0 || len > SNK_DB_NAME_MAX || n[0] < 'a' || n[0] > 'z' || n[len - 1] == '_')
+	if (len == 0 || len > SNK_DB_NAME_MAX || n[0] < 'a' || n[0] > 'z')
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		bool alnum = (n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9');
-
-		if (!alnum && !(n[i] == '_' && n[i + 1] != '_'))
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && ((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9')))
+			continue;
+		if (i < len && n[i] != '_')
 			return false;
+		/* a component ends: not empty (no "__", no trailing "_"), not "to" */
+		if (i == part || (i - part == 2 && n[part] == 't' && n[part + 1] == 'o'))
+			return false;
+		part = i + 1;
 	}
-	return strcmp(n, "to") != 0 && strncmp(n, "to_", 3) != 0 && strstr(n, "_to_") == NULL &&
-	       (len < 3 || strcmp(n + len - 3, "_to") != 0);
+	return true;
 }
 
 static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char *name, char *err,
@@ -278,7 +278,7 @@ static bool read_databases(const cJSON *dbs, struct snk_config *cfg, const char 
 	{
 		const char *key = item->string;
 
-		if (!db_name_ok(key)) {
+		if (!config_db_name_ok(key, strlen(key))) {
 			set_err(err, errlen, "%s: databases.%.40s: not a database name (1..%d of a-z, 0-9 and _, starting"
 				" with a letter, no component \"to\")", name, key, SNK_DB_NAME_MAX);
 			return false;

@@ -168,30 +168,18 @@ static void put_json_field(char *buf, size_t len, size_t *at, const char *key, c
 	put_json_string(buf, len, at, value);
 }
 
-/* Whether role[0..n) is a database name as the config allows them (config.c). */
-static bool db_name_like(const char *role, size_t n)
-{
-	if (n == 0 || n > SNK_DB_NAME_MAX || role[0] < 'a' || role[0] > 'z')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!((role[i] >= 'a' && role[i] <= 'z') || (role[i] >= '0' && role[i] <= '9') || role[i] == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* The event's fields that the role names: "a->b" is a direction, "a.read" a session of a
  * database; other roles ("ctl", "reconcile") carry no more than themselves. */
 static void put_role_fields(char *buf, size_t len, size_t *at, const char *role)
 {
 	const char *arrow = strstr(role, "->"), *dot = strchr(role, '.');
 
-	if (arrow && db_name_like(role, (size_t)(arrow - role)) && db_name_like(arrow + 2, strlen(arrow + 2))) {
+	if (arrow && config_db_name_ok(role, (size_t)(arrow - role)) && config_db_name_ok(arrow + 2, strlen(arrow + 2))) {
 		char dir[2 * SNK_DB_NAME_MAX + 5];
 
 		snprintf(dir, sizeof(dir), "%.*s_to_%s", (int)(arrow - role), role, arrow + 2);
 		put_json_field(buf, len, at, "direction", dir);
-	} else if (dot && db_name_like(role, (size_t)(dot - role))) {
+	} else if (dot && config_db_name_ok(role, (size_t)(dot - role))) {
 		char db[SNK_DB_NAME_MAX + 1];
 
 		snprintf(db, sizeof(db), "%.*s", (int)(dot - role), role);

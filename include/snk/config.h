@@ -73,6 +73,12 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
  * $RUNTIME_DIRECTORY/snk.sock, else /run/snk/snk.sock when /run/snk exists or for root,
  * else ./snk.sock. */
 void config_default_socket(char *buf, size_t len);
+/* config_db_name_ok: whether n[0..len) may name a database. A name shows in logs, status,
+ * metrics and direction names ("eu_to_us"): a lowercase letter, then lowercase letters,
+ * digits and single underscores, no component "to" (a direction's name splits one way),
+ * at most SNK_DB_NAME_MAX bytes. */
+bool config_db_name_ok(const char *n, size_t len);
+
 /* config_default_socket_for: the same decision from its inputs (unit tests). */
 void config_default_socket_for(const char *runtime_dir, bool run_snk_exists, bool root, char *buf,
 			       size_t len);

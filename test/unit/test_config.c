@@ -239,13 +239,15 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{\"databases\": {}}"), "databases: 0 given");
 	CHECK_CONTAINS(parse_err("{\"databases\": {\"a\": \"x\", \"b\": \"x\"}}"), "a and b are the same connection string");
 	/* Names: what logs, status, metrics and direction names ("eu_to_us") can carry. */
-	for (int i = 0; i < 9; i++) {
-		static const char *const bad[9] = { "EU", "1a", "a-b", "a__b", "b_", "to", "to_x", "x_to_y", "sixteen_chars_xx" };
+	for (int i = 0; i < 10; i++) {
+		static const char *const bad[10] = { "EU", "1a", "a-b", "a__b", "b_", "to", "to_x", "x_to_y", "x_to",
+						     "sixteen_chars_xx" };
 		char text[256];
 
 		snprintf(text, sizeof(text), "{\"databases\": {\"%s\": \"x\", \"b\": \"y\"}}", bad[i]);
 		CHECK_CONTAINS(parse_err(text), "not a database name");
 	}
+	CHECK(config_db_name_ok("tokyo_2", 7) && config_db_name_ok("a_to_b", 1) && !config_db_name_ok("a_to_b", 6));
 	cfg = NULL;
 	CHECK(config_parse("{\"databases\": {\"us_east\": \"dbname=x\", \"eu2\": \"dbname=y\"}}", "t.json", &cfg, err,
 			   sizeof(err)) == CONFIG_OK);
