@@ -114,9 +114,19 @@ static void add_stamp(cJSON *o, const char *name, int64_t ms)
 	cJSON_AddStringToObject(o, name, stamp);
 }
 
-static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *st, int64_t now)
+/* rows_repaired_into_<database>, for each database, from per_db[]. */
+static void add_repaired(cJSON *r, const struct snk_app *app, const uint64_t *per_db)
 {
 	char key[SNK_DB_NAME_MAX + 24];
+
+	for (int i = 0; i < app->ndb; i++) {
+		snprintf(key, sizeof(key), "rows_repaired_into_%s", app->side[i].name);
+		cJSON_AddNumberToObject(r, key, (double)per_db[i]);
+	}
+}
+
+static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *st, int64_t now)
+{
 
 	double secs = rc_seconds(st, now), eta = rc_eta_s(st, now);
 
@@ -126,10 +136,7 @@ static void add_run(cJSON *r, const struct snk_app *app, const struct rc_stats *
 	cJSON_AddNumberToObject(r, "keyspace_done_pct", st->keyspace_done * 100);
 	cJSON_AddNumberToObject(r, "ranges_done", (double)st->ranges_done);
 	cJSON_AddNumberToObject(r, "ranges_pending", (double)st->ranges_pending);
-	for (int i = 0; i < app->ndb; i++) {
-		snprintf(key, sizeof(key), "rows_repaired_into_%s", app->side[i].name);
-		cJSON_AddNumberToObject(r, key, (double)st->repaired_db[i]);
-	}
+	add_repaired(r, app, st->repaired_db);
 	cJSON_AddNumberToObject(r, "conflicts", (double)st->conflicts);
 	cJSON_AddNumberToObject(r, "rows_left_to_tail", (double)st->left_to_tail);
 	cJSON_AddNumberToObject(r, "queries", (double)st->queries);
@@ -164,12 +171,7 @@ static void add_reconcile(cJSON *o, struct snk_app *app, int64_t now)
 	cJSON_AddNumberToObject(r, "runs", (double)sc->runs);
 	/* Since start, over every run: where nothing changes the tables behind snk's back, both
 	 * stay 0 (the tail alone delivers every row). */
-	for (int i = 0; i < app->ndb; i++) {
-		char key[sizeof(app->side[i].name) + 24];
-
-		snprintf(key, sizeof(key), "rows_repaired_into_%s", app->side[i].name);
-		cJSON_AddNumberToObject(r, key, (double)sc->repaired_total[i]);
-	}
+	add_repaired(r, app, sc->repaired_total);
 	cJSON_AddNumberToObject(r, "interval_s", app->cfg->reconcile_interval_s);
 	add_stamp(r, "next_at", sc->next_ms);
 	if (running)

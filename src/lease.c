@@ -238,7 +238,8 @@ void lease_on_writer_lost(struct snk_app *app, struct snk_side *s)
 void lease_on_refused(struct snk_app *app, struct snk_side *s)
 {
 	struct snk_lease *l = &app->lease;
-	bool news = l->role != ROLE_STANDBY || l->active_side != s->index || l->active.pid != s->holder.pid;
+	bool other = l->active_side != s->index || l->active.pid != s->holder.pid; /* a new holder */
+	bool news = l->role != ROLE_STANDBY || other;
 	char who[320];
 
 	holder_text(&s->holder, who, sizeof(who));
@@ -259,12 +260,10 @@ void lease_on_refused(struct snk_app *app, struct snk_side *s)
 	if (partial(app) && l->role == ROLE_ACTIVE && majority(app)) {
 		/* A database back whose lock another session took meanwhile: no other snk can
 		 * hold a majority, so whoever it is lets go (or is not a snk); its directions
-		 * wait, the lock is polled, and the others go on. */
-		if (news)
+		 * wait, the lock is polled, and the others go on (said once per holder). */
+		if (other)
 			log_warn(pgconn_name(s->write), "the writer lock of %s is held by %s; the directions to and from"
 				 " %s wait until it is released", s->name, who, s->name);
-		l->active = s->holder;
-		l->active_side = s->index;
 		return;
 	}
 	if (l->role == ROLE_ACTIVE || l->was_active)

@@ -380,7 +380,6 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sync_app_stop(&rt->app);
 }
 
-/* Keys that shape running state keep their old values; the rest take effect now. */
 /* Whether the databases are the same ones under the same names, in the same order. */
 static bool same_database_names(const struct snk_config *a, const struct snk_config *b)
 {
@@ -393,6 +392,7 @@ static bool same_database_names(const struct snk_config *a, const struct snk_con
 	return true;
 }
 
+/* Keys that shape running state keep their old values; the rest take effect now. */
 static bool needs_restart(const struct snk_config *a, const struct snk_config *b, const char **what)
 {
 	if (!same_database_names(a, b))

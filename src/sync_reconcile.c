@@ -341,10 +341,8 @@ static bool start_next(struct snk_app *app)
 		}
 		r->rc = r->engines[r->pair];
 		r->in_flight = 0;
-		if (!rc_start(r->rc, r->table)) {
+		if (!rc_start(r->rc, r->table))
 			run_ended(app, false, "the engine did not start");
-			return true;
-		}
 		return true;
 	}
 	return false;
