@@ -128,15 +128,26 @@ static bool socket_path(const char *value, const char *config_path, char *out, s
 	return true;
 }
 
-bool config_same_key(const struct snk_config *a, const struct snk_config *b)
+/* Whether two lists of strings are the same, in the same order. */
+static bool same_strings(char *const *a, int na, char *const *b, int nb)
 {
-	if (a->nkey != b->nkey)
+	if (na != nb)
 		return false;
-	for (int i = 0; i < a->nkey; i++) {
-		if (strcmp(a->key[i], b->key[i]) != 0)
+	for (int i = 0; i < na; i++) {
+		if (strcmp(a[i], b[i]) != 0)
 			return false;
 	}
 	return true;
+}
+
+bool config_same_key(const struct snk_config *a, const struct snk_config *b)
+{
+	return same_strings(a->key, a->nkey, b->key, b->nkey);
+}
+
+bool config_same_database_names(const struct snk_config *a, const struct snk_config *b)
+{
+	return same_strings(a->db_name, a->ndb, b->db_name, b->ndb);
 }
 
 bool config_same_tables(const struct snk_config *a, const struct snk_config *b)
@@ -147,12 +158,8 @@ bool config_same_tables(const struct snk_config *a, const struct snk_config *b)
 		const struct snk_table_spec *x = &a->tables[i], *y = &b->tables[i];
 
 		if (strcmp(x->schema, y->schema) || strcmp(x->table, y->table) || x->wildcard != y->wildcard ||
-		    x->nkey != y->nkey)
+		    !same_strings(x->key, x->nkey, y->key, y->nkey))
 			return false;
-		for (int k = 0; k < x->nkey; k++) {
-			if (strcmp(x->key[k], y->key[k]))
-				return false;
-		}
 	}
 	return true;
 }

@@ -380,22 +380,10 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sync_app_stop(&rt->app);
 }
 
-/* Whether the databases are the same ones under the same names, in the same order. */
-static bool same_database_names(const struct snk_config *a, const struct snk_config *b)
-{
-	if (a->ndb != b->ndb)
-		return false;
-	for (int i = 0; i < a->ndb; i++) {
-		if (strcmp(a->db_name[i], b->db_name[i]) != 0)
-			return false;
-	}
-	return true;
-}
-
 /* Keys that shape running state keep their old values; the rest take effect now. */
 static bool needs_restart(const struct snk_config *a, const struct snk_config *b, const char **what)
 {
-	if (!same_database_names(a, b))
+	if (!config_same_database_names(a, b))
 		*what = "the names of \"databases\"";
 	else if (strcmp(a->schema, b->schema) || strcmp(a->table, b->table) || strcmp(a->id_column, b->id_column) ||
 	    strcmp(a->data_column, b->data_column))

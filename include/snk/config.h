@@ -96,6 +96,8 @@ enum config_status config_read_socket(const char *path, char *out, size_t outlen
 
 /* config_same_key: whether the two configs give the same "key". */
 bool config_same_key(const struct snk_config *a, const struct snk_config *b);
+/* config_same_database_names: the same names in "databases" (sorted, so in the same order). */
+bool config_same_database_names(const struct snk_config *a, const struct snk_config *b);
 
 /* config_parse_table_name: "schema.table", "table" (in default_schema) or "schema.*"; a part
  * may be double-quoted. Owned strings in *schema and *table; false when it is no name. */
