@@ -48,8 +48,9 @@ as_pg_owner mkdir -p "$SDIR"
 as_pg_owner "$SNK_IT_PGBIN/pg_basebackup" -h 127.0.0.1 -p "$A_PORT" -U postgres -D "$SDIR/data" -R -X stream \
 	-c fast >"$WORK/basebackup.log" 2>&1 || fail "pg_basebackup: $(tail -3 "$WORK/basebackup.log")"
 # standby_start: with a's options (a standby needs max_connections and the like at least as
-# high) on a port of its own. free_port's ports lie in the kernel's ephemeral range, where a
-# client's socket can hold the port without listening: like clusters.sh, try another one.
+# high) on a port of its own. free_port's ports lie above the kernel's ephemeral range, but
+# another process may still bind one between the check and the start: like clusters.sh,
+# try another one.
 standby_start() {
 	local tries sopts
 	for tries in 1 2 3 4 5; do

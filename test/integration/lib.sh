@@ -278,13 +278,16 @@ http_head() {
 }
 
 free_port() {
-	local p=$((40000 + RANDOM % 20000))
+	# Above the kernel's ephemeral range (32768-60999 by default): a port there can be taken
+	# by any outgoing connection (a psql, one of snk's sessions) between this check and
+	# snk's bind, which then fails with "Address already in use".
+	local p=$((61000 + RANDOM % 4000))
 	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
 	echo "$p"
 }
 
-# tst_totals FILE: sets ta, tb, tt from tst's final line in FILE; fails without one.
-# tst_totals FILE: ta, tb (and tc with three databases) and tt from tst's last line.
+# tst_totals FILE: ta, tb (and tc with three databases) and tt from tst's final line in
+# FILE; fails without one.
 tst_totals() {
 	local line
 	line=$(grep -E '^tst: [a-z].*total=[0-9]+$' "$1" | tail -1 || true)
