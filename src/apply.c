@@ -204,8 +204,8 @@ void apply_send(struct snk_dir *d, struct slot *s, bool final)
 		const struct final_cursor *f = &s->cursors[i];
 
 		if (f->store)
-			ok = db_send_cursor_store(c, d->tdirs[f->table].source_key, f->copy_start ? f->copy_start : s->cursor.text,
-						  f->rows, d->src_ident, d->dst_ident);
+			ok = db_send_cursor_store(c, d->tdirs[f->table].source_key, f->stored, f->rows, d->src_ident,
+						  d->dst_ident);
 	}
 	(void)ok; /* on failure the loss handler fails this unit */
 	pgconn_end(c);
@@ -267,6 +267,25 @@ bool apply_resend_deferred(struct snk_dir *d, bool read_complete)
 	return true;
 }
 
+/* The snapshot td's cursor row may hold once this pass commits (NULL: none yet). Any
+ * snapshot up to the one the rows were read under (the pass's, or the first copy's first
+ * when it ends: the tail has read nothing after that) covers only rows the destination
+ * then has; only one that the source's WAL is flushed past is safe to keep across a crash
+ * of the source (snapshot.h). So: that one when it is safe, else the newest safe one of
+ * the direction's passes (older, as its WAL position is lower), else what the row holds,
+ * unless it holds "no cursor yet", which would copy the table again. */
+static char *stored_snapshot(const struct snk_dir *d, const struct snk_tdir *td)
+{
+	const char *snap = d->durable.confirmed.text;
+
+	if (td->copy.active && durable_safe(&d->durable, td->copy.start_lsn))
+		snap = td->copy.start.text;
+	else if (!snap && strcmp(td->stored.snapshot.text ? td->stored.snapshot.text : SNAPSHOT_INITIAL,
+				 SNAPSHOT_INITIAL) != 0)
+		snap = td->stored.snapshot.text;
+	return snap ? strdup(snap) : NULL;
+}
+
 /* The cursors the final batch commits: every table of the pass that is not in a first
  * copy, and the tables whose first copy ended with this pass. */
 static bool final_cursors(struct snk_dir *d, struct slot *s)
@@ -286,12 +305,31 @@ static bool final_cursors(struct snk_dir *d, struct slot *s)
 		f->table = t;
 		f->rows = td->pass_rows;
 		f->copy_start = td->copy.active ? strdup(td->copy.start.text) : NULL;
-		f->store = td->pass_rows > 0 || td->copy.active;
+		f->store = td->pass_rows > 0 || td->copy.active || td->cursor_owed;
 		if (td->copy.active && !f->copy_start)
 			return false;
+		f->stored = f->store ? stored_snapshot(d, td) : NULL;
+		/* Nothing safe to write: a first copy that ended before any snapshot was safe.
+		 * An older safe snapshot is not owed: the window after a restart reads the
+		 * difference again, and a table that keeps moving writes a newer one anyway. */
+		f->owed = f->store && !f->stored;
+		f->store = f->stored != NULL;
 		s->ncursors++;
 	}
 	return true;
+}
+
+/* A table of the pass whose row still says "no cursor yet" after its first copy ended: a
+ * pass without rows writes it, once a safe snapshot exists. */
+static bool pass_owes_cursor(const struct snk_dir *d)
+{
+	for (int i = 0; d->durable.confirmed.text && i < d->w.ntables; i++) {
+		const struct snk_tdir *td = &d->tdirs[d->w.tables[i]];
+
+		if (td->cursor_owed && !td->skipped && !td->copy.active)
+			return true;
+	}
+	return false;
 }
 
 static bool pass_had_copy_end(const struct snk_dir *d)
@@ -347,6 +385,9 @@ static void window_committed(struct snk_dir *d, struct slot *s)
 		struct snk_tdir *td = &d->tdirs[s->cursors[i].table];
 		const char *snap = s->cursors[i].copy_start ? s->cursors[i].copy_start : s->cursor.text;
 
+		if (s->cursors[i].stored && !snapshot_set(&td->stored.snapshot, s->cursors[i].stored))
+			snapshot_clear(&td->stored.snapshot); /* out of memory: only the newest safe one is written next */
+		td->cursor_owed = s->cursors[i].owed;
 		if (!snapshot_set(&td->committed, snap))
 			continue; /* out of memory: the lag reads high until the next commit */
 		td->committed_taken_ms = s->taken_ms;
@@ -365,6 +406,7 @@ static void window_committed(struct snk_dir *d, struct slot *s)
  * once nothing of an earlier window is still committing. */
 static void pass_complete(struct snk_dir *d)
 {
+	window_read_over(d); /* before the next pass's BEGIN, on the same session */
 	for (int i = 0; i < d->w.ntables; i++) {
 		struct snk_tdir *td = &d->tdirs[d->w.tables[i]];
 
@@ -408,6 +450,7 @@ static void send_final(struct snk_dir *d)
 	s->pass_started_ms = d->stats.pass_started_ms;
 	d->w.final_sent = true;
 	apply_send(d, s, true);
+	window_read_over(d);
 	if (d->state == DIR_PASS)
 		window_handoff(d, s);
 }
@@ -417,7 +460,7 @@ static void send_final(struct snk_dir *d)
  * with the cursors, or, when nothing moved, the pass ends without a commit. */
 void apply_finish(struct snk_dir *d)
 {
-	if (d->w.held || d->w.rows > 0 || pass_had_copy_end(d))
+	if (d->w.held || d->w.rows > 0 || pass_had_copy_end(d) || pass_owes_cursor(d))
 		send_final(d);
 	else
 		pass_complete(d); /* nothing new: the stored cursors stay, still exact */

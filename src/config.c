@@ -55,6 +55,7 @@ static const struct key_desc keys[] = {
 	STR(metrics_listen, 0, ""),
 	STR(insert_mode, 1, "optimistic"),
 	STR(xid_index, 1, "brin"),
+	STR(synchronous_commit, 1, "on"),
 	INT(healthz_max_lag_ms, 1, 86400000, 10000),
 	INT(reconcile_interval_s, 0, 31536000, 0), /* 0: only when owed or asked for */
 	INT(lease_timeout_ms, 2000, 25000, 10000),
@@ -656,6 +657,10 @@ enum config_status config_parse(const char *text, const char *name, struct snk_c
 	}
 	if (strcmp(cfg->xid_index, "brin") != 0 && strcmp(cfg->xid_index, "btree") != 0) {
 		set_err(err, errlen, "%s: xid_index: must be \"brin\" or \"btree\"", name);
+		goto fail;
+	}
+	if (strcmp(cfg->synchronous_commit, "on") != 0 && strcmp(cfg->synchronous_commit, "off") != 0) {
+		set_err(err, errlen, "%s: synchronous_commit: must be \"on\" or \"off\"", name);
 		goto fail;
 	}
 	if (strlen(cfg->notify_channel) > NAME_MAX_BYTES) {

@@ -132,10 +132,10 @@ const char SQL_COLUMNS[] =
 #define SESSION_PIN(name, value) "pg_catalog.set_config('" name "'::text, '" value "'::text, false)"
 
 /* First statement of every session: the search_path that conninfo.c pinned (a pooler that
- * drops the options parameter shows here), and commits that wait for the WAL flush. An
- * asynchronous commit is visible before it is durable: after a crash its xid is used
- * again, and a cursor that saw it as finished skips the rows of the new transaction
- * (docs/DESIGN.md). So 'off' becomes 'local'; a stricter server setting is kept. */
+ * drops the options parameter shows here), and commits that wait for the WAL flush unless
+ * the config says otherwise (db_send_commit_async, on write sessions after this): a
+ * default of 'off' that the server, database or role sets becomes 'local'; a stricter
+ * server setting is kept. */
 const char SQL_SESSION_SETUP[] =
 	"SELECT pg_catalog.current_setting('search_path'::text),"
 	" CASE WHEN pg_catalog.current_setting('synchronous_commit'::text) OPERATOR(pg_catalog.=) 'off'::text"
@@ -472,7 +472,8 @@ const char *db_session_problem(const struct snk_session_info *info, bool copies,
 			 " directly or through a pooler that passes options on", info->search_path,
 			 SNK_SESSION_SEARCH_PATH);
 	else if (strcmp(info->synchronous_commit, "off") == 0)
-		snprintf(buf, len, "the session cannot turn synchronous_commit on; snk never commits asynchronously");
+		snprintf(buf, len, "the session cannot turn synchronous_commit on; snk commits asynchronously"
+			 " only where its config says \"synchronous_commit\": \"off\"");
 	else if (copies && !info->copies)
 		snprintf(buf, len, "the session runs without snk.copy = on, which snk sets at connect (does a"
 			 " connection pooler drop the options parameter?); its copies would be read back as new rows");
@@ -682,6 +683,17 @@ bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t)
 {
 	return t->shaped && pgconn_prepare(c, t->stmt_insert, t->sql_insert, t->shape.nsync) &&
 	       pgconn_prepare(c, t->stmt_insert_plain, t->sql_insert_plain, t->shape.nsync);
+}
+
+bool db_send_commit_async(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "SET synchronous_commit TO off", 0, NULL, NULL, NULL, 0);
+}
+
+bool db_send_commit_durable_here(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "SELECT pg_catalog.set_config('synchronous_commit'::text, 'on'::text, true)", 0, NULL,
+			    NULL, NULL, 0);
 }
 
 bool db_send_prepare_cursor_store(struct snk_pgconn *c)

@@ -12,8 +12,15 @@
 
 bool db_send_pass_begin(struct snk_pgconn *c)
 {
+	/* The WAL positions are read after the snapshot (taken as the statement starts): every
+	 * commit or abort record of a transaction it sees as ended is before the first. */
 	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL, NULL, NULL, 0);
+	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text,"
+			       " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), '0/0'::pg_catalog.pg_lsn)::int8,"
+			       " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(), '0/0'::pg_catalog.pg_lsn)::int8,"
+			       " pg_catalog.current_setting('wal_block_size'::text)::int8,"
+			       " pg_catalog.pg_size_bytes(pg_catalog.current_setting('wal_segment_size'::text))",
+			   0, NULL, NULL, NULL, 0);
 }
 
 bool db_send_prepare_read(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type)
@@ -228,6 +235,27 @@ bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out)
 	return snapshot_parse(PQgetvalue(res, 0, 0), out);
 }
 
+static bool read_u64_at(const PGresult *res, int col, uint64_t *out)
+{
+	char *end;
+
+	if (PQgetisnull(res, 0, col))
+		return false;
+	*out = strtoull(PQgetvalue(res, 0, col), &end, 10);
+	return *end == '\0';
+}
+
+bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn)
+{
+	uint64_t block, segment;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 5 || !read_u64_at(res, 1, insert_lsn) ||
+	    !read_u64_at(res, 2, flush_lsn) || !read_u64_at(res, 3, &block) || !read_u64_at(res, 4, &segment))
+		return false;
+	*insert_lsn = wal_record_end(*insert_lsn, block, segment);
+	return db_read_snapshot(res, out);
+}
+
 static bool all_binary(const PGresult *res)
 {
 	for (int k = 0; k < PQnfields(res); k++) {
@@ -328,12 +356,7 @@ bool db_read_window_rows(const PGresult *res, const struct snk_table *t, int inl
 
 bool db_read_u64(const PGresult *res, uint64_t *out)
 {
-	char *end;
-
-	if (PQntuples(res) != 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0))
-		return false;
-	*out = strtoull(PQgetvalue(res, 0, 0), &end, 10);
-	return *end == '\0';
+	return PQntuples(res) == 1 && PQnfields(res) >= 1 && read_u64_at(res, 0, out);
 }
 
 uint64_t db_read_affected(const PGresult *res)

@@ -5,8 +5,9 @@
  * cursor, and on the source its identity and current snapshot. A cursor is a snapshot of
  * the source's xids: if the source is now another database, or the same one restored or
  * promoted (xids reused, seen as a cursor ahead of the source's current xids), the cursor
- * would skip rows. It is then replaced by the source's current snapshot, and a reconcile
- * brings over every row before it. If only the destination changed, the cursor is still
+ * would skip rows. It is then replaced by the source's current
+ * snapshot, and a reconcile brings over every row before it. (A crash cannot do that to a
+ * stored cursor: snk_durable.) If only the destination changed, the cursor is still
  * exact for the source, but rows the destination lost need a reconcile. Either way the
  * debt is stored with the cursor before any window, so that a crash cannot forget it. A
  * table without a cursor starts its first copy (window.c reads it by pages).
@@ -220,6 +221,10 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 		dir_owes_reconcile(d, t, "first start");
 		return snapshot_set(&td->prev, SNAPSHOT_INITIAL);
 	}
+	/* The source's counter is below the cursor's xmax: it hands out again xmax - 1, an xid
+	 * the cursor saw end (pg_current_snapshot's xmax is one past the latest ended xid). A
+	 * crash never does that to a stored cursor, whose every ended xid has its WAL on disk
+	 * (snk_durable): the source was restored. */
 	if ((cur->src_ident[0] && strcmp(cur->src_ident, d->src_ident) != 0) || cur->snapshot.xmax > d->src_now.xmax) {
 		log_warn(d->role, "database %s is not the one the cursor %s of %s was taken in (then %s, now %s, with xids"
 			 " below %llu): discarding the cursor, copying from now on, reconciling the rest", d->src->name,
@@ -241,8 +246,7 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 	} else if (cur->reconcile_pending) {
 		dir_owes_reconcile(d, t, "a reconcile was owed and had not finished");
 	}
-	snapshot_move(&td->prev, &cur->snapshot);
-	return true;
+	return snapshot_set(&td->prev, cur->snapshot.text);
 }
 
 static void cursors_loaded(struct snk_dir *d)
@@ -253,11 +257,12 @@ static void cursors_loaded(struct snk_dir *d)
 	for (int t = 0; t < d->ntables; t++) {
 		struct snk_tdir *td = &d->tdirs[t];
 
-		if (!snapshot_set(&td->committed, td->prev.text)) {
+		if (!snapshot_set(&td->committed, td->prev.text) || !snapshot_set(&td->stored.snapshot, td->prev.text)) {
 			dir_fail(d, NULL, "out of memory");
 			return;
 		}
 		td->wake = true; /* catch up at once */
+		td->cursor_owed = false; /* the row holds prev */
 		td->committed_taken_ms = 0;
 		td->notified_ms = clock_now_ms();
 	}
@@ -309,6 +314,11 @@ static bool store_marks(struct snk_dir *d, const bool *mark)
 		return false;
 	}
 	d->units++;
+	/* A debt found here may be found no more at the next load (the source's counter has
+	 * passed a restored cursor by then): it is durable before any window, whatever the
+	 * config says of snk's other commits. */
+	if (strcmp(d->app->cfg->synchronous_commit, "off") == 0)
+		db_send_commit_durable_here(c);
 	for (int t = 0; t < d->ntables; t++) {
 		if (mark[t])
 			db_send_cursor_mark(c, d->tdirs[t].source_key, d->tdirs[t].prev.text, d->src_ident, d->dst_ident);
@@ -367,6 +377,9 @@ static void load_cursors(struct snk_dir *d)
 {
 	d->load_bad = false;
 	d->dst_epoch = d->dst->lock_epoch;
+	/* what was flushed on the source is known again from the next pass: the source may be
+	 * another server now (a promoted standby), whose WAL positions are not comparable */
+	durable_clear(&d->durable);
 	memset(&d->load_error, 0, sizeof(d->load_error));
 	d->load_pending = 0;
 	if (pgconn_begin(d->dst->write, load_result_cb, load_done_cb, d)) {
@@ -470,7 +483,8 @@ void dir_wake_poll(struct snk_dir *d, uint64_t tick)
 	bool any = false;
 
 	for (int t = 0; t < d->ntables; t++) {
-		if (d->src->notified[t] && (tick + (uint64_t)t) % SNK_POLL_NOTIFIED_EVERY != 0)
+		if (d->src->notified[t] && (tick + (uint64_t)t) % SNK_POLL_NOTIFIED_EVERY != 0 &&
+		    !d->tdirs[t].cursor_owed)
 			continue;
 		d->tdirs[t].wake = true;
 		any = true;
@@ -488,6 +502,8 @@ void dir_session(struct snk_dir *d, bool ready)
 		dir_kick(d);
 		return;
 	}
+	/* a pass may still end on the old cursors; the next read may be another server's */
+	durable_clear(&d->durable);
 	if (d->state == DIR_IDLE)
 		dir_set_state(d, DIR_WAIT, "a session went away");
 }
@@ -588,5 +604,6 @@ void dir_free(struct snk_dir *d)
 	if (d->retry_timer)
 		event_free(d->retry_timer);
 	snapshot_clear(&d->src_now);
+	durable_clear(&d->durable);
 	memset(d, 0, sizeof(*d));
 }

@@ -402,6 +402,8 @@ static bool needs_restart(const struct snk_config *a, const struct snk_config *b
 		*what = "write_connections";
 	else if (a->lease_timeout_ms != b->lease_timeout_ms)
 		*what = "lease_timeout_ms";
+	else if (strcmp(a->synchronous_commit, b->synchronous_commit))
+		*what = "synchronous_commit";
 	else
 		return false;
 	return true;

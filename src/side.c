@@ -270,7 +270,8 @@ static void send_prepare(struct write_lane *l)
 
 	if (!pgconn_begin(l->conn, NULL, prepared_done_cb, l)) /* PREPARE returns nothing to read */
 		return;
-	ok = db_send_prepare_cursor_store(l->conn);
+	ok = (strcmp(s->cfg->synchronous_commit, "off") != 0 || db_send_commit_async(l->conn)) &&
+	     db_send_prepare_cursor_store(l->conn);
 	for (int i = 0; ok && i < s->ntables; i++)
 		ok = db_send_prepare_insert(l->conn, &s->tables[i]);
 	pgconn_end(l->conn);

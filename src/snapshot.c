@@ -124,3 +124,53 @@ bool snapshot_sees(const struct snk_snapshot *s, uint64_t xid)
 	}
 	return true;
 }
+
+/* ---- which snapshots may be stored (snapshot.h) ---- */
+
+bool durable_safe(const struct snk_durable *d, uint64_t lsn)
+{
+	return lsn > 0 && lsn <= d->flushed;
+}
+
+bool durable_note(struct snk_durable *d, const char *text, uint64_t insert_lsn, uint64_t flush_lsn)
+{
+	if (flush_lsn > d->flushed)
+		d->flushed = flush_lsn;
+	if (d->pending.text && durable_safe(d, d->pending_lsn)) {
+		snapshot_move(&d->confirmed, &d->pending);
+		d->pending_lsn = 0;
+	}
+	if (!durable_safe(d, insert_lsn)) {
+		if (d->pending.text)
+			return true; /* that one is confirmed first; this one waits for a later read */
+		d->pending_lsn = insert_lsn;
+		return snapshot_set(&d->pending, text);
+	}
+	snapshot_clear(&d->pending);
+	d->pending_lsn = 0;
+	return snapshot_set(&d->confirmed, text);
+}
+
+void durable_clear(struct snk_durable *d)
+{
+	snapshot_clear(&d->confirmed);
+	snapshot_clear(&d->pending);
+	d->pending_lsn = 0;
+	d->flushed = 0;
+}
+
+/* Page headers: XLogLongPageHeaderData on a segment's first page, the short one elsewhere
+ * (their MAXALIGNed sizes). No record ends inside one, so an insert position right after
+ * one is the page's start. */
+#define WAL_LONG_HEADER 40
+#define WAL_SHORT_HEADER 24
+
+uint64_t wal_record_end(uint64_t insert_lsn, uint64_t block, uint64_t segment)
+{
+	uint64_t header;
+
+	if (block == 0 || segment < block)
+		return insert_lsn;
+	header = insert_lsn % segment < block ? WAL_LONG_HEADER : WAL_SHORT_HEADER;
+	return insert_lsn % block == header ? insert_lsn - header : insert_lsn;
+}

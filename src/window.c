@@ -7,8 +7,10 @@
  *      a cursor over its new rows (or, in its first copy, over the next pages of it by TID
  *      range), FETCH pages; each page becomes a batch, INSERTed into Y while the next page
  *      is read, up to max_batches_in_flight at once, spread over Y's write sessions.
- *   3. The last batch of the pass carries the cursors: snk.cursor := next for every table
- *      that had rows, in the same transaction, sent once every earlier batch committed.
+ *   3. The last batch of the pass carries the cursors: snk.cursor := next (or the newest
+ *      snapshot of X that X's WAL is flushed past: snk_durable) for every table that had
+ *      rows, in the same transaction, sent once every earlier batch committed; then the
+ *      read transaction on X ends.
  * The destination side (batches, conflicts, missing parents, the final batch) is apply.c.
  * A failure anywhere drops the pass, and the cursors are read again from Y (dir.c).
  */
@@ -80,7 +82,8 @@ void window_slot_put(struct slot *s)
 	snapshot_clear(&s->cursor);
 	for (int i = 0; i < s->ncursors; i++) {
 		free(s->cursors[i].copy_start);
-		s->cursors[i].copy_start = NULL;
+		free(s->cursors[i].stored);
+		s->cursors[i].copy_start = s->cursors[i].stored = NULL;
 	}
 	s->ncursors = 0;
 }
@@ -217,10 +220,16 @@ static void read_result_cb(void *arg, int stmt, const PGresult *res)
 	const struct read_map map = w->map;
 
 	if (stmt == map.snapshot) {
+		uint64_t flushed;
+
 		snapshot_clear(&w->next);
-		if (!db_read_snapshot(res, &w->next))
+		if (!db_read_pass_snapshot(res, &w->next, &w->next_lsn, &flushed)) {
 			w->bad_result = true;
-		else if (w->next.xmax > d->read_hw)
+			return;
+		}
+		if (!durable_note(&d->durable, w->next.text, w->next_lsn, flushed))
+			log_warn(d->role, "out of memory: the stored cursors stay where they are until a later pass");
+		if (w->next.xmax > d->read_hw)
 			d->read_hw = w->next.xmax;
 	} else if (map.probes >= 0 && stmt >= map.probes && stmt < map.probes + w->ntables) {
 		struct snk_tdir *td = &d->tdirs[w->tables[stmt - map.probes]];
@@ -239,6 +248,7 @@ static void read_result_cb(void *arg, int stmt, const PGresult *res)
 		} else if (td->copy.pages == 0) {
 			td->copy.pages = pages ? pages : 1;
 			td->copy.started_ms = clock_now_ms();
+			td->copy.start_lsn = w->next_lsn;
 			if (!snapshot_set(&td->copy.start, w->next.text))
 				w->bad_result = true;
 		}
@@ -365,9 +375,13 @@ static void advance(struct snk_dir *d)
 			break;
 	}
 	if (w->pos >= w->ntables) {
-		if (w->src_tx_open)
-			src_close(d, true);
+		uint64_t seq = w->seq;
+
+		/* The final batch goes first when it can (apply_finish ends the read before the
+		 * next pass), so that the source's commit is not in the path of the pass's rows. */
 		window_progress(d);
+		if (w->seq == seq)
+			window_read_over(d);
 		return;
 	}
 	if (read_begin(d)) {
@@ -775,6 +789,12 @@ void window_start(struct snk_dir *d)
 		}
 	}
 	pgconn_end(c);
+}
+
+void window_read_over(struct snk_dir *d)
+{
+	if (d->w.src_tx_open)
+		src_close(d, true);
 }
 
 void window_drop(struct snk_dir *d)

@@ -44,6 +44,7 @@ struct snk_config {
 	char *metrics_listen;   /* owned: "host:port" for /metrics and /healthz, "" for none */
 	char *insert_mode;      /* owned: "optimistic" or "on_conflict" */
 	char *xid_index;        /* owned: index `snk migrate` creates on snk_xid: "brin" or "btree" */
+	char *synchronous_commit; /* owned: "on": snk's commits wait for the WAL flush; "off": not */
 	enum log_level log_level;
 	enum log_format log_format;
 	int poll_interval_ms;

@@ -269,6 +269,12 @@ bool db_list_tables_blocking(PGconn *conn, const char *schema, char ***names, in
 			     int *nskipped, char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Two statements: prepare both inserts of db_send_insert. */
 bool db_send_prepare_insert(struct snk_pgconn *c, const struct snk_table *t);
+/* One statement: the session's commits no longer wait for the WAL flush (config
+ * synchronous_commit off; docs/DESIGN.md says why that loses nothing). */
+bool db_send_commit_async(struct snk_pgconn *c);
+/* One statement: this unit's transaction commits durably, on a session that otherwise
+ * does not (db_send_commit_async). */
+bool db_send_commit_durable_here(struct snk_pgconn *c);
 /* One statement: prepare db_send_cursor_store's, on a write session before its first. */
 bool db_send_prepare_cursor_store(struct snk_pgconn *c);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
@@ -278,7 +284,8 @@ bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
 bool db_send_identity(struct snk_pgconn *c);
 
 /* Two statements (0 BEGIN, 1 snapshot): opens a pass's REPEATABLE READ read-only
- * transaction; decode the snapshot with db_read_snapshot. */
+ * transaction; decode the snapshot, with the WAL positions read right after it, with
+ * db_read_pass_snapshot. */
 bool db_send_pass_begin(struct snk_pgconn *c);
 /* Three statements per table: prepares t's probe (db_send_probe) and its two windows'
  * DECLARE (db_send_window_table) on a read session, for the type of snk_xid there. */
@@ -367,6 +374,9 @@ bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]
 bool db_read_row_sums(const PGresult *res, struct snk_row_sum **out, int *n);
 void db_row_sums_free(struct snk_row_sum *v, int n);
 bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
+/* db_read_pass_snapshot: the snapshot of db_send_pass_begin, and the source's WAL insert
+ * and flush positions (bytes) read after it (struct snk_durable). */
+bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn);
 /* db_read_rows: appends the rows of a result to b (laid out by db_row_layout) and finishes it. */
 bool db_read_rows(const PGresult *res, const struct snk_table *t, struct snk_batch *b);
 /* db_read_window_rows: a window page: small rows into b (finished), the ids of large

@@ -33,6 +33,7 @@ struct first_copy {
 	uint64_t next_page;      /* the next page to read */
 	uint64_t pages;          /* the table's pages at the first piece (0: not yet known) */
 	struct snk_snapshot start; /* the first piece's snapshot: the tail starts there after */
+	uint64_t start_lsn;      /* the source's WAL insert position read with start (snk_durable) */
 	uint64_t rows;           /* rows read by the copy */
 	int64_t started_ms;      /* wall clock of the first piece */
 };
@@ -52,7 +53,12 @@ struct snk_tdir {
 	struct snk_snapshot prev;/* the table's next window starts here */
 	struct snk_snapshot committed; /* every row of it visible here is in the destination */
 	int64_t committed_taken_ms; /* wall clock when `committed` was taken */
-	struct snk_cursor stored;/* as read from the destination */
+	struct snk_cursor stored;/* as read from the destination; then its snapshot is what the
+				  * cursor row holds (an older one than committed, until the
+				  * source's WAL is flushed past the newer: snk_durable) */
+	bool cursor_owed;        /* its first copy ended while no snapshot was safe to store: the
+				  * row says "no cursor yet"; a pass writes it, rows or not
+				  * (woken at every tick until then) */
 	bool wake;               /* a pass should read it */
 	int64_t notified_ms;     /* wall clock of its last NOTIFY (or of the cursor load) */
 	bool in_pass;            /* the running pass reads it */
@@ -96,8 +102,11 @@ struct dir_stats {
 /* The cursor a final batch commits for one table of its pass. */
 struct final_cursor {
 	int table;
-	bool store;              /* written to snk.cursor (rows moved, or a first copy ended) */
+	bool store;              /* written to snk.cursor (rows moved, a first copy ended, or
+				  * its row is owed), when a safe snapshot exists (stored) */
 	char *copy_start;        /* owned: the first copy ends with it, and this is the cursor */
+	char *stored;            /* owned: the snapshot the cursor row gets (NULL: not written) */
+	bool owed;               /* it had to be written, and nothing safe was there: cursor_owed */
 	uint64_t rows;
 };
 
@@ -136,6 +145,7 @@ struct read_map {
 struct snk_window {
 	uint64_t seq;            /* increments at each pass */
 	struct snk_snapshot next;/* the pass's snapshot (all its tables) */
+	uint64_t next_lsn;       /* the source's WAL insert position read right after it */
 	int *tables;             /* owned: [ntables] tdir indexes of the pass, parents first */
 	int ntables;
 	int pos;                 /* tables[pos] is being read; ntables: every table read */
@@ -190,6 +200,7 @@ struct snk_dir {
 	struct pgconn_error load_error;
 	bool load_bad;
 	struct snk_snapshot src_now; /* the source's snapshot when the cursors were loaded */
+	struct snk_durable durable; /* which of the passes' snapshots a cursor row may hold */
 	uint64_t read_hw;        /* the highest xmax any pass (or load) of it has read under: every
 				  * row it may have put into its destination, committed or not, is below */
 	char src_ident[96];      /* identities of both ends, stored with every cursor */
@@ -248,6 +259,8 @@ int dir_copying(const struct snk_dir *d);
 void window_start(struct snk_dir *d);
 /* window_progress: sends what the pass can send now (fetches, large rows, the final batch). */
 void window_progress(struct snk_dir *d);
+/* window_read_over: every row of the pass is read: its read transaction ends (once). */
+void window_read_over(struct snk_dir *d);
 /* window_drop: the pass failed: its read transaction ends, what it holds is let go. */
 void window_drop(struct snk_dir *d);
 /* window_drained: nothing of this direction is in flight any more: every slot is free. */

@@ -39,4 +39,35 @@ bool snapshot_sees(const struct snk_snapshot *s, uint64_t xid);
 
 void snapshot_clear(struct snk_snapshot *s);
 
+/* Which of a source's snapshots may be stored as a cursor. After a crash the source hands
+ * out again every xid none of whose WAL reached its disk; a stored cursor that saw such an
+ * xid end (an asynchronous commit, or a rollback, whose WAL was still in memory) would skip
+ * the rows of the transaction that reuses it. A snapshot is safe once the source's WAL is
+ * flushed up to the insert position read right after it: every transaction it sees as
+ * ended wrote its commit or abort record before that position, so recovery restores the
+ * xid counter past each of them. Fed with every pass's snapshot and the source's WAL
+ * positions read with it; confirmed is the newest safe one (empty: none yet). */
+struct snk_durable {
+	struct snk_snapshot confirmed; /* owned */
+	struct snk_snapshot pending;   /* owned: the oldest snapshot read since, not yet safe */
+	uint64_t pending_lsn;          /* the WAL insert position read right after pending */
+	uint64_t flushed;              /* the highest WAL flush position read from the source */
+};
+
+/* durable_note: a snapshot (its text) read with the source's WAL insert position just after
+ * it and its flush position. False when out of memory: confirmed or pending is left empty,
+ * which only keeps cursors back. */
+bool durable_note(struct snk_durable *d, const char *text, uint64_t insert_lsn, uint64_t flush_lsn);
+
+/* durable_safe: whether a snapshot read with insert position lsn is safe to store. */
+bool durable_safe(const struct snk_durable *d, uint64_t lsn);
+
+void durable_clear(struct snk_durable *d);
+
+/* wal_record_end: where the last WAL record ends, from pg_current_wal_insert_lsn(), which
+ * points past the page header when that is a page's start (flushing stops at the page's
+ * start: without this an idle server never looks flushed). block, segment: the server's
+ * wal_block_size and wal_segment_size in bytes. */
+uint64_t wal_record_end(uint64_t insert_lsn, uint64_t block, uint64_t segment);
+
 #endif

@@ -88,6 +88,11 @@ log "standby stopped at xid $standby_xmax; a goes on"
 burn "$A_PORT" 3000
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'a after the burn ' || i FROM generate_series(1, 200) i"
 wait_synced 30
+# The cursor row takes a snapshot once a's WAL is flushed past it (the test clusters
+# commit asynchronously): a later row, once the WAL writer has flushed, moves it past the burn.
+sleep 1
+q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'a after the flush')"
+wait_synced 30
 cx=$(q b "SELECT pg_snapshot_xmax(snapshot) FROM snk.cursor WHERE source = 'a:public.records'")
 [ "$cx" -gt $((standby_xmax + 3000)) ] || fail "the a->b cursor's xmax $cx is not past the standby's $standby_xmax"
 base=$(count b)

@@ -199,6 +199,7 @@ int main(void)
 	CHECK(cfg->log_format == LOG_FORMAT_TEXT);
 	CHECK_STR(cfg->insert_mode, "optimistic");
 	CHECK_STR(cfg->xid_index, "brin");
+	CHECK_STR(cfg->synchronous_commit, "on");
 	CHECK(cfg->batch_max_bytes == 4194304);
 	CHECK(cfg->control_socket && cfg->control_socket[0]);
 	CHECK(cfg->nkey == 0 && cfg->key == NULL);
@@ -303,6 +304,8 @@ int main(void)
 	CHECK_CONTAINS(parse_err("{" DBS ", \"log_format\": \"xml\"}"), "log_format: must be \"text\" or \"json\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"insert_mode\": \"fast\"}"), "insert_mode: must be \"optimistic\" or \"on_conflict\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"xid_index\": \"hash\"}"), "xid_index: must be \"brin\" or \"btree\"");
+	CHECK_CONTAINS(parse_err("{" DBS ", \"synchronous_commit\": \"local\"}"),
+		       "synchronous_commit: must be \"on\" or \"off\"");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"id_column\": \"x\", \"data_column\": \"x\"}"), "data_column: must differ");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"data_column\": \"snk_xid\"}"), "snk_xid is the column snk adds");
 	CHECK_CONTAINS(parse_err("{" DBS ", \"table\": \"a\", \"table\": \"b\"}"), "table: given twice");

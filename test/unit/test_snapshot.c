@@ -5,6 +5,58 @@
 #include "check.h"
 #include "snk/snapshot.h"
 
+/* A snapshot becomes storable once the source's WAL is flushed past the insert position
+ * read after it; until then the newest one that is stays the cursor. */
+static void test_durable(void)
+{
+	struct snk_durable d = { 0 };
+
+	/* the WAL is flushed up to where it is written: safe at once */
+	CHECK(durable_note(&d, "5:8:", 100, 100));
+	CHECK_STR(d.confirmed.text, "5:8:");
+	CHECK(d.pending.text == NULL);
+	/* unflushed WAL behind it: the confirmed one stays, this one waits */
+	CHECK(durable_note(&d, "5:9:", 200, 150));
+	CHECK_STR(d.confirmed.text, "5:8:");
+	CHECK_STR(d.pending.text, "5:9:");
+	/* a later one waits behind the first, which stays the one to confirm */
+	CHECK(durable_note(&d, "6:10:", 300, 180));
+	CHECK_STR(d.confirmed.text, "5:8:");
+	CHECK_STR(d.pending.text, "5:9:");
+	/* the flush passes the first but not this one: the first is confirmed, this one waits */
+	CHECK(durable_note(&d, "7:11:", 400, 250));
+	CHECK_STR(d.confirmed.text, "5:9:");
+	CHECK_STR(d.pending.text, "7:11:");
+	CHECK(durable_safe(&d, 250) && !durable_safe(&d, 251) && !durable_safe(&d, 0));
+	/* a flush position read lower than one seen before changes nothing */
+	CHECK(durable_note(&d, "7:12:", 500, 90));
+	CHECK_STR(d.confirmed.text, "5:9:");
+	/* everything flushed: the newest is the cursor, nothing waits */
+	CHECK(durable_note(&d, "8:13:", 600, 600));
+	CHECK_STR(d.confirmed.text, "8:13:");
+	CHECK(d.pending.text == NULL && d.pending_lsn == 0);
+	durable_clear(&d);
+	CHECK(d.confirmed.text == NULL && d.flushed == 0);
+	/* nothing is safe before a flush position is known */
+	CHECK(durable_note(&d, "8:13:", 600, 0));
+	CHECK(d.confirmed.text == NULL);
+	CHECK_STR(d.pending.text, "8:13:");
+	durable_clear(&d);
+}
+
+/* pg_current_wal_insert_lsn() right after a page header is the page's start. */
+static void test_wal_record_end(void)
+{
+	const uint64_t seg = 16u << 20, bs = 8192;
+
+	CHECK(wal_record_end(3 * seg + 40, bs, seg) == 3 * seg);
+	CHECK(wal_record_end(3 * seg + 24, bs, seg) == 3 * seg + 24); /* a segment's first page has the long one */
+	CHECK(wal_record_end(3 * seg + 5 * bs + 24, bs, seg) == 3 * seg + 5 * bs);
+	CHECK(wal_record_end(3 * seg + 5 * bs + 40, bs, seg) == 3 * seg + 5 * bs + 40); /* a record ends there */
+	CHECK(wal_record_end(3 * seg + 5 * bs + 100, bs, seg) == 3 * seg + 5 * bs + 100);
+	CHECK(wal_record_end(1234, 0, 0) == 1234);
+}
+
 int main(void)
 {
 	struct snk_snapshot s;
@@ -70,5 +122,7 @@ int main(void)
 	CHECK(snapshot_parse(SNAPSHOT_INITIAL, &a));
 	CHECK(snapshot_sees(&a, 0) && !snapshot_sees(&a, 1));
 	snapshot_clear(&a);
+	test_durable();
+	test_wal_record_end();
 	return check_done();
 }
