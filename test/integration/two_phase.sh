@@ -47,7 +47,12 @@ in_cursor() {
 snk_start
 prepare a snk_it_p1 p1 300
 prepare a snk_it_p2 p2 200
-q a "$(rows 'a plain' 100)"
+# The cursor row takes a pass's snapshot once a's WAL is flushed past it, else an earlier
+# safe one: the last row comes in a pass of its own, after passes that saw p1 and p2.
+q a "$(rows 'a plain' 99)"
+wait_for b "SELECT count(*) FROM records WHERE data LIKE 'a plain %'" 99 10
+sleep 0.5
+q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'a plain 100')"
 wait_for b "SELECT count(*) FROM records WHERE data LIKE 'a plain %'" 100 10
 [ "$(in_cursor a snk_it_p1)" = t ] && [ "$(in_cursor a snk_it_p2)" = t ] ||
 	fail "the a->b cursor does not hold the prepared xids as in progress"
