@@ -280,8 +280,7 @@ static char *stored_snapshot(const struct snk_dir *d, const struct snk_tdir *td)
 
 	if (td->copy.active && durable_safe(&d->durable, td->copy.start_lsn))
 		snap = td->copy.start.text;
-	else if (!snap && strcmp(td->stored.snapshot.text ? td->stored.snapshot.text : SNAPSHOT_INITIAL,
-				 SNAPSHOT_INITIAL) != 0)
+	else if (!snap && td->stored.snapshot.text && strcmp(td->stored.snapshot.text, SNAPSHOT_INITIAL) != 0)
 		snap = td->stored.snapshot.text;
 	return snap ? strdup(snap) : NULL;
 }

@@ -5,12 +5,12 @@
  * cursor, and on the source its identity and current snapshot. A cursor is a snapshot of
  * the source's xids: if the source is now another database, or the same one restored or
  * promoted (xids reused, seen as a cursor ahead of the source's current xids), the cursor
- * would skip rows. It is then replaced by the source's current
- * snapshot, and a reconcile brings over every row before it. (A crash cannot do that to a
- * stored cursor: snk_durable.) If only the destination changed, the cursor is still
- * exact for the source, but rows the destination lost need a reconcile. Either way the
- * debt is stored with the cursor before any window, so that a crash cannot forget it. A
- * table without a cursor starts its first copy (window.c reads it by pages).
+ * would skip rows. It is then replaced by the source's current snapshot, and a reconcile
+ * brings over every row before it (a crash cannot do that to a stored cursor: snk_durable).
+ * If only the destination changed, the cursor is still exact for the source, but rows the
+ * destination lost need a reconcile. Either way the debt is stored with the cursor before
+ * any window, so that a crash cannot forget it. A table without a cursor starts its first
+ * copy (window.c reads it by pages).
  */
 #include <event2/event.h>
 #include <stdio.h>
