@@ -12,10 +12,15 @@
 
 bool db_send_pass_begin(struct snk_pgconn *c)
 {
+	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
+	       db_send_source_position(c);
+}
+
+bool db_send_source_position(struct snk_pgconn *c)
+{
 	/* The WAL positions are read after the snapshot (taken as the statement starts): every
 	 * commit or abort record of a transaction it sees as ended is before the first. */
-	return pgconn_query(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL, NULL, NULL, 0) &&
-	       pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text,"
+	return pgconn_query(c, "SELECT pg_catalog.pg_current_snapshot()::text,"
 			       " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), '0/0'::pg_catalog.pg_lsn)::int8,"
 			       " pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(), '0/0'::pg_catalog.pg_lsn)::int8,"
 			       " pg_catalog.current_setting('wal_block_size'::text)::int8,"
@@ -222,6 +227,12 @@ bool db_send_identity(struct snk_pgconn *c)
 	return pgconn_query(c, SQL_IDENTITY, 0, NULL, NULL, NULL, 0);
 }
 
+bool db_send_wal_flushed(struct snk_pgconn *c)
+{
+	return pgconn_query(c, "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(),"
+			    " '0/0'::pg_catalog.pg_lsn)::int8", 0, NULL, NULL, NULL, 0);
+}
+
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b)
 {
 	return send_batch(c, t->sql_conflicts, NULL, b, 0);
@@ -243,6 +254,11 @@ static bool read_u64_at(const PGresult *res, int col, uint64_t *out)
 		return false;
 	*out = strtoull(PQgetvalue(res, 0, col), &end, 10);
 	return *end == '\0';
+}
+
+bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn)
+{
+	return PQntuples(res) == 1 && PQnfields(res) == 1 && read_u64_at(res, 0, flush_lsn);
 }
 
 bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn)

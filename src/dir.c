@@ -184,11 +184,18 @@ static void load_result_cb(void *arg, int stmt, const PGresult *res)
 		d->load_bad = true;
 }
 
+/* The load unit on the source: 0 its identity, 1 its snapshot and WAL positions. */
 static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
 
-	if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), &d->src_now, NULL, 0))
+	if (stmt == 0) {
+		if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), NULL, NULL, 0))
+			d->load_bad = true;
+		return;
+	}
+	snapshot_clear(&d->src_now);
+	if (stmt != 1 || !db_read_pass_snapshot(res, &d->src_now, &d->load_lsn, &d->load_flushed))
 		d->load_bad = true;
 	else if (d->src_now.xmax > d->read_hw)
 		d->read_hw = d->src_now.xmax; /* a process before this one may have read up to here */
@@ -231,6 +238,7 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 			 cur->snapshot.text, td->t->label, cur->src_ident[0] ? cur->src_ident : "unknown", d->src_ident,
 			 (unsigned long long)d->src_now.xmax);
 		*mark = true;
+		d->load_unflushed = true;
 		dir_owes_reconcile(d, t, "a database was replaced or restored");
 		return snapshot_set(&td->prev, d->src_now.text);
 	}
@@ -244,6 +252,8 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 		*mark = true;
 		dir_owes_reconcile(d, t, "a database was replaced or restored");
 	} else if (cur->reconcile_pending) {
+		/* perhaps a replacing cursor whose load ended before its wait (wait_flushed) */
+		d->load_unflushed = true;
 		dir_owes_reconcile(d, t, "a reconcile was owed and had not finished");
 	}
 	return snapshot_set(&td->prev, cur->snapshot.text);
@@ -267,6 +277,7 @@ static void cursors_loaded(struct snk_dir *d)
 		td->notified_ms = clock_now_ms();
 	}
 	d->wake_pending = true;
+	d->loaded = true;
 	dir_set_state(d, DIR_IDLE, "cursors loaded");
 	if (d->ntables > 3)
 		log_info(d->role, "resuming %d tables from their cursors (%d in a first copy)", d->ntables, dir_copying(d));
@@ -288,6 +299,85 @@ static void cursors_loaded(struct snk_dir *d)
 	dir_kick(d);
 }
 
+static void wait_flushed(struct snk_dir *d);
+
+static void flushed_result_cb(void *arg, int stmt, const PGresult *res)
+{
+	struct snk_dir *d = arg;
+
+	(void)stmt;
+	if (!db_read_wal_flushed(res, &d->load_flushed))
+		d->load_bad = true;
+}
+
+static void flushed_done_cb(void *arg, const struct pgconn_error *err)
+{
+	struct snk_dir *d = arg;
+
+	d->units--;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return;
+	}
+	if (err || d->load_bad) {
+		dir_fail(d, err, err ? "reading how far the source's WAL is on disk" : "the source's WAL flush position is not a number");
+		return;
+	}
+	wait_flushed(d);
+}
+
+/* A statement of its own on the source's read session, which may be inside another
+ * direction's pass: the flush position is the server's, whatever the snapshot. */
+static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct snk_dir *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (d->state != DIR_LOADING)
+		return;
+	if (!pgconn_begin(d->src->read, flushed_result_cb, flushed_done_cb, d)) {
+		dir_fail(d, NULL, "source connection not ready");
+		return;
+	}
+	d->units++;
+	db_send_wal_flushed(d->src->read);
+	pgconn_end(d->src->read);
+}
+
+/* A cursor replaced by src_now is stored unlike the passes' (snk_durable): nothing said
+ * yet that the source's WAL is on disk past the ends of the xids src_now sees end. Were a
+ * reconcile to settle the replacement's debt before the WAL writer got there, a crash of
+ * the source would hand those xids out again, to rows the cursor skips with no debt left
+ * to bring them. Neither a window nor a reconcile's settling of a debt (d->loaded) comes
+ * before the source's WAL is flushed up to load_lsn: the WAL writer's next round
+ * (wal_writer_delay, 200 ms unless set), looked at every 10 ms. A load that finds a debt
+ * still owed waits the same way, for a replacing cursor whose wait a crash of snk or a
+ * lost session cut short. */
+static void wait_flushed(struct snk_dir *d)
+{
+	static const struct timeval poll = { 0, 10 * 1000 };
+
+	if (d->load_flushed >= d->load_lsn) {
+		cursors_loaded(d);
+		return;
+	}
+	evtimer_add(d->flush_timer, &poll);
+}
+
+static void loaded_when_flushed(struct snk_dir *d)
+{
+	if (!d->load_unflushed) {
+		cursors_loaded(d);
+		return;
+	}
+	if (d->load_flushed < d->load_lsn)
+		log_info(d->role, "waiting for %s to write its WAL to disk up to the cursor that owes a reconcile (%llu bytes"
+			 " to go; its WAL writer flushes every wal_writer_delay)", d->src->name,
+			 (unsigned long long)(d->load_lsn - d->load_flushed));
+	wait_flushed(d);
+}
+
 static void mark_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
@@ -301,7 +391,7 @@ static void mark_done_cb(void *arg, const struct pgconn_error *err)
 		dir_fail(d, err, "recording that a cursor owes a reconcile");
 		return;
 	}
-	cursors_loaded(d);
+	loaded_when_flushed(d);
 }
 
 /* Stores the debts the load found, before any window: one unit for every table's. */
@@ -367,7 +457,7 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	if (!any)
-		cursors_loaded(d);
+		loaded_when_flushed(d);
 	else
 		(void)store_marks(d, mark);
 	free(mark);
@@ -376,6 +466,9 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 static void load_cursors(struct snk_dir *d)
 {
 	d->load_bad = false;
+	d->load_unflushed = false;
+	d->loaded = false;
+	evtimer_del(d->flush_timer);
 	d->dst_epoch = d->dst->lock_epoch;
 	/* what was flushed on the source is known again from the next pass: the source may be
 	 * another server now (a promoted standby), whose WAL positions are not comparable */
@@ -394,6 +487,7 @@ static void load_cursors(struct snk_dir *d)
 		d->units++;
 		d->load_pending++;
 		db_send_identity(d->src->read);
+		db_send_source_position(d->src->read);
 		pgconn_end(d->src->read);
 	}
 	if (d->load_pending < 2) {
@@ -522,7 +616,8 @@ bool dir_init(struct snk_dir *d, struct snk_app *app, int src, int dst)
 	d->ntables = app->ntables;
 	d->tdirs = calloc((size_t)d->ntables + 1, sizeof(*d->tdirs));
 	d->retry_timer = evtimer_new(app->base, retry_cb, d);
-	if (!d->tdirs || !d->retry_timer)
+	d->flush_timer = evtimer_new(app->base, flush_timer_cb, d);
+	if (!d->tdirs || !d->retry_timer || !d->flush_timer)
 		return false;
 	for (int t = 0; t < d->ntables; t++) {
 		struct snk_tdir *td = &d->tdirs[t];
@@ -603,6 +698,8 @@ void dir_free(struct snk_dir *d)
 	free(d->tdirs);
 	if (d->retry_timer)
 		event_free(d->retry_timer);
+	if (d->flush_timer)
+		event_free(d->flush_timer);
 	snapshot_clear(&d->src_now);
 	durable_clear(&d->durable);
 	memset(d, 0, sizeof(*d));

@@ -177,7 +177,7 @@ static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
 
 /* Table t has been compared in full between the pair's databases since the run began,
  * with no debt incurred since: its debts in the two directions between them are cleared in
- * their cursors. */
+ * their cursors (of a direction whose cursors are loaded: dir.c, wait_flushed). */
 static void settle_debts(struct snk_app *app, int t)
 {
 	const int *pair = app->reconcile.pair_db[app->reconcile.pair];
@@ -187,7 +187,7 @@ static void settle_debts(struct snk_app *app, int t)
 		struct snk_pgconn *c = d->dst->write;
 		struct settle *st;
 
-		if (!d->tdirs[t].reconcile_pending || !d->dst->write_ok || d->dst->lock_epoch != d->dst_epoch ||
+		if (!d->tdirs[t].reconcile_pending || !d->loaded || !d->dst->write_ok || d->dst->lock_epoch != d->dst_epoch ||
 		    !(st = malloc(sizeof(*st))))
 			continue; /* stays owed: the next start reconciles again */
 		*st = (struct settle){ .d = d, .t = t, .epoch = app->reconcile.run_epoch };
@@ -303,8 +303,8 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 		r->next_ms = clock_now_ms() + (int64_t)app->cfg->reconcile_interval_s * 1000;
 }
 
-/* The pair's databases are up and the directions between them have caught up since
- * start; else why not, in why. */
+/* The pair's databases are up and the directions between them have loaded their cursors
+ * (dir.c, wait_flushed) and caught up since start; else why not, in why. */
 static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len)
 {
 	const int *db = app->reconcile.pair_db[p];
@@ -315,6 +315,10 @@ static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len)
 
 		if (!s->read_ok || !s->write_ok) {
 			snprintf(why, len, "database %s was down", s->name);
+			return false;
+		}
+		if (!d->loaded) {
+			snprintf(why, len, "%s was loading its cursors", d->role);
 			return false;
 		}
 		if (!d->caught_up) {

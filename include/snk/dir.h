@@ -199,7 +199,12 @@ struct snk_dir {
 	int load_pending;
 	struct pgconn_error load_error;
 	bool load_bad;
+	bool load_unflushed;     /* a loaded cursor owes a reconcile and may not be durable */
+	bool loaded;             /* the cursors have been loaded since the last load began */
 	struct snk_snapshot src_now; /* the source's snapshot when the cursors were loaded */
+	uint64_t load_lsn;       /* the source's WAL insert position read right after src_now */
+	uint64_t load_flushed;   /* and its flush position, read then and while waiting on it */
+	struct event *flush_timer; /* owned: the next look at load_flushed */
 	struct snk_durable durable; /* which of the passes' snapshots a cursor row may hold */
 	uint64_t read_hw;        /* the highest xmax any pass (or load) of it has read under: every
 				  * row it may have put into its destination, committed or not, is below */

@@ -10,26 +10,8 @@
 . "$(dirname "$0")/../integration/lib.sh"
 it_init faults_xid_reuse
 # Every commit of this database waits for the flush but the one the crash is to lose.
-for s in a b; do q $s "ALTER DATABASE \"$DB\" SET synchronous_commit = on"; done
-a_system() { psql_side "$SNK_IT_PORT_A" -d postgres -c "$1" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null; }
-settings=(wal_writer_delay autovacuum bgwriter_lru_maxpages checkpoint_timeout)
-A_DOWN=0
-xid_reuse_cleanup() {
-	local rc=$?
-	set +e
-	[ "$A_DOWN" = 0 ] || cluster_start a
-	for g in "${settings[@]}"; do
-		a_system "ALTER SYSTEM RESET $g" || echo "could not reset $g on cluster a" >&2
-	done
-	(exit "$rc")
-	it_cleanup
-}
-trap xid_reuse_cleanup EXIT
-# Nothing but that commit writes WAL on a meanwhile, and nothing flushes it early.
-a_system "ALTER SYSTEM SET wal_writer_delay = '10s'"
-a_system "ALTER SYSTEM SET autovacuum = off"
-a_system "ALTER SYSTEM SET bgwriter_lru_maxpages = 0"
-a_system "ALTER SYSTEM SET checkpoint_timeout = '1h'"
+. "$(dirname "$0")/wal_held.sh"
+hold_wal_of_a
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'before ' || i FROM generate_series(1, 100) i"
 snk_start
 wait_reconciled 0
@@ -52,10 +34,7 @@ while [ -z "$reused" ]; do
 	sleep 0.5 # a few idle passes, each of which could store a cursor
 	sees=$(cursor_sees "$lost")
 	log "row 'lost $n' (xid $lost) copied to b; b's cursor sees it end: $sees; crashing a"
-	A_DOWN=1
-	cluster_stop a immediate
-	cluster_start a
-	A_DOWN=0
+	crash_a
 	# a's next transactions: one of them takes the lost row's xid again.
 	for i in $(seq 1 20); do
 		x=$(q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'after $n $i') RETURNING pg_catalog.pg_current_xact_id()")

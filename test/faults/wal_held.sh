@@ -1,0 +1,33 @@
+# Sourced by the tests of a crash that loses a's unflushed WAL (after integration/lib.sh
+# and it_init). hold_wal_of_a: every commit of this test's databases waits for the flush
+# but those that set synchronous_commit off; a's WAL writer sleeps 10 s, and nothing else
+# writes WAL or flushes it early (autovacuum, the background writer, checkpoints). On exit
+# a's settings are reset, and a is started again if a crash left it down. crash_a: stops a
+# with -m immediate (its unflushed WAL is lost) and starts it again.
+a_system() { psql_side "$SNK_IT_PORT_A" -d postgres -c "$1" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null; }
+WAL_HELD_SETTINGS=(wal_writer_delay autovacuum bgwriter_lru_maxpages checkpoint_timeout)
+A_DOWN=0
+wal_held_cleanup() {
+	local rc=$?
+	set +e
+	[ "$A_DOWN" = 0 ] || cluster_start a
+	for g in "${WAL_HELD_SETTINGS[@]}"; do
+		a_system "ALTER SYSTEM RESET $g" || echo "could not reset $g on cluster a" >&2
+	done
+	(exit "$rc")
+	it_cleanup
+}
+hold_wal_of_a() {
+	for s in a b; do q $s "ALTER DATABASE \"$DB\" SET synchronous_commit = on"; done
+	trap wal_held_cleanup EXIT
+	a_system "ALTER SYSTEM SET wal_writer_delay = '10s'"
+	a_system "ALTER SYSTEM SET autovacuum = off"
+	a_system "ALTER SYSTEM SET bgwriter_lru_maxpages = 0"
+	a_system "ALTER SYSTEM SET checkpoint_timeout = '1h'"
+}
+crash_a() {
+	A_DOWN=1
+	cluster_stop a immediate
+	cluster_start a
+	A_DOWN=0
+}
