@@ -163,7 +163,6 @@ const char SQL_IDENTITY[] =
 	" ELSE pg_catalog.concat('x'::text, pg_catalog.substr("
 	"   pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1::int4, 8::int4))"
 	"   ::bit(32)::int8 END, d.oid),"
-	" pg_catalog.pg_current_snapshot()::text,"
 	" pg_catalog.current_setting('synchronous_commit'::text)"
 	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d"
 	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
@@ -777,15 +776,12 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
 }
 
-bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now,
-		      char *sync_commit, size_t sync_len)
+bool db_read_identity(const PGresult *res, char *ident, size_t len, char *sync_commit, size_t sync_len)
 {
-	if (PQntuples(res) != 1 || PQnfields(res) != 3 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0))
 		return false;
 	snprintf(ident, len, "%s", PQgetvalue(res, 0, 0));
 	if (sync_commit)
-		snprintf(sync_commit, sync_len, "%s", PQgetisnull(res, 0, 2) ? "" : PQgetvalue(res, 0, 2));
-	if (!now)
-		return true;
-	return snapshot_set(now, PQgetvalue(res, 0, 1));
+		snprintf(sync_commit, sync_len, "%s", PQgetisnull(res, 0, 1) ? "" : PQgetvalue(res, 0, 1));
+	return true;
 }

@@ -174,7 +174,7 @@ static void load_result_cb(void *arg, int stmt, const PGresult *res)
 	bool ok;
 
 	if (stmt == 0)
-		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), NULL, d->dst->sync_commit,
+		ok = db_read_identity(res, d->dst_ident, sizeof(d->dst_ident), d->dst->sync_commit,
 				      sizeof(d->dst->sync_commit));
 	else if (stmt <= d->ntables)
 		ok = db_read_cursor(res, &d->tdirs[stmt - 1].stored);
@@ -190,7 +190,7 @@ static void src_identity_cb(void *arg, int stmt, const PGresult *res)
 	struct snk_dir *d = arg;
 
 	if (stmt == 0) {
-		if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), NULL, NULL, 0))
+		if (!db_read_identity(res, d->src_ident, sizeof(d->src_ident), NULL, 0))
 			d->load_bad = true;
 		return;
 	}

@@ -279,8 +279,7 @@ bool db_send_commit_durable_here(struct snk_pgconn *c);
 bool db_send_prepare_cursor_store(struct snk_pgconn *c);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
 bool db_send_cursor_load(struct snk_pgconn *c, const char *source_key);
-/* One statement: which database this is, and its current snapshot. Decode with
- * db_read_identity. */
+/* One statement: which database this is. Decode with db_read_identity. */
 bool db_send_identity(struct snk_pgconn *c);
 
 /* Two statements (0 BEGIN, 1 snapshot): opens a pass's REPEATABLE READ read-only
@@ -369,11 +368,9 @@ bool db_read_notify_trigger(const PGresult *res, struct snk_notify_trigger *out)
 /* db_read_cursor: out->found false when there is no cursor yet. *out must be zeroed or
  * hold an earlier cursor (its snapshot is cleared). */
 bool db_read_cursor(const PGresult *res, struct snk_cursor *out);
-/* db_read_identity: "system identifier/timeline/database oid" into ident, the current
- * snapshot into *now (cleared first) unless now is NULL, and the session's
- * synchronous_commit into sync_commit unless it is NULL. */
-bool db_read_identity(const PGresult *res, char *ident, size_t len, struct snk_snapshot *now,
-		      char *sync_commit, size_t sync_len);
+/* db_read_identity: "system identifier/timeline/database oid" into ident, and the
+ * session's synchronous_commit into sync_commit unless it is NULL. */
+bool db_read_identity(const PGresult *res, char *ident, size_t len, char *sync_commit, size_t sync_len);
 /* db_read_range_digests: out[b] for each sub-range b in the result, count 0 elsewhere. */
 bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]);
 /* db_read_row_sums: a new array (*out, free()) of *n rows. False on a malformed result. */
