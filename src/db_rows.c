@@ -256,11 +256,6 @@ static bool read_u64_at(const PGresult *res, int col, uint64_t *out)
 	return *end == '\0';
 }
 
-bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn)
-{
-	return PQntuples(res) == 1 && PQnfields(res) == 1 && read_u64_at(res, 0, flush_lsn);
-}
-
 bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn)
 {
 	uint64_t block, segment;

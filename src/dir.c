@@ -246,15 +246,15 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 		log_info(d->role, "resuming from cursor %s", cur->snapshot.text); /* as one-table snk always said */
 	else if (d->ntables <= 3)
 		log_info(d->role, "resuming %s from cursor %s", td->t->label, cur->snapshot.text);
+	/* a debt still owed may be a replacing cursor's whose wait was cut short (wait_flushed) */
+	d->load_unflushed |= cur->reconcile_pending;
 	if (cur->dst_ident[0] && strcmp(cur->dst_ident, d->dst_ident) != 0) {
 		log_warn(d->role, "database %s is not the one the cursor of %s was stored in (then %s, now %s): a"
 			 " reconcile brings back the rows it lost", d->dst->name, td->t->label, cur->dst_ident, d->dst_ident);
 		*mark = true;
 		dir_owes_reconcile(d, t, "a database was replaced or restored");
 	} else if (cur->reconcile_pending) {
-		/* perhaps a replacing cursor whose load ended before its wait (wait_flushed) */
-		d->load_unflushed = true;
-		dir_owes_reconcile(d, t, "a reconcile was owed and had not finished");
+		dir_still_owes_reconcile(d, t);
 	}
 	return snapshot_set(&td->prev, cur->snapshot.text);
 }
@@ -300,13 +300,14 @@ static void cursors_loaded(struct snk_dir *d)
 }
 
 static void wait_flushed(struct snk_dir *d);
+static bool read_free(const struct snk_dir *d);
 
 static void flushed_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
 
 	(void)stmt;
-	if (!db_read_wal_flushed(res, &d->load_flushed))
+	if (!db_read_u64(res, &d->load_flushed))
 		d->load_bad = true;
 }
 
@@ -326,18 +327,25 @@ static void flushed_done_cb(void *arg, const struct pgconn_error *err)
 	wait_flushed(d);
 }
 
-/* A statement of its own on the source's read session, which may be inside another
- * direction's pass: the flush position is the server's, whatever the snapshot. */
 static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snk_dir *d = arg;
+	struct pgconn_error lost = { .conn_lost = true };
 
 	(void)fd;
 	(void)what;
 	if (d->state != DIR_LOADING)
 		return;
+	/* A statement of its own on the source's read session, outside any other direction's
+	 * pass (whose transaction may have failed): the flush position is the server's. */
+	if (!read_free(d)) {
+		wait_flushed(d);
+		return;
+	}
 	if (!pgconn_begin(d->src->read, flushed_result_cb, flushed_done_cb, d)) {
-		dir_fail(d, NULL, "source connection not ready");
+		snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
+		snprintf(lost.message, sizeof(lost.message), "connection not ready");
+		dir_fail(d, &lost, "reading how far the source's WAL is on disk");
 		return;
 	}
 	d->units++;
@@ -347,21 +355,33 @@ static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* A cursor replaced by src_now is stored unlike the passes' (snk_durable): nothing said
  * yet that the source's WAL is on disk past the ends of the xids src_now sees end. Were a
- * reconcile to settle the replacement's debt before the WAL writer got there, a crash of
- * the source would hand those xids out again, to rows the cursor skips with no debt left
- * to bring them. Neither a window nor a reconcile's settling of a debt (d->loaded) comes
- * before the source's WAL is flushed up to load_lsn: the WAL writer's next round
- * (wal_writer_delay, 200 ms unless set), looked at every 10 ms. A load that finds a debt
- * still owed waits the same way, for a replacing cursor whose wait a crash of snk or a
- * lost session cut short. */
+ * reconcile to settle the replacement's debt before the source flushed, a crash of the
+ * source would hand those xids out again, to rows the cursor skips with no debt left to
+ * bring them. Neither a window nor a reconcile of the pair (d->loaded) comes before the
+ * source's WAL is flushed up to load_lsn: at the WAL writer's next round after an
+ * asynchronous commit (wal_writer_delay), longer when only an open transaction wrote
+ * since (docs/DESIGN.md). Looked at every 10 ms, then less often, up to every 100 ms. A
+ * load that finds a debt still owed waits the same way, for a replacing cursor whose wait
+ * a crash of snk or a lost session cut short. A stop ends the wait: the debt is stored. */
 static void wait_flushed(struct snk_dir *d)
 {
-	static const struct timeval poll = { 0, 10 * 1000 };
+	struct timeval poll = { 0, 0 };
+	long ms = 10L << (d->flush_polls < 4 ? d->flush_polls : 4);
 
+	if (d->app->stopping) {
+		dir_set_state(d, DIR_WAIT, "stopping");
+		return;
+	}
+	if (d->dst->lock != SIDE_LOCK_HELD || d->dst->lock_epoch != d->dst_epoch) {
+		dir_fail(d, NULL, "the destination's writer locks changed while the source's WAL was awaited");
+		return;
+	}
 	if (d->load_flushed >= d->load_lsn) {
 		cursors_loaded(d);
 		return;
 	}
+	d->flush_polls++;
+	poll.tv_usec = (ms < 100 ? ms : 100) * 1000;
 	evtimer_add(d->flush_timer, &poll);
 }
 
@@ -468,6 +488,7 @@ static void load_cursors(struct snk_dir *d)
 	d->load_bad = false;
 	d->load_unflushed = false;
 	d->loaded = false;
+	d->flush_polls = 0;
 	evtimer_del(d->flush_timer);
 	d->dst_epoch = d->dst->lock_epoch;
 	/* what was flushed on the source is known again from the next pass: the source may be

@@ -3,7 +3,8 @@
  * A run is wanted when a table owes one (a first start, a database replaced or restored,
  * a run that never finished: the debt is stored with its cursor), when `snkctl reconcile`
  * asks, and every reconcile_interval_s. It starts once the directions between two
- * databases have caught up since start (so that it does not redo a first copy) and the
+ * databases have caught up since start (so that it does not redo a first copy), no
+ * direction with its sessions up is loading its cursors (dir.c, wait_flushed), and the
  * tail is not paused. It compares every pair of databases in turn, each pair's tables one
  * after another, on that pair's engine (reconcile.c, two sessions of its own), yielding
  * to the tail. Every pair, not a spanning tree: a row whose origin is gone for good may
@@ -38,9 +39,11 @@ static void want(struct snk_app *app, const char *reason)
 	r->wanted = true;
 }
 
-void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
+/* A new debt moves the epoch even when one was owed already: a run under way may have
+ * compared, before it, ranges whose rows it concerns, and must not settle it. */
+static void owes(struct snk_dir *d, int t, const char *reason, bool new_debt)
 {
-	bool fresh = false;
+	bool fresh = new_debt;
 
 	for (int i = 0; i < d->ntables; i++) {
 		if (t >= 0 && i != t)
@@ -53,6 +56,16 @@ void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
 		d->app->reconcile.wait_for_pairs = false; /* a new debt: the pairs that can run, now */
 	}
 	want(d->app, reason);
+}
+
+void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
+{
+	owes(d, t, reason, true);
+}
+
+void dir_still_owes_reconcile(struct snk_dir *d, int t)
+{
+	owes(d, t, "a reconcile was owed and had not finished", false);
 }
 
 bool sync_reconcile_owed_in(const struct snk_dir *d)
@@ -173,6 +186,7 @@ static void reconciled_done_cb(void *arg, const struct pgconn_error *err)
 	else if (d->app->reconcile.epoch == st->epoch)
 		d->tdirs[st->t].reconcile_pending = false;
 	free(st);
+	dir_check_drained(d); /* a failed direction may have waited for this unit */
 }
 
 /* Table t has been compared in full between the pair's databases since the run began,
@@ -548,6 +562,14 @@ void sync_reconcile_tick(struct snk_app *app)
 	if (!r->wanted || app->paused || app->stopping || app->tables_pending || now < r->retry_ms ||
 	    app->lease.role != ROLE_ACTIVE)
 		return;
+	/* a direction about to load or loading its cursors (its sessions up) is waited for,
+	 * rather than its pair passed over */
+	for (int i = 0; i < app->ndir; i++) {
+		const struct snk_dir *d = &app->dir[i];
+
+		if ((d->state == DIR_WAIT || d->state == DIR_LOADING) && dir_running(d))
+			return;
+	}
 	for (int p = 0; p < r->npairs; p++)
 		ready += pair_ready(app, p, why, sizeof(why));
 	/* A run that passed over a pair waits for all (or for snkctl reconcile): comparing the

@@ -289,8 +289,7 @@ bool db_send_pass_begin(struct snk_pgconn *c);
 /* One statement: the source's current snapshot and WAL positions, as db_send_pass_begin's
  * second. Decode with db_read_pass_snapshot. */
 bool db_send_source_position(struct snk_pgconn *c);
-/* One statement: how far the source's WAL is on disk (bytes). Decode with
- * db_read_wal_flushed. */
+/* One statement: how far the source's WAL is on disk (bytes). Decode with db_read_u64. */
 bool db_send_wal_flushed(struct snk_pgconn *c);
 /* Three statements per table: prepares t's probe (db_send_probe) and its two windows'
  * DECLARE (db_send_window_table) on a read session, for the type of snk_xid there. */
@@ -380,7 +379,6 @@ bool db_read_snapshot(const PGresult *res, struct snk_snapshot *out);
 /* db_read_pass_snapshot: the snapshot of db_send_pass_begin, and the source's WAL insert
  * and flush positions (bytes) read after it (struct snk_durable). */
 bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn);
-bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn);
 /* db_read_rows: appends the rows of a result to b (laid out by db_row_layout) and finishes it. */
 bool db_read_rows(const PGresult *res, const struct snk_table *t, struct snk_batch *b);
 /* db_read_window_rows: a window page: small rows into b (finished), the ids of large

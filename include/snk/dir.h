@@ -201,6 +201,7 @@ struct snk_dir {
 	bool load_bad;
 	bool load_unflushed;     /* a loaded cursor owes a reconcile and may not be durable */
 	bool loaded;             /* the cursors have been loaded since the last load began */
+	int flush_polls;         /* looks at load_flushed in this load */
 	struct snk_snapshot src_now; /* the source's snapshot when the cursors were loaded */
 	uint64_t load_lsn;       /* the source's WAL insert position read right after src_now */
 	uint64_t load_flushed;   /* and its flush position, read then and while waiting on it */
@@ -246,8 +247,10 @@ void dir_session(struct snk_dir *d, bool ready);
 /* dir_pass_over: the pass left PASS (its final batch may still commit); starts the next
  * one when tables are waiting. */
 void dir_pass_over(struct snk_dir *d);
-/* dir_owes_reconcile: table t (-1: every table) owes a reconcile (sync_reconcile.c). */
+/* dir_owes_reconcile: table t (-1: every table) owes a new reconcile (sync_reconcile.c);
+ * dir_still_owes_reconcile: its cursor says it still owes the one it owed. */
 void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason);
+void dir_still_owes_reconcile(struct snk_dir *d, int t);
 /* dir_lag_ms: an upper bound on the age of the oldest source row not yet in the peer: 0
  * when caught up, else the time since the last fully applied snapshot was taken. */
 int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms);

@@ -2,14 +2,27 @@
 # and it_init). hold_wal_of_a: every commit of this test's databases waits for the flush
 # but those that set synchronous_commit off; a's WAL writer sleeps 10 s, and nothing else
 # writes WAL or flushes it early (autovacuum, the background writer, checkpoints). On exit
-# a's settings are reset, and a is started again if a crash left it down. crash_a: stops a
-# with -m immediate (its unflushed WAL is lost) and starts it again.
+# a's settings are reset, its WAL writer continued, and a started again if a crash left it
+# down. crash_a: stops a with -m immediate (its unflushed WAL is lost) and starts it again.
+# stop_walwriter / cont_walwriter: SIGSTOP and SIGCONT a's WAL writer, so that nothing but
+# a synchronous commit flushes a's WAL meanwhile.
 a_system() { psql_side "$SNK_IT_PORT_A" -d postgres -c "$1" -c "SELECT pg_catalog.pg_reload_conf()" >/dev/null; }
 WAL_HELD_SETTINGS=(wal_writer_delay autovacuum bgwriter_lru_maxpages checkpoint_timeout)
 A_DOWN=0
+WALWRITER_STOPPED=
+stop_walwriter() {
+	WALWRITER_STOPPED=$(q a "SELECT pid FROM pg_catalog.pg_stat_activity WHERE backend_type = 'walwriter'")
+	[ -n "$WALWRITER_STOPPED" ] || fail "no WAL writer in cluster a"
+	kill -STOP "$WALWRITER_STOPPED"
+}
+cont_walwriter() {
+	[ -z "$WALWRITER_STOPPED" ] || kill -CONT "$WALWRITER_STOPPED"
+	WALWRITER_STOPPED=
+}
 wal_held_cleanup() {
 	local rc=$?
 	set +e
+	cont_walwriter
 	[ "$A_DOWN" = 0 ] || cluster_start a
 	for g in "${WAL_HELD_SETTINGS[@]}"; do
 		a_system "ALTER SYSTEM RESET $g" || echo "could not reset $g on cluster a" >&2
@@ -26,6 +39,7 @@ hold_wal_of_a() {
 	a_system "ALTER SYSTEM SET checkpoint_timeout = '1h'"
 }
 crash_a() {
+	cont_walwriter
 	A_DOWN=1
 	cluster_stop a immediate
 	cluster_start a
