@@ -225,7 +225,10 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 			 d->dst->name, td->t->label, d->src->name);
 		*mark = !cur->found;
 		start_first_copy(td);
-		dir_owes_reconcile(d, t, "first start");
+		if (cur->found)
+			dir_still_owes_reconcile(d, t, "first start"); /* stored by an earlier load */
+		else
+			dir_owes_reconcile(d, t, "first start");
 		return snapshot_set(&td->prev, SNAPSHOT_INITIAL);
 	}
 	/* The source's counter is below the cursor's xmax: it hands out again xmax - 1, an xid
@@ -254,7 +257,7 @@ static bool judge_cursor(struct snk_dir *d, int t, bool *mark)
 		*mark = true;
 		dir_owes_reconcile(d, t, "a database was replaced or restored");
 	} else if (cur->reconcile_pending) {
-		dir_still_owes_reconcile(d, t);
+		dir_still_owes_reconcile(d, t, "a reconcile was owed and had not finished");
 	}
 	return snapshot_set(&td->prev, cur->snapshot.text);
 }
@@ -327,30 +330,42 @@ static void flushed_done_cb(void *arg, const struct pgconn_error *err)
 	wait_flushed(d);
 }
 
+static void fail_lost(struct snk_dir *d, const char *why)
+{
+	struct pgconn_error lost = { .conn_lost = true };
+
+	snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
+	snprintf(lost.message, sizeof(lost.message), "connection not ready");
+	dir_fail(d, &lost, why);
+}
+
 static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snk_dir *d = arg;
-	struct pgconn_error lost = { .conn_lost = true };
+	struct snk_pgconn *c;
 
 	(void)fd;
 	(void)what;
 	if (d->state != DIR_LOADING)
 		return;
-	/* A statement of its own on the source's read session, outside any other direction's
-	 * pass (whose transaction may have failed): the flush position is the server's. */
-	if (!read_free(d)) {
+	/* A statement of its own, on a write session of the source's (which needs no turn),
+	 * else on its read session outside any other direction's pass (whose transaction may
+	 * have failed): the flush position is the server's, whatever the snapshot. */
+	if (d->src->write_ok) {
+		c = side_spare_write(d->src);
+	} else if (read_free(d)) {
+		c = d->src->read;
+	} else {
 		wait_flushed(d);
 		return;
 	}
-	if (!pgconn_begin(d->src->read, flushed_result_cb, flushed_done_cb, d)) {
-		snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
-		snprintf(lost.message, sizeof(lost.message), "connection not ready");
-		dir_fail(d, &lost, "reading how far the source's WAL is on disk");
+	if (!pgconn_begin(c, flushed_result_cb, flushed_done_cb, d)) {
+		fail_lost(d, "reading how far the source's WAL is on disk");
 		return;
 	}
 	d->units++;
-	db_send_wal_flushed(d->src->read);
-	pgconn_end(d->src->read);
+	db_send_wal_flushed(c);
+	pgconn_end(c);
 }
 
 /* A cursor replaced by src_now is stored unlike the passes' (snk_durable): nothing said
@@ -362,14 +377,17 @@ static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
  * asynchronous commit (wal_writer_delay), longer when only an open transaction wrote
  * since (docs/DESIGN.md). Looked at every 10 ms, then less often, up to every 100 ms. A
  * load that finds a debt still owed waits the same way, for a replacing cursor whose wait
- * a crash of snk or a lost session cut short. A stop ends the wait: the debt is stored. */
+ * a crash of snk or a lost session cut short. A stop or a change of the tables ends the
+ * wait (the debt is stored, and the next load waits again); a session lost meanwhile
+ * fails it, as a lost connection (dir_session): the next server's WAL positions are not
+ * comparable with these. */
 static void wait_flushed(struct snk_dir *d)
 {
 	struct timeval poll = { 0, 0 };
 	long ms = 10L << (d->flush_polls < 4 ? d->flush_polls : 4);
 
-	if (d->app->stopping) {
-		dir_set_state(d, DIR_WAIT, "stopping");
+	if (d->app->stopping || d->app->tables_pending) {
+		dir_set_state(d, DIR_WAIT, d->app->stopping ? "stopping" : "the tables change");
 		return;
 	}
 	if (d->dst->lock != SIDE_LOCK_HELD || d->dst->lock_epoch != d->dst_epoch) {
@@ -619,8 +637,13 @@ void dir_session(struct snk_dir *d, bool ready)
 	}
 	/* a pass may still end on the old cursors; the next read may be another server's */
 	durable_clear(&d->durable);
-	if (d->state == DIR_IDLE)
+	if (d->state == DIR_IDLE) {
 		dir_set_state(d, DIR_WAIT, "a session went away");
+	} else if (d->state == DIR_LOADING && d->units == 0) {
+		/* waiting for the source's WAL with nothing in flight to notice the loss */
+		evtimer_del(d->flush_timer);
+		fail_lost(d, "a session went away while the source's WAL was awaited");
+	}
 }
 
 /* ---- lifecycle ---- */

@@ -63,9 +63,9 @@ void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason)
 	owes(d, t, reason, true);
 }
 
-void dir_still_owes_reconcile(struct snk_dir *d, int t)
+void dir_still_owes_reconcile(struct snk_dir *d, int t, const char *reason)
 {
-	owes(d, t, "a reconcile was owed and had not finished", false);
+	owes(d, t, reason, false);
 }
 
 bool sync_reconcile_owed_in(const struct snk_dir *d)
@@ -563,11 +563,12 @@ void sync_reconcile_tick(struct snk_app *app)
 	    app->lease.role != ROLE_ACTIVE)
 		return;
 	/* a direction about to load or loading its cursors (its sessions up) is waited for,
-	 * rather than its pair passed over */
+	 * rather than its pair passed over; not one that waits on its source's WAL, which
+	 * may take long (dir.c, wait_flushed): only its pair waits then */
 	for (int i = 0; i < app->ndir; i++) {
 		const struct snk_dir *d = &app->dir[i];
 
-		if ((d->state == DIR_WAIT || d->state == DIR_LOADING) && dir_running(d))
+		if ((d->state == DIR_WAIT || d->state == DIR_LOADING) && d->flush_polls == 0 && dir_running(d))
 			return;
 	}
 	for (int p = 0; p < r->npairs; p++)

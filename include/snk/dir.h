@@ -250,7 +250,7 @@ void dir_pass_over(struct snk_dir *d);
 /* dir_owes_reconcile: table t (-1: every table) owes a new reconcile (sync_reconcile.c);
  * dir_still_owes_reconcile: its cursor says it still owes the one it owed. */
 void dir_owes_reconcile(struct snk_dir *d, int t, const char *reason);
-void dir_still_owes_reconcile(struct snk_dir *d, int t);
+void dir_still_owes_reconcile(struct snk_dir *d, int t, const char *reason);
 /* dir_lag_ms: an upper bound on the age of the oldest source row not yet in the peer: 0
  * when caught up, else the time since the last fully applied snapshot was taken. */
 int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms);

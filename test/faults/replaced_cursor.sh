@@ -53,9 +53,10 @@ grep -q "\[a->b\] database a is not the one the cursor .* was taken in" "$WORK/s
 	fail "the cursor ahead of a's xids was not noticed in the log"
 held 0
 [ "$(q b "SELECT count(*) FROM records WHERE data = 'skipped'")" = 0 ] || fail "'skipped' reached b before a's WAL was on disk"
-# A synchronous commit flushes a's WAL, the asynchronous one's with it.
-q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'flush')"
+# A synchronous commit flushes a's WAL, the asynchronous one's with it (the WAL writer
+# continued first: it may have been stopped holding the lock that flush needs).
 cont_walwriter
+q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'flush')"
 wait_reconciled 0
 [ "$(q b "SELECT count(*) FROM records WHERE data = 'skipped'")" = 1 ] || fail "the reconcile did not bring 'skipped' to b"
 [ "$(status_field .reconcile.last.rows_repaired_into_b)" = 1 ] || fail "the reconcile repaired $(status_field .reconcile.last.rows_repaired_into_b) rows into b, want 1 ('skipped')"
@@ -87,8 +88,8 @@ until [ "$(waits)" -gt "$n" ]; do
 	sleep 0.05
 done
 held "$runs"
-q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'flush 2')"
 cont_walwriter
+q a "INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'flush 2')"
 wait_reconciled "$runs" 30
 wait_synced 30
 it_pass "a replacing cursor waited for a's WAL (xid $lost), at a start and at a reconnect, with no window and no reconcile meanwhile; the row survived a crash of a, and 20 rows after it came by the tail"
