@@ -156,16 +156,24 @@ const char SQL_SESSION_SETUP[] =
  * reused xids. In recovery there is no current WAL file; a standby is read only, so
  * pg_control's timeline serves. The timeline prints as a decimal integer, as
  * timeline_id::text did, so a primary's identity stays the same string across an upgrade. */
+#define IDENTITY_COLUMN \
+	"pg_catalog.concat_ws('/'::text, s.system_identifier," \
+	" CASE WHEN pg_catalog.pg_is_in_recovery()" \
+	" THEN (SELECT k.timeline_id::int8 FROM pg_catalog.pg_control_checkpoint() k)" \
+	" ELSE pg_catalog.concat('x'::text, pg_catalog.substr(" \
+	"   pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1::int4, 8::int4))" \
+	"   ::bit(32)::int8 END, d.oid)"
+#define IDENTITY_FROM \
+	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d" \
+	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()"
 const char SQL_IDENTITY[] =
-	"SELECT pg_catalog.concat_ws('/'::text, s.system_identifier,"
-	" CASE WHEN pg_catalog.pg_is_in_recovery()"
-	" THEN (SELECT k.timeline_id::int8 FROM pg_catalog.pg_control_checkpoint() k)"
-	" ELSE pg_catalog.concat('x'::text, pg_catalog.substr("
-	"   pg_catalog.pg_walfile_name(pg_catalog.pg_current_wal_lsn()), 1::int4, 8::int4))"
-	"   ::bit(32)::int8 END, d.oid),"
-	" pg_catalog.current_setting('synchronous_commit'::text)"
-	" FROM pg_catalog.pg_control_system() s, pg_catalog.pg_database d"
-	" WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()";
+	"SELECT " IDENTITY_COLUMN ", pg_catalog.current_setting('synchronous_commit'::text)" IDENTITY_FROM;
+
+/* How far the WAL is on disk (bytes), and which database says so: a session that
+ * reconnected may have reached another server, whose positions compare with nothing. */
+const char SQL_WAL_FLUSHED[] =
+	"SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(), '0/0'::pg_catalog.pg_lsn)::int8, "
+	IDENTITY_COLUMN IDENTITY_FROM;
 
 static const char SQL_CURSOR_LOAD[] =
 	"SELECT snapshot::text, source_identity, target_identity, reconcile_pending"
@@ -774,6 +782,19 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 		snprintf(out->dst_ident, sizeof(out->dst_ident), "%s", PQgetvalue(res, 0, 2));
 	out->reconcile_pending = text_bool(res, 3);
 	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
+}
+
+bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn, char *ident, size_t len)
+{
+	char *end;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
+		return false;
+	*flush_lsn = strtoull(PQgetvalue(res, 0, 0), &end, 10);
+	if (*end != '\0')
+		return false;
+	snprintf(ident, len, "%s", PQgetvalue(res, 0, 1));
+	return true;
 }
 
 bool db_read_identity(const PGresult *res, char *ident, size_t len, char *sync_commit, size_t sync_len)

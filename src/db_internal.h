@@ -19,7 +19,8 @@
 
 /* db.c */
 extern const char SQL_COLUMNS[], SQL_SCHEMA_CHECK[], SQL_NOTIFY_TRIGGER[], SQL_PRIVILEGES[], SQL_SESSION_SETUP[],
-	SQL_WRITER_LOCK_HOLDER[], SQL_CURSOR_MARK[], SQL_CURSOR_STORE[], SQL_IDENTITY[], SQL_RECONCILED[];
+	SQL_WRITER_LOCK_HOLDER[], SQL_CURSOR_MARK[], SQL_CURSOR_STORE[], SQL_IDENTITY[], SQL_RECONCILED[],
+	SQL_WAL_FLUSHED[];
 /* fmt: a new string from printf arguments, NULL when out of memory. */
 char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 /* sb_add: appends printf output to a growing string; false when out of memory. */

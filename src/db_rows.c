@@ -229,8 +229,7 @@ bool db_send_identity(struct snk_pgconn *c)
 
 bool db_send_wal_flushed(struct snk_pgconn *c)
 {
-	return pgconn_query(c, "SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_flush_lsn(),"
-			    " '0/0'::pg_catalog.pg_lsn)::int8", 0, NULL, NULL, NULL, 0);
+	return pgconn_query(c, SQL_WAL_FLUSHED, 0, NULL, NULL, NULL, 0);
 }
 
 bool db_send_conflicts(struct snk_pgconn *c, const struct snk_table *t, const struct snk_batch *b)

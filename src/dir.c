@@ -305,13 +305,25 @@ static void cursors_loaded(struct snk_dir *d)
 static void wait_flushed(struct snk_dir *d);
 static bool read_free(const struct snk_dir *d);
 
+static void fail_lost(struct snk_dir *d, const char *why)
+{
+	struct pgconn_error lost = { .conn_lost = true };
+
+	snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
+	snprintf(lost.message, sizeof(lost.message), "connection not ready");
+	dir_fail(d, &lost, why);
+}
+
 static void flushed_result_cb(void *arg, int stmt, const PGresult *res)
 {
 	struct snk_dir *d = arg;
+	char ident[sizeof(d->src_ident)];
 
 	(void)stmt;
-	if (!db_read_u64(res, &d->load_flushed))
+	if (!db_read_wal_flushed(res, &d->load_flushed, ident, sizeof(ident)))
 		d->load_bad = true;
+	else if (strcmp(ident, d->src_ident) != 0)
+		d->flush_elsewhere = true;
 }
 
 static void flushed_done_cb(void *arg, const struct pgconn_error *err)
@@ -327,16 +339,11 @@ static void flushed_done_cb(void *arg, const struct pgconn_error *err)
 		dir_fail(d, err, err ? "reading how far the source's WAL is on disk" : "the source's WAL flush position is not a number");
 		return;
 	}
+	if (d->flush_elsewhere) {
+		fail_lost(d, "a session of the source's reached another server while its WAL was awaited");
+		return;
+	}
 	wait_flushed(d);
-}
-
-static void fail_lost(struct snk_dir *d, const char *why)
-{
-	struct pgconn_error lost = { .conn_lost = true };
-
-	snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
-	snprintf(lost.message, sizeof(lost.message), "connection not ready");
-	dir_fail(d, &lost, why);
 }
 
 static void flush_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -507,6 +514,7 @@ static void load_cursors(struct snk_dir *d)
 	d->load_unflushed = false;
 	d->loaded = false;
 	d->flush_polls = 0;
+	d->flush_elsewhere = false;
 	evtimer_del(d->flush_timer);
 	d->dst_epoch = d->dst->lock_epoch;
 	/* what was flushed on the source is known again from the next pass: the source may be
@@ -639,8 +647,9 @@ void dir_session(struct snk_dir *d, bool ready)
 	durable_clear(&d->durable);
 	if (d->state == DIR_IDLE) {
 		dir_set_state(d, DIR_WAIT, "a session went away");
-	} else if (d->state == DIR_LOADING && d->units == 0) {
-		/* waiting for the source's WAL with nothing in flight to notice the loss */
+	} else if (d->state == DIR_LOADING && d->flush_polls > 0) {
+		/* waiting for the source's WAL, whose looks go to another session: its answer
+		 * (flushed_done_cb) finds the direction failed */
 		evtimer_del(d->flush_timer);
 		fail_lost(d, "a session went away while the source's WAL was awaited");
 	}

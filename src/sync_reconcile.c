@@ -568,7 +568,7 @@ void sync_reconcile_tick(struct snk_app *app)
 	for (int i = 0; i < app->ndir; i++) {
 		const struct snk_dir *d = &app->dir[i];
 
-		if ((d->state == DIR_WAIT || d->state == DIR_LOADING) && d->flush_polls == 0 && dir_running(d))
+		if ((d->state == DIR_WAIT || (d->state == DIR_LOADING && d->flush_polls == 0)) && dir_running(d))
 			return;
 	}
 	for (int p = 0; p < r->npairs; p++)

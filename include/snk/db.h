@@ -289,7 +289,8 @@ bool db_send_pass_begin(struct snk_pgconn *c);
 /* One statement: the source's current snapshot and WAL positions, as db_send_pass_begin's
  * second. Decode with db_read_pass_snapshot. */
 bool db_send_source_position(struct snk_pgconn *c);
-/* One statement: how far the source's WAL is on disk (bytes). Decode with db_read_u64. */
+/* One statement: how far the source's WAL is on disk (bytes), and its identity (as
+ * db_send_identity's). Decode with db_read_wal_flushed. */
 bool db_send_wal_flushed(struct snk_pgconn *c);
 /* Three statements per table: prepares t's probe (db_send_probe) and its two windows'
  * DECLARE (db_send_window_table) on a read session, for the type of snk_xid there. */
@@ -370,6 +371,7 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out);
 /* db_read_identity: "system identifier/timeline/database oid" into ident, and the
  * session's synchronous_commit into sync_commit unless it is NULL. */
 bool db_read_identity(const PGresult *res, char *ident, size_t len, char *sync_commit, size_t sync_len);
+bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn, char *ident, size_t len);
 /* db_read_range_digests: out[b] for each sub-range b in the result, count 0 elsewhere. */
 bool db_read_range_digests(const PGresult *res, struct snk_range_digest out[256]);
 /* db_read_row_sums: a new array (*out, free()) of *n rows. False on a malformed result. */

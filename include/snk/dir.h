@@ -202,6 +202,7 @@ struct snk_dir {
 	bool load_unflushed;     /* a loaded cursor owes a reconcile and may not be durable */
 	bool loaded;             /* the cursors have been loaded since the last load began */
 	int flush_polls;         /* looks at load_flushed in this load */
+	bool flush_elsewhere;    /* a look reached another server than the load's */
 	struct snk_snapshot src_now; /* the source's snapshot when the cursors were loaded */
 	uint64_t load_lsn;       /* the source's WAL insert position read right after src_now */
 	uint64_t load_flushed;   /* and its flush position, read then and while waiting on it */
