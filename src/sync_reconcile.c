@@ -295,11 +295,15 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 		if (app->stopping)
 			return;
 		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %s; it starts over %s",
-			 st->keyspace_done * 100, st->error, repaired, r->skipped ? "once every database is up" :
+			 st->keyspace_done * 100, st->error, repaired,
+			 r->skipped_down ? "once every database is up" :
+			 r->skipped ? "once every direction has loaded its cursors and caught up" :
 			 RETRY_MS == 30000 ? "in 30 s" : "later");
-		want(app, r->skipped ? "a database was down during the last run" : "the last run did not finish");
+		want(app, r->skipped_down ? "a database was down during the last run" :
+			  r->skipped ? "a direction was starting during the last run" : "the last run did not finish");
 		r->wait_for_pairs = r->skipped > 0;
-		r->retry_ms = clock_now_ms() + RETRY_MS;
+		/* passed over only for a load (which ends by itself): as soon as every pair can */
+		r->retry_ms = clock_now_ms() + (r->skipped > 0 && r->skipped_down == 0 ? 0 : RETRY_MS);
 		return;
 	}
 	rows[0] = '\0';
@@ -318,11 +322,14 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 }
 
 /* The pair's databases are up and the directions between them have loaded their cursors
- * (dir.c, wait_flushed) and caught up since start; else why not, in why. */
-static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len)
+ * (dir.c, wait_flushed) and caught up since start; else why not, in why, and *loading
+ * (unless NULL) says whether only that is in the way, which ends by itself. */
+static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len, bool *loading)
 {
 	const int *db = app->reconcile.pair_db[p];
 
+	if (loading)
+		*loading = false;
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[db[i]];
 		const struct snk_dir *d = dir_of(app, db[i], db[1 - i]);
@@ -333,10 +340,14 @@ static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len)
 		}
 		if (!d->loaded) {
 			snprintf(why, len, "%s was loading its cursors", d->role);
+			if (loading)
+				*loading = true;
 			return false;
 		}
 		if (!d->caught_up) {
 			snprintf(why, len, "%s had not caught up", d->role);
+			if (loading)
+				*loading = true;
 			return false;
 		}
 	}
@@ -349,9 +360,11 @@ static bool start_next(struct snk_app *app)
 {
 	struct snk_rc_schedule *r = &app->reconcile;
 	char why[128];
+	bool loading;
 
 	for (; r->pair < r->npairs; r->pair++, r->table = 0) {
-		if (r->table == 0 && !pair_ready(app, r->pair, why, sizeof(why))) {
+		if (r->table == 0 && !pair_ready(app, r->pair, why, sizeof(why), &loading)) {
+			r->skipped_down += !loading;
 			if (r->skipped++ == 0)
 				snprintf(r->skip_reason, sizeof(r->skip_reason), "%s and %s not compared: %s",
 					 app->side[r->pair_db[r->pair][0]].name, app->side[r->pair_db[r->pair][1]].name, why);
@@ -572,7 +585,7 @@ void sync_reconcile_tick(struct snk_app *app)
 			return;
 	}
 	for (int p = 0; p < r->npairs; p++)
-		ready += pair_ready(app, p, why, sizeof(why));
+		ready += pair_ready(app, p, why, sizeof(why), NULL);
 	/* A run that passed over a pair waits for all (or for snkctl reconcile): comparing the
 	 * others again every RETRY_MS would only scan them again. */
 	if (ready == 0 || (r->wait_for_pairs && ready < r->npairs))
@@ -586,7 +599,7 @@ void sync_reconcile_tick(struct snk_app *app)
 	r->run.started_ms = now;
 	r->table = 0;
 	r->pair = 0;
-	r->skipped = 0;
+	r->skipped = r->skipped_down = 0;
 	r->skip_reason[0] = '\0';
 	r->in_flight_seen = false;
 	if (app->ndb == 2 && app->ntables == 1)

@@ -47,6 +47,7 @@ struct snk_rc_schedule {
 	int npairs;
 	int pair;                       /* the pair being compared */
 	int skipped;                    /* pairs the running run passed over: a database was down */
+	int skipped_down;               /* of those, for more than a direction's load or catch-up */
 	char skip_reason[160];
 	bool wait_for_pairs;            /* the last run skipped pairs: the next waits until all can run */
 	uint64_t in_flight;             /* copies of the running pair's table left to a third database's tail */

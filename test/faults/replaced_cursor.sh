@@ -17,18 +17,9 @@
 it_init faults_replaced_cursor
 . "$(dirname "$0")/wal_held.sh"
 hold_wal_of_a
-q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'before ' || i FROM generate_series(1, 100) i"
-snk_start
-wait_reconciled 0
-wait_synced 30
+first_sync
 snk_stop || fail "snk exit $?"
 assert_tail_only
-# set_ahead: what a restore of a would leave, a cursor ahead of every xid a handed out.
-set_ahead() {
-	q b "UPDATE snk.cursor SET snapshot = '4000000000:4000000000:'::pg_snapshot WHERE source = 'a:public.records'"
-	[ "$(q b "SELECT count(*) FROM snk.cursor WHERE source = 'a:public.records' AND snapshot::text = '4000000000:4000000000:'")" = 1 ] ||
-		fail "no cursor of a:public.records in b to replace"
-}
 waits() { grep -c 'waiting for a to write its WAL' "$WORK/snk.log" || true; }
 # held RUNS: for 2 s, the a -> b direction waits on a's WAL and no reconcile runs.
 held() {
@@ -40,7 +31,7 @@ held() {
 		sleep 0.1
 	done
 }
-set_ahead
+cursor_ahead
 stop_walwriter
 lost=$(q a "SET synchronous_commit = off; INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'skipped') RETURNING pg_catalog.pg_current_xact_id()")
 snk_start
@@ -79,7 +70,7 @@ n=$(waits)
 stop_walwriter
 q a "SET synchronous_commit = off; INSERT INTO records (id, data) VALUES (gen_random_uuid(), 'copied 2')" >/dev/null
 wait_for b "SELECT count(*) FROM records WHERE data = 'copied 2'" 1 10
-set_ahead
+cursor_ahead
 [ "$(q a "SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity WHERE application_name LIKE 'snk %' AND datname = current_database()")" -gt 0 ] ||
 	fail "no session of snk's in a to end"
 start=$SECONDS

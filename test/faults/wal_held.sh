@@ -38,6 +38,20 @@ hold_wal_of_a() {
 	a_system "ALTER SYSTEM SET bgwriter_lru_maxpages = 0"
 	a_system "ALTER SYSTEM SET checkpoint_timeout = '1h'"
 }
+# first_sync: 100 rows into a, snk started, its first copy and reconcile over.
+first_sync() {
+	q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'before ' || i FROM generate_series(1, 100) i"
+	snk_start
+	wait_reconciled 0
+	wait_synced 30
+}
+# cursor_ahead: what a restore of a would leave, b's cursor of a ahead of every xid a
+# handed out.
+cursor_ahead() {
+	q b "UPDATE snk.cursor SET snapshot = '4000000000:4000000000:'::pg_snapshot WHERE source = 'a:public.records'"
+	[ "$(q b "SELECT count(*) FROM snk.cursor WHERE source = 'a:public.records' AND snapshot::text = '4000000000:4000000000:'")" = 1 ] ||
+		fail "no cursor of a:public.records in b to replace"
+}
 crash_a() {
 	cont_walwriter
 	A_DOWN=1

@@ -12,10 +12,7 @@ it_init faults_xid_reuse
 # Every commit of this database waits for the flush but the one the crash is to lose.
 . "$(dirname "$0")/wal_held.sh"
 hold_wal_of_a
-q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'before ' || i FROM generate_series(1, 100) i"
-snk_start
-wait_reconciled 0
-wait_synced 30
+first_sync
 cursor_sees() { q b "SELECT pg_catalog.pg_visible_in_snapshot('$1'::xid8, snapshot) FROM snk.cursor WHERE source = 'a:public.records'"; }
 
 # An asynchronous commit wakes a hibernating WAL writer, which then flushes at once: a
