@@ -272,6 +272,10 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 	(void)event_base_once(app->base, -1, EV_TIMEOUT, close_cb, app, &soon);
 	struct snk_rc_schedule *r = &app->reconcile;
 	struct rc_stats *st = &r->run;
+	/* it went through every pair, passing some over only for a direction's load or
+	 * catch-up (which ends by itself): again as soon as every pair can */
+	bool starting_only = r->skipped > 0 && r->skipped_down == 0 && r->pair >= r->npairs;
+	int64_t retry;
 	char repaired[SNK_DB_MAX * 48], rows[SNK_DB_MAX * 48];
 	size_t n = 0;
 	double secs;
@@ -296,14 +300,15 @@ static void run_ended(struct snk_app *app, bool ok, const char *error)
 			return;
 		log_warn("reconcile", "stopped after %.1f%% of the key space: %s; repaired %s; it starts over %s",
 			 st->keyspace_done * 100, st->error, repaired,
-			 r->skipped_down ? "once every database is up" :
-			 r->skipped ? "once every direction has loaded its cursors and caught up" :
+			 starting_only ? "once every direction has loaded its cursors and caught up" :
+			 r->skipped ? "once every database is up" :
 			 RETRY_MS == 30000 ? "in 30 s" : "later");
-		want(app, r->skipped_down ? "a database was down during the last run" :
-			  r->skipped ? "a direction was starting during the last run" : "the last run did not finish");
+		want(app, starting_only ? "a direction was starting during the last run" :
+			  r->skipped ? "a database was down during the last run" : "the last run did not finish");
 		r->wait_for_pairs = r->skipped > 0;
-		/* passed over only for a load (which ends by itself): as soon as every pair can */
-		r->retry_ms = clock_now_ms() + (r->skipped > 0 && r->skipped_down == 0 ? 0 : RETRY_MS);
+		retry = clock_now_ms() + (starting_only ? 0 : RETRY_MS);
+		if (retry > r->retry_ms)
+			r->retry_ms = retry; /* not sooner than a wait for rows in flight asked */
 		return;
 	}
 	rows[0] = '\0';
@@ -332,12 +337,15 @@ static bool pair_ready(const struct snk_app *app, int p, char *why, size_t len, 
 		*loading = false;
 	for (int i = 0; i < 2; i++) {
 		const struct snk_side *s = &app->side[db[i]];
-		const struct snk_dir *d = dir_of(app, db[i], db[1 - i]);
 
 		if (!s->read_ok || !s->write_ok) {
 			snprintf(why, len, "database %s was down", s->name);
 			return false;
 		}
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct snk_dir *d = dir_of(app, db[i], db[1 - i]);
+
 		if (!d->loaded) {
 			snprintf(why, len, "%s was loading its cursors", d->role);
 			if (loading)

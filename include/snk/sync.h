@@ -46,7 +46,8 @@ struct snk_rc_schedule {
 	int pair_db[SNK_PAIR_MAX][2];   /* the two databases of each pair */
 	int npairs;
 	int pair;                       /* the pair being compared */
-	int skipped;                    /* pairs the running run passed over: a database was down */
+	int skipped;                    /* pairs the running run passed over: a database down, or a
+					 * direction between them loading or catching up */
 	int skipped_down;               /* of those, for more than a direction's load or catch-up */
 	char skip_reason[160];
 	bool wait_for_pairs;            /* the last run skipped pairs: the next waits until all can run */
