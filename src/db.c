@@ -784,19 +784,6 @@ bool db_read_cursor(const PGresult *res, struct snk_cursor *out)
 	return snapshot_parse(PQgetvalue(res, 0, 0), &out->snapshot);
 }
 
-bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn, char *ident, size_t len)
-{
-	char *end;
-
-	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0) || PQgetisnull(res, 0, 1))
-		return false;
-	*flush_lsn = strtoull(PQgetvalue(res, 0, 0), &end, 10);
-	if (*end != '\0')
-		return false;
-	snprintf(ident, len, "%s", PQgetvalue(res, 0, 1));
-	return true;
-}
-
 bool db_read_identity(const PGresult *res, char *ident, size_t len, char *sync_commit, size_t sync_len)
 {
 	if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0))

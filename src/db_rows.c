@@ -255,6 +255,14 @@ static bool read_u64_at(const PGresult *res, int col, uint64_t *out)
 	return *end == '\0';
 }
 
+bool db_read_wal_flushed(const PGresult *res, uint64_t *flush_lsn, char *ident, size_t len)
+{
+	if (PQntuples(res) != 1 || PQnfields(res) != 2 || !read_u64_at(res, 0, flush_lsn) || PQgetisnull(res, 0, 1))
+		return false;
+	snprintf(ident, len, "%s", PQgetvalue(res, 0, 1));
+	return true;
+}
+
 bool db_read_pass_snapshot(const PGresult *res, struct snk_snapshot *out, uint64_t *insert_lsn, uint64_t *flush_lsn)
 {
 	uint64_t block, segment;

@@ -305,13 +305,37 @@ static void cursors_loaded(struct snk_dir *d)
 static void wait_flushed(struct snk_dir *d);
 static bool read_free(const struct snk_dir *d);
 
+/* A session that went away, or was not ready, said as a lost connection. */
+static void set_not_ready(struct pgconn_error *e)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->sqlstate, sizeof(e->sqlstate), "08006");
+	snprintf(e->message, sizeof(e->message), "connection not ready");
+	e->conn_lost = true;
+}
+
 static void fail_lost(struct snk_dir *d, const char *why)
 {
-	struct pgconn_error lost = { .conn_lost = true };
+	struct pgconn_error lost;
 
-	snprintf(lost.sqlstate, sizeof(lost.sqlstate), "08006");
-	snprintf(lost.message, sizeof(lost.message), "connection not ready");
+	set_not_ready(&lost);
 	dir_fail(d, &lost, why);
+}
+
+/* The answer of a load's unit: false when the load is over (it ended meanwhile, or this
+ * unit failed: then it fails, saying why). */
+static bool load_unit_ok(struct snk_dir *d, const struct pgconn_error *err, const char *why)
+{
+	d->units--;
+	if (d->state != DIR_LOADING) {
+		dir_check_drained(d);
+		return false;
+	}
+	if (err) {
+		dir_fail(d, err, why);
+		return false;
+	}
+	return true;
 }
 
 static void flushed_result_cb(void *arg, int stmt, const PGresult *res)
@@ -330,13 +354,10 @@ static void flushed_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
 
-	d->units--;
-	if (d->state != DIR_LOADING) {
-		dir_check_drained(d);
+	if (!load_unit_ok(d, err, "reading how far the source's WAL is on disk"))
 		return;
-	}
-	if (err || d->load_bad) {
-		dir_fail(d, err, err ? "reading how far the source's WAL is on disk" : "the source's WAL flush position is not a number");
+	if (d->load_bad) {
+		dir_fail(d, NULL, "the source's WAL flush position is not a number");
 		return;
 	}
 	if (d->flush_elsewhere) {
@@ -427,16 +448,8 @@ static void mark_done_cb(void *arg, const struct pgconn_error *err)
 {
 	struct snk_dir *d = arg;
 
-	d->units--;
-	if (d->state != DIR_LOADING) {
-		dir_check_drained(d);
-		return;
-	}
-	if (err) {
-		dir_fail(d, err, "recording that a cursor owes a reconcile");
-		return;
-	}
-	loaded_when_flushed(d);
+	if (load_unit_ok(d, err, "recording that a cursor owes a reconcile"))
+		loaded_when_flushed(d);
 }
 
 /* Stores the debts the load found, before any window: one unit for every table's. */
@@ -540,9 +553,7 @@ static void load_cursors(struct snk_dir *d)
 	if (d->load_pending < 2) {
 		/* A connection went away just now: its state callback brings the direction back
 		 * to WAIT; an answer still coming is ignored. */
-		snprintf(d->load_error.sqlstate, sizeof(d->load_error.sqlstate), "08006");
-		snprintf(d->load_error.message, sizeof(d->load_error.message), "connection not ready");
-		d->load_error.conn_lost = true;
+		set_not_ready(&d->load_error);
 		if (d->load_pending == 0)
 			return;
 	}
