@@ -150,6 +150,32 @@ void batch_finish(struct snk_batch *b)
 		write_header(&b->col[i], b->nulls[i], b->oid[i], (uint32_t)b->nrows);
 }
 
+bool batch_append(struct snk_batch *dst, const struct snk_batch *src)
+{
+	if (dst->ncols != src->ncols || (src->ncols && memcmp(dst->oid, src->oid, sizeof(*dst->oid) * (size_t)src->ncols)))
+		return false;
+	if (src->nrows == 0)
+		return true;
+	/* Every buffer grows first, so that a failure leaves dst as it was. */
+	for (int i = 0; i < src->ncols; i++) {
+		if (!buf_reserve(&dst->col[i], (dst->col[i].len ? 0 : ARRAY_HEADER) + src->col[i].len - ARRAY_HEADER))
+			return false;
+	}
+	for (int i = 0; i < src->ncols; i++) {
+		struct snk_buf *to = &dst->col[i];
+
+		if (to->len == 0)
+			to->len = ARRAY_HEADER;
+		memcpy(to->data + to->len, src->col[i].data + ARRAY_HEADER, src->col[i].len - ARRAY_HEADER);
+		to->len += src->col[i].len - ARRAY_HEADER;
+		dst->nulls[i] = dst->nulls[i] || src->nulls[i];
+	}
+	dst->nrows += src->nrows;
+	dst->data_bytes += src->data_bytes;
+	batch_finish(dst);
+	return true;
+}
+
 const unsigned char *batch_id_at(const struct snk_batch *b, int i)
 {
 	if (i < 0 || i >= b->nrows || b->ncols < 1 || b->oid[0] != SNK_UUIDOID)
@@ -254,6 +280,15 @@ int idqueue_take(struct snk_idqueue *q, uint64_t max_bytes, struct snk_batch *ou
 			q->offs[q->head + i] -= from;
 	}
 	return (int)k;
+}
+
+uint64_t idqueue_row_bytes(const struct snk_idqueue *q)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < q->n; i++)
+		bytes += q->lens[q->head + i];
+	return bytes;
 }
 
 void idqueue_clear(struct snk_idqueue *q)

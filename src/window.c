@@ -58,7 +58,7 @@ struct slot *window_slot_get(struct snk_dir *d, int table)
 		if (s->busy)
 			continue;
 		s->busy = true;
-		s->final = s->on_conflict = s->deferred = s->resent = false;
+		s->final = s->on_conflict = s->deferred = s->resent = s->awaits_large = false;
 		s->inserted = 0;
 		s->requested = s->fetched = 0;
 		s->table = table;
@@ -410,14 +410,11 @@ static void send_fetch(struct snk_dir *d)
 	pgconn_end(d->src->read);
 }
 
-/* Whether rows may follow the page just read: more pages or large rows of the current
- * table, or a later table of the pass with rows. */
-static bool more_follows(const struct snk_dir *d)
+/* Whether a later table of the pass may have rows. */
+static bool later_rows(const struct snk_dir *d)
 {
 	const struct snk_window *w = &d->w;
 
-	if (!w->table_done || w->large.n > 0 || w->large_outstanding)
-		return true;
 	for (int i = w->pos + 1; i < w->ntables; i++) {
 		const struct snk_tdir *td = &d->tdirs[w->tables[i]];
 
@@ -427,11 +424,37 @@ static bool more_follows(const struct snk_dir *d)
 	return false;
 }
 
-/* A batch of the pass has been read: send it on, or hold it when it is the pass's last,
- * to carry the cursors. */
-static void batch_arrived(struct snk_dir *d, struct slot *s)
+/* Whether rows may follow the page just read: more pages or large rows of the current
+ * table, or a later table of the pass with rows. */
+static bool more_follows(const struct snk_dir *d)
+{
+	const struct snk_window *w = &d->w;
+
+	return !w->table_done || w->large.n > 0 || w->large_outstanding || later_rows(d);
+}
+
+/* Whether the page just read is the pass's last but for its own table's large rows, and
+ * they fit in one batch with it: it is then held and they join it, so that the window
+ * commits once instead of once per batch. Under a steady load a window is often one page
+ * and a few large values; each commit waits for the destination's WAL flush, and the
+ * final batch waits for every earlier one to commit. */
+static bool joins_large(const struct snk_dir *d, const struct slot *s)
+{
+	const struct snk_window *w = &d->w;
+	const struct snk_config *cfg = d->app->cfg;
+
+	if (w->held || !w->table_done || w->large.n == 0 || w->large_outstanding || later_rows(d))
+		return false;
+	return (uint64_t)s->batch.nrows + w->large.n <= (uint64_t)cfg->batch_rows &&
+	       s->batch.data_bytes + idqueue_row_bytes(&w->large) <= (uint64_t)cfg->batch_max_bytes;
+}
+
+/* A batch of the pass has been read (`large`: rows fetched by key): send it on, or hold
+ * it when it is the pass's last, to carry the cursors. */
+static void batch_arrived(struct snk_dir *d, struct slot *s, bool large)
 {
 	struct snk_tdir *td = &d->tdirs[s->table];
+	struct slot *held = d->w.held;
 	int n = s->batch.nrows;
 
 	d->stats.rows_read += (uint64_t)n;
@@ -440,12 +463,24 @@ static void batch_arrived(struct snk_dir *d, struct slot *s)
 	if (td->copy.active)
 		td->copy.rows += (uint64_t)n;
 	d->w.rows += (uint64_t)n;
-	if (n == 0)
+	if (n == 0) {
 		window_slot_put(s);
-	else if (more_follows(d) || d->w.held)
+	} else if (large && held && held->awaits_large && held->table == s->table) {
+		held->awaits_large = false;
+		if (!batch_append(&held->batch, &s->batch)) {
+			window_slot_put(s);
+			dir_fail(d, NULL, "out of memory joining large rows to their page");
+			return;
+		}
+		window_slot_put(s);
+	} else if (!large && joins_large(d, s)) {
+		s->awaits_large = true;
+		d->w.held = s;
+	} else if (more_follows(d) || held) {
 		apply_send(d, s, false);
-	else
+	} else {
 		d->w.held = s; /* the last batch: sent by window_progress, with the cursors */
+	}
 	if (d->state == DIR_PASS)
 		window_progress(d);
 }
@@ -496,7 +531,7 @@ static void page_arrived(struct snk_dir *d)
 
 		td->avg_row_bytes = td->avg_row_bytes * 0.5 + page_avg * 0.5;
 	}
-	batch_arrived(d, s);
+	batch_arrived(d, s, false);
 }
 
 static void large_result_cb(void *arg, int stmt, const PGresult *res)
@@ -526,7 +561,7 @@ static void large_done_cb(void *arg, const struct pgconn_error *err)
 		dir_fail(d, err, err ? "reading large rows by key" : "BUG: large rows missing from the window's snapshot");
 		return;
 	}
-	batch_arrived(d, s);
+	batch_arrived(d, s, true);
 }
 
 static void send_fetch_large(struct snk_dir *d)

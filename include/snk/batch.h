@@ -50,6 +50,10 @@ bool batch_add(struct snk_batch *b, const unsigned char id[16], const char *data
 /* batch_finish: completes the array headers; call once after the last row. */
 void batch_finish(struct snk_batch *b);
 
+/* batch_append: appends every row of src to dst, whose layout must be the same, and
+ * finishes dst. False when the layouts differ or out of memory; dst is then unchanged. */
+bool batch_append(struct snk_batch *dst, const struct snk_batch *src) __attribute__((warn_unused_result));
+
 /* batch_id_at: the i-th value (0-based) of a finished batch whose first column is uuid,
  * for messages; NULL if out of range. */
 const unsigned char *batch_id_at(const struct snk_batch *b, int i);
@@ -78,6 +82,8 @@ bool idqueue_push_id(struct snk_idqueue *q, const unsigned char id[16], uint64_t
  * max_bytes, into out (laid out with the key's columns); returns how many. 0 when
  * empty or out of memory. */
 int idqueue_take(struct snk_idqueue *q, uint64_t max_bytes, struct snk_batch *out);
+/* idqueue_row_bytes: the sizes of the rows of every waiting key, added up. */
+uint64_t idqueue_row_bytes(const struct snk_idqueue *q);
 void idqueue_clear(struct snk_idqueue *q);
 void idqueue_free(struct snk_idqueue *q);
 

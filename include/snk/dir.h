@@ -120,6 +120,7 @@ struct slot {
 	bool on_conflict;        /* sent as INSERT ... ON CONFLICT DO NOTHING */
 	bool deferred;           /* met a missing parent: sent again once the rest committed */
 	bool resent;             /* sent again after it was deferred */
+	bool awaits_large;       /* a held page its table's large rows are to join */
 	uint64_t inserted;
 	int requested;           /* rows asked of the FETCH that filled it */
 	int fetched;             /* rows the FETCH returned, large ones included */

@@ -140,7 +140,45 @@ int main(void)
 	}
 	CHECK(idqueue_take(&q, 1000, &out) == 9);
 	CHECK(memcmp(out.col[0].data + 24, "c6", 2) == 0 && memcmp(out.col[0].data + out.col[0].len - 3, "c14", 3) == 0);
+
+	/* The waiting keys' row sizes, added up: taken keys no longer count. */
+	CHECK(idqueue_row_bytes(&q) == 0);
+	for (int i = 0; i < 4; i++) {
+		id[15] = (unsigned char)i;
+		CHECK(idqueue_push_id(&q, id, 100 + (uint64_t)i));
+	}
+	CHECK(idqueue_row_bytes(&q) == 406);
+	CHECK(batch_layout(&out, 1, uuid) && idqueue_take(&q, 201, &out) == 2);
+	CHECK(idqueue_row_bytes(&q) == 205);
 	idqueue_free(&q);
+	batch_free(&out);
+
+	/* batch_append: the rows of one batch after another's, as if added there; a NULL in
+	 * the appended rows marks the column; an empty batch either way; layouts must match. */
+	struct snk_batch page = { 0 }, more = { 0 }, whole = { 0 };
+	CHECK(batch_add(&page, id1, "a", 1) && batch_add(&page, id2, "bc", 2));
+	batch_finish(&page);
+	CHECK(batch_add(&more, id2, NULL, 0) && batch_add(&more, id1, "def", 3));
+	batch_finish(&more);
+	CHECK(batch_add(&whole, id1, "a", 1) && batch_add(&whole, id2, "bc", 2) && batch_add(&whole, id2, NULL, 0) &&
+	      batch_add(&whole, id1, "def", 3));
+	batch_finish(&whole);
+	CHECK(batch_append(&page, &more));
+	CHECK(page.nrows == 4 && page.data_bytes == whole.data_bytes && page.nulls[1]);
+	for (int i = 0; i < 2; i++)
+		CHECK(page.col[i].len == whole.col[i].len && memcmp(page.col[i].data, whole.col[i].data, whole.col[i].len) == 0);
+	batch_reset(&more);
+	CHECK(batch_append(&page, &more) && page.nrows == 4);           /* nothing to add */
+	batch_reset(&page);
+	CHECK(batch_add(&more, id1, "x", 1));
+	batch_finish(&more);
+	CHECK(batch_append(&page, &more) && page.nrows == 1);           /* into an emptied one */
+	CHECK(u32(page.col[0].data + 12) == 1 && u32(page.col[1].data + 20) == 1 && page.col[1].data[24] == 'x');
+	CHECK(batch_layout(&out, 3, oids));
+	CHECK(!batch_append(&out, &more) && out.nrows == 0);           /* another layout */
+	batch_free(&page);
+	batch_free(&more);
+	batch_free(&whole);
 	batch_free(&out);
 	return check_done();
 }
