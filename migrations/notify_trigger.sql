@@ -11,10 +11,17 @@
 -- table's oid: one channel serves every table of a snk, and a pass reads only the tables
 -- that notified (and the tables they reference). An empty payload (an older trigger)
 -- wakes every table.
+-- snk's own copies notify nobody: its sessions set snk.copy = on. They never need a pass,
+-- and a NOTIFY costs more than its message: the committing transaction holds a lock that
+-- every other notifying commit of the cluster waits for, until its WAL is flushed, so
+-- snk's batches would commit one after another behind the application's (an older
+-- trigger without this test still works: snk ignores the NOTIFYs of its own sessions).
 CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify(TG_ARGV[0], TG_RELID::text);
+    IF pg_catalog.current_setting('snk.copy', true) IS DISTINCT FROM 'on' THEN
+        PERFORM pg_catalog.pg_notify(TG_ARGV[0], TG_RELID::text);
+    END IF;
     RETURN NULL;
 END
 $$;
