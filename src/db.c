@@ -703,12 +703,6 @@ bool db_send_commit_durable_here(struct snk_pgconn *c)
 			    NULL, NULL, 0);
 }
 
-bool db_send_commit_async_here(struct snk_pgconn *c)
-{
-	return pgconn_query(c, "SELECT pg_catalog.set_config('synchronous_commit'::text, 'off'::text, true)", 0, NULL,
-			    NULL, NULL, 0);
-}
-
 bool db_send_prepare_cursor_store(struct snk_pgconn *c)
 {
 	return pgconn_prepare(c, STMT_CURSOR_STORE, SQL_CURSOR_STORE, 5);

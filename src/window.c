@@ -142,10 +142,9 @@ static void close_result_cb(void *arg, int stmt, const PGresult *res)
 	bool done;
 	uint64_t next;
 
-	/* statement 0 ends the read transaction, 1 makes the summaries' commit asynchronous */
-	if (stmt < 2 || stmt > d->w.nsummarized + 1 || !db_read_summarize(res, &done, &next))
+	if (stmt < 1 || stmt > d->w.nsummarized || !db_read_summarize(res, &done, &next))
 		return;
-	struct snk_tdir *td = &d->tdirs[d->w.summarized[stmt - 2]];
+	struct snk_tdir *td = &d->tdirs[d->w.summarized[stmt - 1]];
 
 	if (done && next != td->brin_next_block) {
 		log_debug(d->role, "BRIN ranges of %s summarized up to block %llu", td->t->label, (unsigned long long)next);
@@ -179,11 +178,7 @@ static void close_done_cb(void *arg, const struct pgconn_error *err)
 
 /* Ends the read transaction; also summarizes the BRIN ranges the application filled
  * since, of the pass's tables not summarized for SUMMARIZE_EVERY_MS (outside the
- * transaction, never waiting for a lock). The summaries commit asynchronously: the next
- * pass's BEGIN on this session would otherwise wait for the source's WAL flush, which
- * under load can take tens of milliseconds. A crash may lose them; an unsummarized range
- * is read by every window, which stays correct, and a new read session walks the index
- * from its first block again (sync.c on_session). */
+ * transaction, never waiting for a lock). */
 static void src_close(struct snk_dir *d, bool commit)
 {
 	struct snk_pgconn *c = d->src->read;
@@ -202,19 +197,13 @@ static void src_close(struct snk_dir *d, bool commit)
 	for (int i = 0; commit && i < d->w.ntables && d->w.nsummarized < SUMMARIZE_PER_PASS; i++) {
 		int t = d->w.tables[i];
 		struct snk_tdir *td = &d->tdirs[t];
+		const char *brin = d->src->read_check.info[t].brin_index;
 
-		if (!d->src->read_check.info[t].brin_index[0] || td->summarize_off ||
-		    now - td->summarized_ms < SUMMARIZE_EVERY_MS)
+		if (!brin[0] || td->summarize_off || now - td->summarized_ms < SUMMARIZE_EVERY_MS)
 			continue;
 		td->summarized_ms = now;
 		d->w.summarized[d->w.nsummarized++] = t;
-	}
-	if (d->w.nsummarized > 0)
-		db_send_commit_async_here(c);
-	for (int i = 0; i < d->w.nsummarized; i++) {
-		int t = d->w.summarized[i];
-
-		db_send_summarize(c, d->src->read_check.info[t].brin_index, d->tdirs[t].brin_next_block);
+		db_send_summarize(c, brin, td->brin_next_block);
 	}
 	pgconn_end(c);
 	dir_read_release(d); /* the next BEGIN on the session comes after this unit */

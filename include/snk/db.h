@@ -275,9 +275,6 @@ bool db_send_commit_async(struct snk_pgconn *c);
 /* One statement: this unit's transaction commits durably, on a session that otherwise
  * does not (db_send_commit_async). */
 bool db_send_commit_durable_here(struct snk_pgconn *c);
-/* One statement: this unit's transaction commits without waiting for the WAL flush
- * (what it writes may be lost in a crash: only for what snk redoes anyway). */
-bool db_send_commit_async_here(struct snk_pgconn *c);
 /* One statement: prepare db_send_cursor_store's, on a write session before its first. */
 bool db_send_prepare_cursor_store(struct snk_pgconn *c);
 /* One statement: the cursor for source_key. Decode with db_read_cursor. */
