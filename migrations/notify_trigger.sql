@@ -19,7 +19,7 @@
 CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF pg_catalog.current_setting('snk.copy', true) IS DISTINCT FROM 'on' THEN
+    IF coalesce(pg_catalog.current_setting('snk.copy', true), '') OPERATOR(pg_catalog.<>) 'on' THEN
         PERFORM pg_catalog.pg_notify(TG_ARGV[0], TG_RELID::text);
     END IF;
     RETURN NULL;

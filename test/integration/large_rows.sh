@@ -8,9 +8,17 @@
 # fetched by id in bounded groups, never as one page. The wide rows (290 MB in all) keep
 # snk under 150 MB: their keys queue, each row travels alone, and the batches held at once
 # stay within max_batches_in_flight * batch_max_bytes (190 MB without that bound).
+# First, a window of 500 small rows and 5 over the inline limit (1 KiB) commits as one
+# batch: the large rows, fetched by key after the page, join it (one commit, not two).
 . "$(dirname "$0")/lib.sh"
 it_init large_rows
 snk_start
+b0=$(status_field .a_to_b.batches) # batches with rows, committed
+q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), CASE WHEN i % 100 = 0 THEN repeat('L', 4000) ELSE 'row ' || i END FROM generate_series(1, 500) i"
+wait_for b "SELECT count(*) FROM records" 500 20
+sleep 0.3 # a second batch of the window would have committed by now
+[ "$(status_field .a_to_b.batches)" = $((b0 + 1)) ] ||
+	fail "the window of 495 small and 5 large rows took $(($(status_field .a_to_b.batches) - b0)) batches, want 1"
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), CASE WHEN i % 11 = 0 THEN repeat(md5(i::text), 32768) ELSE 'small ' || i END FROM generate_series(1, 3300) i"
 q b "INSERT INTO records (id, data) SELECT gen_random_uuid(), repeat(chr(65 + i % 26) || 'é', 1048576) FROM generate_series(1, 40) i"
 wait_synced 120

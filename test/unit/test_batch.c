@@ -176,6 +176,8 @@ int main(void)
 	CHECK(u32(page.col[0].data + 12) == 1 && u32(page.col[1].data + 20) == 1 && page.col[1].data[24] == 'x');
 	CHECK(batch_layout(&out, 3, oids));
 	CHECK(!batch_append(&out, &more) && out.nrows == 0);           /* another layout */
+	CHECK(batch_layout(&out, 2, two));
+	CHECK(!batch_append(&out, &more) && out.nrows == 0);           /* as many columns, other types */
 	batch_free(&page);
 	batch_free(&more);
 	batch_free(&whole);
