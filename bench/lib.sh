@@ -6,6 +6,8 @@
 # stops the clusters. With SNK_BIN_DIR set (as for the tests), $build is that directory of
 # binaries built elsewhere, used as it is and not rebuilt: bench/compare.sh runs two builds
 # of different commits that way.
+# The clusters start with BENCH_WAL_SEGMENTS (64, 1 GB) WAL segments already created and
+# recycled, as on a server that has run for a while (bench_warm_wal); 0 leaves them out.
 bench_setup() {
 	. scripts/deps.sh
 	snk_install_deps
@@ -23,6 +25,24 @@ bench_setup() {
 	SNK_CLUSTER_DURABLE=1 test/integration/clusters.sh start "$BENCH_ENV" >/dev/null
 	. "$BENCH_ENV"
 	trap bench_exit EXIT
+	bench_warm_wal "$SNK_IT_PORT_A"
+	bench_warm_wal "$SNK_IT_PORT_B"
+}
+
+# bench_warm_wal PORT: creates BENCH_WAL_SEGMENTS WAL segments in that cluster and lets a
+# checkpoint recycle them. A new cluster has none to recycle: every 16 MB of WAL, the
+# backend that needs the next segment zero-fills and syncs a new one while it holds
+# WALWriteLock, and every commit of the cluster waits behind it (about 50 ms on this
+# machine, every 0.5 s under tst's load: pg_stat_activity shows IO WALInitWrite and
+# WALInitSync). A server that has run for a while renames old segments instead. It
+# matters to every latency figure under load, snk's and native replication's alike.
+bench_warm_wal() {
+	local n=${BENCH_WAL_SEGMENTS:-64}
+	[ "$n" -gt 0 ] || return 0
+	P "$1" -d postgres -c "CREATE TABLE IF NOT EXISTS bench_wal_warm (i int)" >/dev/null
+	for _ in $(seq 1 "$n"); do echo "INSERT INTO bench_wal_warm VALUES (1); SELECT pg_catalog.pg_switch_wal();"; done |
+		P "$1" -d postgres >/dev/null
+	P "$1" -d postgres -c "DROP TABLE bench_wal_warm" -c "CHECKPOINT" -c "CHECKPOINT" >/dev/null
 }
 
 bench_exit() {
