@@ -262,6 +262,8 @@ static void check_notify_trigger(struct check_run *r, PGconn *conn)
 	problem = db_notify_trigger_problem(&trg, r->t, buf, sizeof(buf));
 	if (problem)
 		report(r, "notify trigger", false, "%s", problem);
+	else if (db_notify_trigger_advice(&trg, r->t, buf, sizeof(buf)))
+		report(r, "notify trigger", true, "%s notifies channel %s, but %s", trg.name, r->t->channel_raw, buf);
 	else
 		report(r, "notify trigger", true, "%s on %s notifies channel %s", trg.name,
 		       r->t->label, r->t->channel_raw);

@@ -203,7 +203,8 @@ const char SQL_RECONCILED[] = "UPDATE snk.cursor SET reconcile_pending = false W
  * holds each argument in the server's encoding followed by a zero byte. An enabled one
  * (O: fires, A: always) is preferred over a disabled one; R fires only for replicas. */
 const char SQL_NOTIFY_TRIGGER[] =
-	"SELECT g.tgname::text, g.tgenabled::text FROM pg_catalog.pg_trigger g"
+	"SELECT g.tgname::text, g.tgenabled::text,"
+	" pg_catalog.strpos(p.prosrc, 'snk.copy'::text) OPERATOR(pg_catalog.>) 0 FROM pg_catalog.pg_trigger g"
 	" JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid"
 	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 	" JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid"
@@ -427,23 +428,47 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
 	return buf;
 }
 
-const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, const struct snk_table *t,
-				      char *buf, size_t len)
+/* The command that installs notify_trigger.sql on t. The file names the table unqualified:
+ * outside public, the search_path says where. */
+static void trigger_install_command(const struct snk_table *t, char *buf, size_t len)
 {
 	bool public_schema = strcmp(t->schema_raw, "public") == 0;
 
+	snprintf(buf, len, "%s%s%spsql -d DBNAME -v table=%s -v channel=%s -f migrations/notify_trigger.sql",
+		 public_schema ? "" : "PGOPTIONS='-c search_path=", public_schema ? "" : t->schema_raw,
+		 public_schema ? "" : "' ", t->table_raw, t->channel_raw);
+}
+
+const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, const struct snk_table *t,
+				      char *buf, size_t len)
+{
+	char cmd[512];
+
 	if (!t->channel_raw || (trg->found && trg->enabled))
 		return NULL;
-	if (trg->found)
+	if (trg->found) {
 		snprintf(buf, len, "the NOTIFY trigger %s on %s is disabled, so snk wakes on its timer only;"
 			 " ALTER TABLE %s ENABLE TRIGGER %s, or set notify_channel to \"\" for timer only",
 			 trg->name, t->label, t->qualified, trg->name);
-	else /* notify_trigger.sql names the table unqualified: the schema comes from the search_path */
-		snprintf(buf, len, "no NOTIFY trigger for channel %s on %s, so snk wakes on its timer only;"
-			 " run %s%s%spsql -d DBNAME -v table=%s -v channel=%s -f migrations/notify_trigger.sql,"
-			 " or set notify_channel to \"\" for timer only", t->channel_raw, t->label,
-			 public_schema ? "" : "PGOPTIONS='-c search_path=", public_schema ? "" : t->schema_raw,
-			 public_schema ? "" : "' ", t->table_raw, t->channel_raw);
+		return buf;
+	}
+	trigger_install_command(t, cmd, sizeof(cmd));
+	snprintf(buf, len, "no NOTIFY trigger for channel %s on %s, so snk wakes on its timer only;"
+		 " run %s, or set notify_channel to \"\" for timer only", t->channel_raw, t->label, cmd);
+	return buf;
+}
+
+const char *db_notify_trigger_advice(const struct snk_notify_trigger *trg, const struct snk_table *t,
+				     char *buf, size_t len)
+{
+	char cmd[512];
+
+	if (!t->channel_raw || !trg->found || !trg->enabled || trg->skips_copies)
+		return NULL;
+	trigger_install_command(t, cmd, sizeof(cmd));
+	snprintf(buf, len, "the NOTIFY trigger %s on %s is of an older notify_trigger.sql: it notifies for snk's"
+		 " own copies too, and each of snk's commits there then waits for the database's NOTIFY lock"
+		 " behind the application's; run %s again to replace it", trg->name, t->label, cmd);
 	return buf;
 }
 
@@ -757,13 +782,14 @@ bool db_read_bool(const PGresult *res, bool *out)
 bool db_read_notify_trigger(const PGresult *res, struct snk_notify_trigger *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (PQnfields(res) != 2 || PQntuples(res) > 1)
+	if (PQnfields(res) != 3 || PQntuples(res) > 1)
 		return false;
 	if (PQntuples(res) == 0)
 		return true;
 	out->found = true;
 	snprintf(out->name, sizeof(out->name), "%s", PQgetvalue(res, 0, 0));
 	out->enabled = strchr("OA", PQgetvalue(res, 0, 1)[0]) != NULL;
+	out->skips_copies = PQgetvalue(res, 0, 2)[0] == 't';
 	return true;
 }
 

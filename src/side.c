@@ -189,6 +189,7 @@ static bool judge_tables(struct snk_side *s, struct side_check *cc, const struct
 static void judge_notify_triggers(struct snk_side *s, const struct side_check *cc)
 {
 	char buf[768];
+	int older = 0;
 
 	s->notify_trigger = -1;
 	s->notify_missing = 0;
@@ -206,6 +207,8 @@ static void judge_notify_triggers(struct snk_side *s, const struct side_check *c
 			s->notify_missing++;
 			if (s->notify_missing <= 5)
 				log_warn(pgconn_name(s->read), "database %s: %s", s->name, problem);
+		} else if (db_notify_trigger_advice(&cc->trigger[i], &s->tables[i], buf, sizeof(buf)) && ++older <= 5) {
+			log_warn(pgconn_name(s->read), "database %s: %s", s->name, buf);
 		}
 	}
 	if (s->notify_missing > 5)

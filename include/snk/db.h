@@ -112,6 +112,7 @@ struct snk_schema_info {
 struct snk_notify_trigger {
 	bool found;           /* such a trigger exists (enabled or not) */
 	bool enabled;
+	bool skips_copies;    /* its function leaves snk's own sessions out (tests snk.copy) */
 	char name[64];
 };
 
@@ -219,6 +220,11 @@ const char *db_schema_problem(const struct snk_schema_info *info, const struct s
  * installs or enables the trigger. */
 const char *db_notify_trigger_problem(const struct snk_notify_trigger *trg, const struct snk_table *t,
 				      char *buf, size_t len);
+/* db_notify_trigger_advice: NULL unless the trigger works but is of an older
+ * notify_trigger.sql, which notifies for snk's own copies too; then one line saying what
+ * that costs and the command that replaces it. */
+const char *db_notify_trigger_advice(const struct snk_notify_trigger *trg, const struct snk_table *t,
+				     char *buf, size_t len);
 
 /* --- Statements sent inside a pgconn unit (pgconn_begin ... pgconn_end). --- */
 

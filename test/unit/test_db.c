@@ -243,7 +243,17 @@ int main(void)
 	struct snk_notify_trigger trg = { .found = true, .enabled = true, .name = "snk_notify" };
 	char tbuf[768];
 	CHECK(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)) == NULL);
+	/* One of an older notify_trigger.sql works, and says what it costs and what to run. */
+	CHECK_CONTAINS(db_notify_trigger_advice(&trg, &t, tbuf, sizeof(tbuf)),
+		       "the NOTIFY trigger snk_notify on s\"x.T is of an older notify_trigger.sql: it notifies for"
+		       " snk's own copies too");
+	CHECK_CONTAINS(db_notify_trigger_advice(&trg, &t, tbuf, sizeof(tbuf)),
+		       "run PGOPTIONS='-c search_path=s\"x' psql -d DBNAME -v table=T -v channel=snk_records"
+		       " -f migrations/notify_trigger.sql again");
+	trg.skips_copies = true;
+	CHECK(db_notify_trigger_advice(&trg, &t, tbuf, sizeof(tbuf)) == NULL);
 	trg.enabled = false;
+	CHECK(db_notify_trigger_advice(&trg, &t, tbuf, sizeof(tbuf)) == NULL); /* the problem says it all */
 	CHECK_CONTAINS(db_notify_trigger_problem(&trg, &t, tbuf, sizeof(tbuf)),
 		       "the NOTIFY trigger snk_notify on s\"x.T is disabled, so snk wakes on its timer only;"
 		       " ALTER TABLE \"s\"\"x\".\"T\" ENABLE TRIGGER snk_notify");
