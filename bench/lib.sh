@@ -25,8 +25,8 @@ bench_setup() {
 	SNK_CLUSTER_DURABLE=1 test/integration/clusters.sh start "$BENCH_ENV" >/dev/null
 	. "$BENCH_ENV"
 	trap bench_exit EXIT
-	bench_warm_wal "$SNK_IT_PORT_A"
-	bench_warm_wal "$SNK_IT_PORT_B"
+	local v
+	for v in ${!SNK_IT_PORT_@}; do bench_warm_wal "${!v}"; done
 }
 
 # bench_warm_wal PORT: creates BENCH_WAL_SEGMENTS WAL segments in that cluster and lets a

@@ -52,30 +52,36 @@ for d in a_to_b b_to_a; do
 	echo "$d: $(jq ".$d.batches" <<<"$status") batches for $(jq ".$d.passes" <<<"$status") passes"
 done
 awk -v bw="$bw" '
+function abs(x) { return x < 0 ? -x : x }
 function sec(s) { split(substr(s, 12, 12), p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
 function pct(a, n, q,   i, j, t, k) {
 	for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	k = int(q * n); if (k < 1) k = 1; if (k > n) k = n; return a[k]
+	k = int(q * n); if (k < q * n) k++; if (k < 1) k = 1; if (k > n) k = n; return a[k] # nearest rank, as probe
 }
 FILENAME ~ /snk.log$/ {
 	if (match($0, /\[(a->b|b->a)\] /) == 0) next
 	d = substr($0, RSTART + 1, 4); t = sec($1)
-	if ($0 ~ /idle -> copying/) { start[d] = t }
-	else if ($0 ~ /copying -> idle: pass over/) { sent[d] = t }
+	# every pass: its start and when it was over (its last batch sent); an empty pass is
+	# over without a commit, so a commit finds its own pass by its start
+	if ($0 ~ /idle -> copying/) { ps[d, ++npass[d]] = t; po[d, npass[d]] = -1 }
+	else if ($0 ~ /copying -> idle: pass over/ && po[d, npass[d]] < 0) { po[d, npass[d]] = t }
 	else if ($0 ~ /copied a window of/) {
 		match($0, /of [0-9]+ rows in [0-9]+ ms/); split(substr($0, RSTART, RLENGTH), w, " ")
 		n = ++nw[d]; cm[d, n] = t; rows[d, n] = w[2]
 		if (w[2] > 0) {
 			k = ++nr[d]; R[d, k] = w[2]; T[d, k] = w[5]
-			s0 = t - w[5] / 1000
-			if (sent[d] >= s0 - 0.0015) { rd[d, k] = (sent[d] - s0) * 1000; ap[d, k] = (t - sent[d]) * 1000 }
-			else { rd[d, k] = 0; ap[d, k] = w[5] }
+			s0 = t - w[5] / 1000; best = 0
+			for (j = npass[d]; j >= 1 && j > npass[d] - 16; j--)
+				if (po[d, j] >= 0 && (best == 0 || abs(ps[d, j] - s0) < abs(ps[d, best] - s0))) best = j
+			if (best && abs(ps[d, best] - s0) <= 0.0025 && po[d, best] <= t) {
+				rd[d, k] = (po[d, best] - s0) * 1000; ap[d, k] = (t - po[d, best]) * 1000
+			} else { rd[d, k] = 0; ap[d, k] = w[5] }
 		}
 	}
 	next
 }
 FILENAME ~ /waits$/ {
-	split($0, f, "|"); if (f[2] == bw) { ev[f[4] " " f[5]]++; nev++ }
+	split($0, f, "|"); if (bw != "" && f[2] == bw) { ev[f[4] " " f[5]]++; nev++ }
 	next
 }
 FILENAME ~ /probe.csv$/ {

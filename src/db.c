@@ -467,7 +467,7 @@ const char *db_notify_trigger_advice(const struct snk_notify_trigger *trg, const
 		return NULL;
 	trigger_install_command(t, cmd, sizeof(cmd));
 	snprintf(buf, len, "the NOTIFY trigger %s on %s is of an older notify_trigger.sql: it notifies for snk's"
-		 " own copies too, and each of snk's commits there then waits for the database's NOTIFY lock"
+		 " own copies too, and each of snk's commits there then waits for the server's NOTIFY lock"
 		 " behind the application's; run %s again to replace it", trg->name, t->label, cmd);
 	return buf;
 }

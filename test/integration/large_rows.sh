@@ -13,10 +13,11 @@
 . "$(dirname "$0")/lib.sh"
 it_init large_rows
 snk_start
-b0=$(status_field .a_to_b.batches) # batches with rows, committed
+b0=$(status_field .a_to_b.batches) r0=$(status_field .a_to_b.rows_copied) # batches with rows, committed
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), CASE WHEN i % 100 = 0 THEN repeat('L', 4000) ELSE 'row ' || i END FROM generate_series(1, 500) i"
 wait_for b "SELECT count(*) FROM records" 500 20
-sleep 0.3 # a second batch of the window would have committed by now
+# snk counts a batch when it hears of its commit, as it counts the rows it copied
+for _ in $(seq 1 100); do [ "$(status_field .a_to_b.rows_copied)" -ge $((r0 + 500)) ] && break; sleep 0.1; done
 [ "$(status_field .a_to_b.batches)" = $((b0 + 1)) ] ||
 	fail "the window of 495 small and 5 large rows took $(($(status_field .a_to_b.batches) - b0)) batches, want 1"
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), CASE WHEN i % 11 = 0 THEN repeat(md5(i::text), 32768) ELSE 'small ' || i END FROM generate_series(1, 3300) i"

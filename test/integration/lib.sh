@@ -23,9 +23,35 @@ fail() {
 	exit 1
 }
 
+# it_watchdog: a test still running after IT_WATCHDOG_S (270) seconds is likely stuck, and
+# ctest's timeout (300 s) would kill it without a word: say where everything is first.
+it_watchdog() {
+	sleep "${IT_WATCHDOG_S:-270}" </dev/null >/dev/null 2>&1 # holds no pipe of the test (ctest waits for those)
+	{
+		echo "WATCHDOG: $NAME has run for ${IT_WATCHDOG_S:-270} s; its processes:"
+		ps -o pid,ppid,stat,etime,args --forest -p "$(pgrep -d, -g "$(ps -o pgid= $$ | tr -d ' ')")"
+		for v in ${!SNK_IT_PORT_@}; do
+			echo "-- sessions on port ${!v} that are not idle:"
+			psql_side "${!v}" -d postgres -At -c "SELECT pid, application_name, state, wait_event_type,
+				wait_event, pg_catalog.left(query, 100) FROM pg_catalog.pg_stat_activity
+				WHERE backend_type = 'client backend' AND state IS DISTINCT FROM 'idle'
+				AND pid <> pg_catalog.pg_backend_pid()" 2>&1
+		done
+		echo "-- last 30 lines of snk's log:"
+		tail -n 30 "$WORK/snk.log" 2>/dev/null
+	} >&2
+}
+
 it_cleanup() {
 	local rc=$?
 	set +e
+	if [ -n "${WATCHDOG_PID:-}" ]; then # the watchdog first, then its sleep (it would print once that ends)
+		local sleeper
+		sleeper=$(pgrep -P "$WATCHDOG_PID")
+		kill "$WATCHDOG_PID" 2>/dev/null
+		wait "$WATCHDOG_PID" 2>/dev/null
+		[ -z "$sleeper" ] || kill $sleeper 2>/dev/null
+	fi
 	for p in "${BG_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	if [ -n "$SNK_PID" ] && kill -0 "$SNK_PID" 2>/dev/null; then
 		kill -TERM "$SNK_PID"
@@ -88,6 +114,8 @@ it_init() {
 	CFG=$WORK/config.json
 	SOCK=$WORK/snk.sock
 	trap it_cleanup EXIT
+	it_watchdog &
+	WATCHDOG_PID=$!
 	dropdb_both
 	psql_side "$SNK_IT_PORT_A" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
 	psql_side "$SNK_IT_PORT_B" -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
