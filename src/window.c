@@ -466,13 +466,14 @@ static void batch_arrived(struct snk_dir *d, struct slot *s, bool large)
 	if (n == 0) {
 		window_slot_put(s);
 	} else if (large && held && held->awaits_large && held->table == s->table) {
+		bool joined = batch_append(&held->batch, &s->batch);
+
 		held->awaits_large = false;
-		if (!batch_append(&held->batch, &s->batch)) {
-			window_slot_put(s);
+		window_slot_put(s);
+		if (!joined) {
 			dir_fail(d, NULL, "out of memory joining large rows to their page");
 			return;
 		}
-		window_slot_put(s);
 	} else if (!large && joins_large(d, s)) {
 		s->awaits_large = true;
 		d->w.held = s;

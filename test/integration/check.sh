@@ -73,8 +73,7 @@ log "healthy pair: exit 0, 12 ok lines"
 
 # 1b. A trigger of an older notify_trigger.sql (it notifies for snk's copies too) works:
 # the line stays ok and says what to run.
-q b "CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger LANGUAGE plpgsql AS
-	\$f\$ BEGIN PERFORM pg_notify(TG_ARGV[0], TG_RELID::text); RETURN NULL; END \$f\$"
+older_trigger_function b
 run_check
 [ "$CHECK_RC" = 0 ] || fail "snk check exited $CHECK_RC with an older trigger:"$'\n'"$(cat "$WORK/check.out")"
 grep -q "^b  notify trigger ok: snk_notify notifies channel snk_records, but the NOTIFY trigger snk_notify on public.records is of an older notify_trigger.sql: .* run psql -d DBNAME -v table=records -v channel=snk_records -f migrations/notify_trigger.sql again to replace it$" "$WORK/check.out" ||

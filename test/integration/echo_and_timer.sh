@@ -23,8 +23,7 @@ sleep 1 # several timer passes in both directions
 
 # An older trigger, installed before it skipped snk's sessions: snk's copies notify, and
 # snk must know those notifications for its own.
-q b "CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger LANGUAGE plpgsql AS
-	\$f\$ BEGIN PERFORM pg_notify(TG_ARGV[0], TG_RELID::text); RETURN NULL; END \$f\$"
+older_trigger_function b
 q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'old trigger ' || i FROM generate_series(1, 10) i"
 wait_for b "SELECT count(*) FROM records" 5010 20
 sleep 0.5

@@ -160,6 +160,13 @@ install_trigger() {
 		-f "$SNK_SRC_DIR/migrations/notify_trigger.sql" >/dev/null 2>&1
 }
 
+# older_trigger_function a|b: the trigger's function as notify_trigger.sql had it before it
+# skipped snk's sessions (snk.copy): it notifies for snk's copies too.
+older_trigger_function() {
+	q "$1" "CREATE OR REPLACE FUNCTION snk_notify_insert() RETURNS trigger LANGUAGE plpgsql AS
+	\$f\$ BEGIN PERFORM pg_notify(TG_ARGV[0], TG_RELID::text); RETURN NULL; END \$f\$" >/dev/null
+}
+
 snk_start() {
 	"$SNK" -c "$CFG" -v "$@" >>"$WORK/snk.log" 2>&1 &
 	SNK_PID=$!
