@@ -301,6 +301,7 @@ static void send_prepare_probes(struct snk_side *s)
 
 	if (!pgconn_begin(s->read, NULL, probes_prepared_cb, s))
 		return;
+	ok = db_send_prepare_pass(s->read);
 	for (int i = 0; ok && i < s->ntables; i++)
 		ok = db_send_prepare_read(s->read, &s->tables[i], s->read_check.info[i].xid_type);
 	pgconn_end(s->read);

@@ -3,10 +3,11 @@
  *   1. On X, one unit: BEGIN REPEATABLE READ READ ONLY; pg_current_snapshot() as `next`,
  *      the snapshot of every table of the pass; with several tables, one probe per table:
  *      has it rows visible now but not in its `prev`? (one round trip for all of them)
- *   2. Table by table, parents before children (the destination's foreign keys): DECLARE
- *      a cursor over its new rows (or, in its first copy, over the next pages of it by TID
- *      range), FETCH pages; each page becomes a batch, INSERTed into Y while the next page
- *      is read, up to max_batches_in_flight at once, spread over Y's write sessions.
+ *   2. Table by table, parents before children (the destination's foreign keys): its new
+ *      rows by one prepared SELECT of a page and a row; a window that holds more is read
+ *      again by a cursor (as a first copy reads the next pages of its table by TID range),
+ *      FETCHed by pages; each page becomes a batch, INSERTed into Y while the next page is
+ *      read, up to max_batches_in_flight at once, spread over Y's write sessions.
  *   3. The last batch of the pass carries the cursors: snk.cursor := next (or the newest
  *      snapshot of X that X's WAL is flushed past: snk_durable) for every table that had
  *      rows, in the same transaction, sent once every earlier batch committed; then the
@@ -212,6 +213,8 @@ static void src_close(struct snk_dir *d, bool commit)
 /* ---- reading ---- */
 
 static void page_arrived(struct snk_dir *d);
+static bool read_begin(struct snk_dir *d);
+static bool send_open_table(struct snk_dir *d, int first, bool by_cursor);
 
 static void read_result_cb(void *arg, int stmt, const PGresult *res)
 {
@@ -255,7 +258,9 @@ static void read_result_cb(void *arg, int stmt, const PGresult *res)
 	} else if (stmt == map.rows) {
 		struct snk_tdir *td = &d->tdirs[w->fetch_table];
 
-		if (!w->page || !db_read_window_rows(res, td->t, w->inline_max, &w->page->batch, &w->large, &td->ahead))
+		if (w->first_page && w->page && db_read_ntuples(res) > w->page->requested)
+			w->first_overflow = true; /* read again by a cursor: read_done_cb */
+		else if (!w->page || !db_read_window_rows(res, td->t, w->inline_max, &w->page->batch, &w->large, &td->ahead))
 			w->bad_result = true;
 		else
 			w->page->fetched = db_read_ntuples(res);
@@ -284,6 +289,21 @@ static void read_done_cb(void *arg, const struct pgconn_error *err)
 	if (!w->probed) {
 		w->probed = true; /* the open unit of a pass over several tables: only probes */
 		advance(d);
+		return;
+	}
+	if (w->first_overflow) {
+		/* The window holds more than a page: it is read by a cursor, from its start (the
+		 * transaction's snapshot is the same). One page is read twice, once per window
+		 * of that size, against the planning of a cursor at every window. */
+		log_debug(d->role, "the window of %s holds more than %d rows: reading it by a cursor",
+			  d->tdirs[w->fetch_table].t->label, w->page->requested);
+		w->first_overflow = w->first_page = false;
+		window_slot_put(w->page);
+		w->page = NULL;
+		if (read_begin(d)) {
+			(void)send_open_table(d, 0, true);
+			pgconn_end(d->src->read);
+		}
 		return;
 	}
 	page_arrived(d);
@@ -316,9 +336,11 @@ static bool ancestor_copying(const struct snk_dir *d, int t, int depth)
 	return false;
 }
 
-/* Opens tables[pos]'s cursor (and fetches its first page) in a unit that may already hold
- * other statements at index first; false when there is nothing to open there. */
-static bool send_open_table(struct snk_dir *d, int first)
+/* Reads tables[pos]'s first page, in a unit that may already hold other statements at
+ * index first: by one SELECT of a page and a row (a window that fits reads nothing more),
+ * or, with by_cursor and in a first copy, by a cursor and its first FETCH. False when
+ * there is nothing to open there. */
+static bool send_open_table(struct snk_dir *d, int first, bool by_cursor)
 {
 	struct snk_window *w = &d->w;
 	struct snk_tdir *td = current(d);
@@ -335,6 +357,13 @@ static bool send_open_table(struct snk_dir *d, int first)
 	w->page = s;
 	w->fetch_table = t;
 	w->table_done = false;
+	if (!td->copy.active && !by_cursor) {
+		w->map.rows = n;
+		w->first_page = true;
+		db_send_window_first(c, td->t, &td->prev, !td->restamp_off, s->requested + 1, w->inline_max,
+				     self_ref(d, t));
+		return true;
+	}
 	if (w->cursor_open)
 		n++; /* CLOSE */
 	if (td->copy.active) {
@@ -385,7 +414,7 @@ static void advance(struct snk_dir *d)
 		return;
 	}
 	if (read_begin(d)) {
-		(void)send_open_table(d, 0);
+		(void)send_open_table(d, 0, false);
 		pgconn_end(d->src->read);
 	}
 }
@@ -524,8 +553,9 @@ static void page_arrived(struct snk_dir *d)
 	struct snk_tdir *td = &d->tdirs[s->table];
 
 	d->w.page = NULL;
-	if (s->fetched < s->requested)
-		d->w.table_done = true;
+	if (s->fetched < s->requested || d->w.first_page)
+		d->w.table_done = true; /* a first page has every row of its window */
+	d->w.first_page = false;
 	/* Page sizing learns from pages only: large values never travel in one. */
 	if (s->batch.nrows > 0) {
 		double page_avg = (double)s->batch.data_bytes / s->batch.nrows + 40;
@@ -813,7 +843,7 @@ void window_start(struct snk_dir *d)
 	if (n == 1 && !d->tdirs[w->tables[0]].copy.active) {
 		/* one table: its window opens in the same round trip */
 		w->probed = true;
-		(void)send_open_table(d, 2);
+		(void)send_open_table(d, 2, false);
 	} else {
 		w->map.probes = 2;
 		for (int i = 0; i < n; i++) {
@@ -844,7 +874,7 @@ void window_drop(struct snk_dir *d)
 	idqueue_clear(&w->large);
 	snapshot_clear(&w->next);
 	w->ntables = w->pos = 0;
-	w->probed = w->cursor_open = w->table_done = false;
+	w->probed = w->cursor_open = w->table_done = w->first_page = w->first_overflow = false;
 	w->final_sent = w->bad_result = w->resending = false;
 	w->rows = 0;
 	w->resent_ok = 0;

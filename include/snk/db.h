@@ -50,6 +50,8 @@ struct snk_table {
 	char stmt_probe[24];        /* "snk_probe_3", on read sessions */
 	char stmt_window[24];       /* "snk_window_3", its DECLARE, on read sessions */
 	char stmt_window_ordered[28];
+	char stmt_first[24];        /* "snk_first_3", its first page as a SELECT */
+	char stmt_first_ordered[28];
 	char *label;        /* owned: schema.table, unquoted, for messages and the cursor key */
 	char *config_path;  /* owned: the config's path, for advice ("run 'snk -c PATH migrate'") */
 	char *qualified;    /* owned: "schema"."table" */
@@ -72,6 +74,8 @@ struct snk_table {
 	uint32_t *wire_oids;     /* owned: [shape.nsync] the batch layout of a row */
 	char *sql_window[2];/* owned: [enum snk_xid_type] */
 	char *sql_window_ordered[2]; /* owned: the same in the order rows were written */
+	char *sql_first[2]; /* owned: the window's first page, a SELECT of at most $5 rows */
+	char *sql_first_ordered[2];
 	char *sql_probe[2]; /* owned: whether the window has rows */
 	char *sql_chunk[2]; /* owned: a range of pages of the first copy */
 	char *sql_fetch_large; /* owned: rows by key (a batch of the key columns) */
@@ -298,8 +302,12 @@ bool db_send_source_position(struct snk_pgconn *c);
 /* One statement: how far the source's WAL is on disk (bytes), and its identity (as
  * db_send_identity's). Decode with db_read_wal_flushed. */
 bool db_send_wal_flushed(struct snk_pgconn *c);
-/* Three statements per table: prepares t's probe (db_send_probe) and its two windows'
- * DECLARE (db_send_window_table) on a read session, for the type of snk_xid there. */
+/* Two statements: prepares a pass's BEGIN and its snapshot (db_send_pass_begin,
+ * db_send_source_position) on a read session, before any db_send_prepare_read. */
+bool db_send_prepare_pass(struct snk_pgconn *c);
+/* Five statements per table: prepares t's probe (db_send_probe), its two windows' DECLARE
+ * (db_send_window_table) and first pages (db_send_window_first) on a read session, for the
+ * type of snk_xid there. */
 bool db_send_prepare_read(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type);
 /* One statement, in a pass: whether t has rows visible now but not in prev (db_read_bool),
  * by the statement db_send_prepare_read prepared. */
@@ -311,6 +319,12 @@ bool db_send_probe(struct snk_pgconn *c, const struct snk_table *t, const struct
  * holds their key and length only. Decode pages with db_read_window_rows. */
 bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
 			  bool find_ahead, int fetch_rows, int inline_max, bool close_first, bool ordered);
+/* In a pass: the first page of t's rows visible now but not in prev, at most limit rows,
+ * as one SELECT (the statement db_send_prepare_read prepared; ordered as above). Decode it
+ * with db_read_window_rows; a page of limit rows may not be all: read the window by
+ * db_send_window_table then. */
+bool db_send_window_first(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
+			  bool find_ahead, int limit, int inline_max, bool ordered);
 /* In a pass, a piece of t's first copy: [CLOSE,] the table's size in pages now
  * (db_read_u64), DECLARE a cursor over the rows of pages [from_page, to_page), FETCH. */
 bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,

@@ -153,6 +153,8 @@ struct snk_window {
 	bool probed;             /* the probes of a pass over several tables have answered */
 	bool cursor_open;        /* a table's cursor is declared on the source */
 	bool table_done;         /* tables[pos]'s cursor is exhausted */
+	bool first_page;         /* the outstanding read is tables[pos]'s first page, by a SELECT */
+	bool first_overflow;     /* and it held more than a page: read again by a cursor */
 	bool fetch_outstanding;
 	bool large_outstanding;  /* a fetch of large rows by key is in flight */
 	bool final_sent;
