@@ -49,7 +49,8 @@ bw=$(sed -n 's/.*\[b\.write\] connected .*backend pid \([0-9]*\).*/\1/p' "$work/
 
 # The log's stamps (2026-12-03T15:00:57.296Z) as seconds of the day; probe.csv's as epoch seconds.
 for d in a_to_b b_to_a; do
-	echo "$d: $(jq ".$d.batches" <<<"$status") batches for $(jq ".$d.passes" <<<"$status") passes"
+	echo "$d: $(jq ".$d.batches" <<<"$status") batches for $(jq ".$d.passes" <<<"$status") passes;" \
+		"$(jq ".$d.batches_beside_commit // 0" <<<"$status") windows' rows beside the previous commit"
 done
 awk -v bw="$bw" '
 function abs(x) { return x < 0 ? -x : x }

@@ -728,6 +728,27 @@ static bool room_for(const struct snk_dir *d, uint64_t bytes)
 	return held == 0 || held + bytes <= budget;
 }
 
+/* The pass is read and its last page is held to carry the cursors, but an earlier batch
+ * (under a steady load, the previous pass's final one) is still committing on the first
+ * write session. The page goes now on another session, and the cursors follow alone once
+ * both have committed: its rows commit beside the batch in flight instead of after it.
+ * Otherwise a row under load waits for the previous window's commit, then for its own.
+ * The cost is one commit more per such window, of the cursor rows alone. Batches that
+ * must go in order (tables linked by foreign keys, rows sent again) stay on the first
+ * session, where going early gains nothing. */
+static void send_held_beside(struct snk_dir *d)
+{
+	struct slot *s = d->w.held;
+
+	if (!s || s->awaits_large || d->w.deferred > 0 || d->w.resending ||
+	    (d->dst->fk.linked && d->dst->fk.linked[s->table]) || !side_lane_beside_first(d->dst))
+		return;
+	d->w.held = NULL;
+	d->stats.batches_beside++;
+	apply_send(d, s, false);
+	window_read_over(d); /* every row of the pass is read */
+}
+
 /* Stopping: the pass is abandoned once nothing of it is in flight; the stored cursors
  * still cover what committed. */
 static void abandon(struct snk_dir *d)
@@ -773,8 +794,12 @@ void window_progress(struct snk_dir *d)
 	}
 	/* The final batch goes once every earlier one has committed, the previous pass's final
 	 * batch included, so that no cursor commits ahead of the rows it covers. */
-	if (w->inflight > 0 || w->final_sent || w->deferred > 0)
+	if (w->final_sent)
 		return;
+	if (w->inflight > 0 || w->deferred > 0) {
+		send_held_beside(d);
+		return;
+	}
 	restamp_ahead(d);
 	apply_finish(d);
 }

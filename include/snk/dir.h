@@ -86,6 +86,7 @@ struct dir_stats {
 	uint64_t fk_retries;     /* batches that met a missing parent and were sent again later */
 	uint64_t conflicts;      /* rows already there with different data (left alone) */
 	uint64_t batches;
+	uint64_t batches_beside; /* windows' last pages sent beside a commit in flight (window.c) */
 	uint64_t passes;
 	uint64_t errors;
 	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */

@@ -2,7 +2,9 @@
 # Injects: tst at full speed for 12 s, both sides at random, with snk running.
 # Checks: both tables converge to identical rows; the row count is exactly what tst
 # reported committed; each direction read exactly the rows tst wrote on its source
-# (nothing echoed back); no conflicts; snkctl status tells the same numbers.
+# (nothing echoed back); no conflicts; snkctl status tells the same numbers; windows
+# whose rows went beside the previous window's commit (their cursors after both) are
+# among them, in both directions.
 . "$(dirname "$0")/lib.sh"
 it_init sync_under_load
 snk_start
@@ -20,6 +22,11 @@ log "converged ${SYNC_WAITED}s after tst stopped"
 [ "$(status_field .a_to_b.rows_copied)" = "$ta" ] || fail "a_to_b copied $(status_field .a_to_b.rows_copied), want $ta"
 [ "$(status_field .b_to_a.conflicts)" = "0" ] || fail "conflicts reported"
 [ "$(status_field .state)" = "running" ] || fail "state is $(status_field .state)"
+beside_ab=$(status_field .a_to_b.batches_beside_commit) beside_ba=$(status_field .b_to_a.batches_beside_commit)
+[ "$beside_ab" -gt 0 ] && [ "$beside_ba" -gt 0 ] ||
+	fail "no window's rows went beside a commit in flight (a_to_b $beside_ab, b_to_a $beside_ba)"
+log "windows beside the previous commit: a_to_b $beside_ab, b_to_a $beside_ba"
 snk_stop || fail "snk exited non-zero on SIGTERM"
 assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
-it_pass "tst wrote $tt rows (a=$ta b=$tb); both tables identical, nothing echoed, converged in ${SYNC_WAITED}s"
+it_pass "tst wrote $tt rows (a=$ta b=$tb); both tables identical, nothing echoed, converged in ${SYNC_WAITED}s;" \
+	"$beside_ab + $beside_ba windows beside a commit"
