@@ -526,16 +526,10 @@ bool db_send_read_session_setup(struct snk_pgconn *c)
 	 * The same guess puts a big table's window over jit_above_cost, and the server then
 	 * compiles it at every pass: 11-13 ms of JIT for a window of one row on 2.5 M rows
 	 * (EXPLAIN ANALYZE), most of an idle row's latency there. A window reads few rows;
-	 * JIT never pays for itself in it.
-	 * A prepared window (db_send_window_first) and probe keep one generic plan: the same
-	 * bitmap scan of the xid index that a custom plan would choose, without planning the
-	 * statement again at every pass (0.2 ms of a window of one row), which the default
-	 * plan_cache_mode does for the first five and then whenever the generic estimate (a
-	 * third of the table) looks dearer than the custom ones. */
+	 * JIT never pays for itself in it. (plan_cache_mode: db_send_prepare_pass.) */
 	return pgconn_query(c,
 			    "SELECT pg_catalog.set_config('enable_seqscan'::text, 'off'::text, false),"
-			    " pg_catalog.set_config('jit'::text, 'off'::text, false),"
-			    " pg_catalog.set_config('plan_cache_mode'::text, 'force_generic_plan'::text, false)",
+			    " pg_catalog.set_config('jit'::text, 'off'::text, false)",
 			    0, NULL, NULL, NULL, 0);
 }
 

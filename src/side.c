@@ -297,11 +297,15 @@ static void probes_prepared_cb(void *arg, const struct pgconn_error *err)
  * sends one per table: planned once per connect, not at every pass). */
 static void send_prepare_probes(struct snk_side *s)
 {
-	bool ok = true;
+	bool ok, all_brin = true;
 
+	for (int i = 0; i < s->ntables; i++)
+		all_brin = all_brin && s->read_check.info[i].brin_index[0] != '\0';
 	if (!pgconn_begin(s->read, NULL, probes_prepared_cb, s))
 		return;
-	ok = db_send_prepare_pass(s->read);
+	log_debug(pgconn_name(s->read), "windows and probes planned %s", all_brin ? "once (generic plans: every snk_xid index is BRIN)" :
+		  "at every pass (custom plans: an snk_xid index is a btree)");
+	ok = db_send_prepare_pass(s->read, all_brin);
 	for (int i = 0; ok && i < s->ntables; i++)
 		ok = db_send_prepare_read(s->read, &s->tables[i], s->read_check.info[i].xid_type);
 	pgconn_end(s->read);

@@ -338,7 +338,7 @@ static bool ancestor_copying(const struct snk_dir *d, int t, int depth)
 
 /* Reads tables[pos]'s first page, in a unit that may already hold other statements at
  * index first: by one SELECT of a page and a row (a window that fits reads nothing more),
- * or, with by_cursor and in a first copy, by a cursor and its first FETCH. False when
+ * or, with by_cursor or in a first copy, by a cursor and its first FETCH. False when
  * there is nothing to open there. */
 static bool send_open_table(struct snk_dir *d, int first, bool by_cursor)
 {
@@ -744,8 +744,10 @@ static void send_held_beside(struct snk_dir *d)
 	    (d->dst->fk.linked && d->dst->fk.linked[s->table]) || !side_lane_beside_first(d->dst))
 		return;
 	d->w.held = NULL;
-	d->stats.batches_beside++;
 	apply_send(d, s, false);
+	if (d->state != DIR_PASS)
+		return; /* the send failed the pass */
+	d->stats.batches_beside++;
 	window_read_over(d); /* every row of the pass is read */
 }
 

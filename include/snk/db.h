@@ -302,9 +302,10 @@ bool db_send_source_position(struct snk_pgconn *c);
 /* One statement: how far the source's WAL is on disk (bytes), and its identity (as
  * db_send_identity's). Decode with db_read_wal_flushed. */
 bool db_send_wal_flushed(struct snk_pgconn *c);
-/* Two statements: prepares a pass's BEGIN and its snapshot (db_send_pass_begin,
- * db_send_source_position) on a read session, before any db_send_prepare_read. */
-bool db_send_prepare_pass(struct snk_pgconn *c);
+/* Three statements on a read session: its plan_cache_mode (generic plans where every
+ * table's snk_xid index is BRIN, all_brin; custom ones otherwise), and prepares a pass's
+ * BEGIN and its snapshot (db_send_pass_begin, db_send_source_position). */
+bool db_send_prepare_pass(struct snk_pgconn *c, bool all_brin);
 /* Five statements per table: prepares t's probe (db_send_probe), its two windows' DECLARE
  * (db_send_window_table) and first pages (db_send_window_first) on a read session, for the
  * type of snk_xid there. */

@@ -6,6 +6,7 @@
 # NULL goes); snk syncs both ways across the two layouts with no echo (new copies carry
 # NULL on both sides; a's old copies keep 0 and are not re-read); and the filled BRIN
 # ranges of b are summarized by snk itself (summarizing them again finds nothing to do).
+# a's read session (btree) plans its windows at every pass, b's (BRIN) keeps generic plans.
 # Last, with "xid_index": "btree", migrate gives a new table a btree on the bigint column.
 . "$(dirname "$0")/lib.sh"
 it_init layouts --no-migrate --no-trigger
@@ -63,6 +64,12 @@ grep -q "cannot summarize" "$WORK/snk.log" && fail "snk could not summarize"
 [ "$(status_field .b_to_a.brin_summarized_to_block)" -ge $((ranges * 32)) ] ||
 	fail "status: summarized to block $(status_field .b_to_a.brin_summarized_to_block), want >= $((ranges * 32))"
 [ "$(status_field .b_to_a.brin_summarize_failed)" = false ] || fail "status: summarizing reported as failed"
+# A btree's generic plan for a window is a scan of the whole index: a's read session plans
+# every execution with its values, b's (BRIN) keeps generic plans.
+grep -q "\[a.read\] windows and probes planned at every pass (custom plans" "$WORK/snk.log" ||
+	fail "a's read session (btree) does not plan its windows with their values"
+grep -q "\[b.read\] windows and probes planned once (generic plans" "$WORK/snk.log" ||
+	fail "b's read session (BRIN) does not keep generic plans"
 
 # "xid_index": "btree": migrate gives a new table a btree on the bigint column instead.
 cfg_main=$CFG

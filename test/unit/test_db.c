@@ -131,15 +131,20 @@ int main(void)
 	CHECK_CONTAINS(t.sql_window[SNK_XID_XID8], "WHERE ((t.snk_xid >= $1::xid8 AND (t.snk_xid <"
 						   " (SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())) OR $4::bool))");
 	/* The first page: the same query as a SELECT of at most $5 rows, after any ORDER BY. */
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 4; k++) {
 		const char *declare = "DECLARE snk_window NO SCROLL CURSOR FOR ";
-		size_t n = strlen(declare), len = strlen(t.sql_window[k]);
+		const char *window = k < 2 ? t.sql_window[k] : t.sql_window_ordered[k - 2];
+		const char *first = k < 2 ? t.sql_first[k] : t.sql_first_ordered[k - 2];
+		size_t n = strlen(declare), len = strlen(window);
 
-		CHECK(strncmp(t.sql_window[k], declare, n) == 0);
-		CHECK(t.sql_first[k] && strlen(t.sql_first[k]) == len - n + strlen(" LIMIT $5::int8") &&
-		      strncmp(t.sql_first[k], t.sql_window[k] + n, len - n) == 0 &&
-		      strcmp(t.sql_first[k] + len - n, " LIMIT $5::int8") == 0);
+		CHECK(strncmp(window, declare, n) == 0);
+		CHECK(first && strlen(first) == len - n + strlen(" LIMIT $5::int8") &&
+		      strncmp(first, window + n, len - n) == 0 && strcmp(first + len - n, " LIMIT $5::int8") == 0);
 	}
+	/* The probe: the same condition, "ahead" as its $3. */
+	CHECK_CONTAINS(t.sql_probe[SNK_XID_INT8], "SELECT EXISTS (SELECT 1 FROM \"s\"\"x\".\"T\" AS t WHERE ((t.snk_xid >="
+						  " $1::int8 AND (t.snk_xid < (SELECT pg_catalog.pg_snapshot_xmax("
+						  "pg_catalog.pg_current_snapshot())::text::int8) OR $3::bool)) OR t.snk_xid = ANY");
 	CHECK_CONTAINS(t.sql_first_ordered[SNK_XID_INT8], " ORDER BY t.snk_xid, t.ctid LIMIT $5::int8");
 	CHECK_CONTAINS(t.sql_fetch_large, "SELECT t.\"Id\", t.\"d d\" FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.uuid[]))"
 					  " AS u(c0) JOIN \"s\"\"x\".\"T\" AS t ON t.\"Id\" OPERATOR(pg_catalog.=) u.c0");
