@@ -6,8 +6,9 @@
 # rows_read stays 0 while only a is written); a's rows are untouched (no echo inserts:
 # a's row count is exactly what was inserted there); the copies send no NOTIFY
 # (migrations/notify_trigger.sql skips sessions with snk.copy = on), and those an older
-# trigger sends are recognised as snk's own; without the trigger the timer alone still
-# syncs.
+# trigger sends are recognised as snk's own, and at the read session's next connect snk
+# names the older trigger with the command that replaces it; without the trigger the timer
+# alone still syncs.
 . "$(dirname "$0")/lib.sh"
 it_init echo_and_timer
 snk_start
@@ -31,6 +32,11 @@ own=$(status_field .databases.b.own_notifies_ignored)
 [ "$own" -ge 1 ] || fail "b's NOTIFYs caused by snk's own inserts were not recognised ($own)"
 [ "$(status_field .databases.b.notifies)" = 0 ] || fail "snk's own NOTIFYs counted as others'"
 [ "$(status_field .b_to_a.rows_read)" = 0 ] || fail "b->a read $(status_field .b_to_a.rows_read) rows: echo"
+# The older trigger is named at the read session's next connect (one warning per connect).
+q b "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'snk b.read'" >/dev/null
+advice='\[b.read\] database b: the NOTIFY trigger snk_notify on public.records is of an older notify_trigger.sql: it notifies for snk.s own copies too.*run psql .*notify_trigger.sql again to replace it'
+for _ in $(seq 1 100); do grep -q "$advice" "$WORK/snk.log" && break; sleep 0.1; done
+grep -q "$advice" "$WORK/snk.log" || fail "no warning naming b's older NOTIFY trigger after b.read reconnected"
 
 q a "DROP TRIGGER snk_notify ON records"
 q b "DROP TRIGGER snk_notify ON records"
