@@ -13,11 +13,6 @@
 #include "snk/sync.h"
 
 /* Whether t references or is referenced by a synced table in the destination. */
-static bool linked(const struct snk_dir *d, int t)
-{
-	return d->dst->fk.linked && d->dst->fk.linked[t];
-}
-
 /* ---- destination side: batches and the cursors ---- */
 
 static void conflicts_result_cb(void *arg, int stmt, const PGresult *res)
@@ -187,7 +182,7 @@ void apply_send(struct snk_dir *d, struct slot *s, bool final)
 		dir_fail(d, NULL, "the writer locks changed hands since the cursors were read");
 		return;
 	}
-	s->lane = side_pick_lane(d->dst, final || s->resent || linked(d, s->table));
+	s->lane = side_pick_lane(d->dst, final || s->resent || fk_graph_linked(&d->dst->fk, s->table));
 	c = s->lane->conn;
 	s->final = final;
 	if (!s->on_conflict)

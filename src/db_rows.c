@@ -81,29 +81,44 @@ static bool send_close_cursor(struct snk_pgconn *c, bool close_first)
 	return !close_first || pgconn_query(c, "CLOSE snk_window", 0, NULL, NULL, NULL, 0);
 }
 
+/* The parameters of a window's statements (build_window): $1 xmax and $2 xip of prev, $3
+ * the inline limit, $4 whether to find rows ahead of the counter, $5 a first page's rows. */
+struct window_params {
+	char xmax[24], inline_limit[16], rows[16];
+	const char *v[5];
+};
+
+static void window_params(struct window_params *p, const struct snk_snapshot *prev, bool find_ahead,
+			  int inline_max, int rows)
+{
+	snapshot_xmax_text(prev, p->xmax, sizeof(p->xmax));
+	snprintf(p->inline_limit, sizeof(p->inline_limit), "%d", inline_max);
+	snprintf(p->rows, sizeof(p->rows), "%d", rows);
+	p->v[0] = p->xmax;
+	p->v[1] = prev->xip_array;
+	p->v[2] = p->inline_limit;
+	p->v[3] = find_ahead ? "true" : "false";
+	p->v[4] = p->rows;
+}
+
 bool db_send_window_table(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
 			  bool find_ahead, int fetch_rows, int inline_max, bool close_first, bool ordered)
 {
-	char xmax[24], limit[16];
-	const char *params[4] = { xmax, prev->xip_array, limit, find_ahead ? "true" : "false" };
+	struct window_params p;
 
-	snapshot_xmax_text(prev, xmax, sizeof(xmax));
-	snprintf(limit, sizeof(limit), "%d", inline_max);
+	window_params(&p, prev, find_ahead, inline_max, 0);
 	return send_close_cursor(c, close_first) &&
-	       pgconn_query_prepared(c, ordered ? t->stmt_window_ordered : t->stmt_window, 4, params, NULL, NULL, 0) &&
+	       pgconn_query_prepared(c, ordered ? t->stmt_window_ordered : t->stmt_window, 4, p.v, NULL, NULL, 0) &&
 	       db_send_window_fetch(c, fetch_rows);
 }
 
 bool db_send_window_first(struct snk_pgconn *c, const struct snk_table *t, const struct snk_snapshot *prev,
 			  bool find_ahead, int limit, int inline_max, bool ordered)
 {
-	char xmax[24], inline_limit[16], rows[16];
-	const char *params[5] = { xmax, prev->xip_array, inline_limit, find_ahead ? "true" : "false", rows };
+	struct window_params p;
 
-	snapshot_xmax_text(prev, xmax, sizeof(xmax));
-	snprintf(inline_limit, sizeof(inline_limit), "%d", inline_max);
-	snprintf(rows, sizeof(rows), "%d", limit);
-	return pgconn_query_prepared(c, ordered ? t->stmt_first_ordered : t->stmt_first, 5, params, NULL, NULL, 1);
+	window_params(&p, prev, find_ahead, inline_max, limit);
+	return pgconn_query_prepared(c, ordered ? t->stmt_first_ordered : t->stmt_first, 5, p.v, NULL, NULL, 1);
 }
 
 bool db_send_chunk_table(struct snk_pgconn *c, const struct snk_table *t, enum snk_xid_type xid_type,

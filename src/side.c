@@ -674,13 +674,9 @@ struct write_lane *side_pick_lane(struct snk_side *s, bool in_order)
 	return best;
 }
 
-bool side_lane_beside_first(const struct snk_side *s)
+bool side_lane_beside_first(struct snk_side *s)
 {
-	for (int i = 1; i < s->nlanes; i++) {
-		if (s->lane[i].ok && s->lane[i].units < s->lane[0].units)
-			return true;
-	}
-	return false;
+	return side_pick_lane(s, false) != &s->lane[0];
 }
 
 struct snk_pgconn *side_spare_write(struct snk_side *s)

@@ -741,7 +741,7 @@ static void send_held_beside(struct snk_dir *d)
 	struct slot *s = d->w.held;
 
 	if (!s || s->awaits_large || d->w.deferred > 0 || d->w.resending ||
-	    (d->dst->fk.linked && d->dst->fk.linked[s->table]) || !side_lane_beside_first(d->dst))
+	    fk_graph_linked(&d->dst->fk, s->table) || !side_lane_beside_first(d->dst))
 		return;
 	d->w.held = NULL;
 	apply_send(d, s, false);

@@ -28,6 +28,11 @@ bool fk_graph_build(struct fk_graph *g, int n, const struct snk_fkey *k, int nk,
 /* fk_graph_ancestors: sets mark[t] and mark[p] for every table p that t references, at any
  * depth. */
 void fk_graph_ancestors(const struct fk_graph *g, int t, bool *mark);
+/* fk_graph_linked: whether table t references or is referenced (false before a build). */
+static inline bool fk_graph_linked(const struct fk_graph *g, int t)
+{
+	return g->linked && g->linked[t];
+}
 void fk_graph_clear(struct fk_graph *g);
 
 #endif

@@ -135,7 +135,7 @@ void side_free(struct snk_side *s);
 struct write_lane *side_pick_lane(struct snk_side *s, bool in_order);
 /* side_lane_beside_first: whether side_pick_lane would put a batch that may go in any order
  * on a session other than lane 0 (one is ready with fewer units in flight). */
-bool side_lane_beside_first(const struct snk_side *s);
+bool side_lane_beside_first(struct snk_side *s);
 /* side_spare_write: a write session other than lane 0 when one is ready, else lane 0. */
 struct snk_pgconn *side_spare_write(struct snk_side *s);
 
