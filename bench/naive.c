@@ -1,13 +1,17 @@
 /* naive.c - the design snk is measured against (bench/naive.sh), not part of snk.
  *
- *   naive -c config.json [--page N] [--poll-ms MS]
+ *   naive -c config.json [--page N] [--poll-ms MS] [--listen CHANNEL]
  *
  * The "greater than the last serial id" poller: the table carries a bigserial naive_seq;
  * each direction remembers the highest naive_seq it has copied and asks for the next
  * --page (200) rows above it, in order, then inserts them into the peer with
  * ON CONFLICT DO NOTHING (and naive_seq = 0, so copies are not read back). Both directions
  * take turns on one thread; when neither found rows it sleeps --poll-ms (10). It keeps its
- * position in memory and starts from 0: enough for a benchmark.
+ * position in memory and starts from 0: enough for a benchmark. With --listen it LISTENs
+ * on CHANNEL in both databases (migrations/notify_trigger.sql's) and, when neither found
+ * rows, waits for a notification instead, at most --poll-ms: the shortest path a row can
+ * take from a commit in one database to a commit in the other, one read and one durable
+ * INSERT, both prepared (bench/floor.sh measures it with probe).
  *
  * Its flaw is the point of the comparison: a sequence value is taken when a row is
  * inserted, not when it commits. A transaction that commits after a later-numbered one
@@ -16,6 +20,8 @@
  * On SIGTERM or SIGINT it prints one line: rows copied each way and pages read.
  */
 #include <getopt.h>
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,15 +40,57 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+/* Reads the notifications libpq holds for c (some arrive during a statement); true if any. */
+static bool take_notifies(PGconn *c)
+{
+	PGnotify *nf;
+	bool any = false;
+
+	while ((nf = PQnotifies(c)) != NULL) {
+		any = true;
+		PQfreemem(nf);
+	}
+	return any;
+}
+
+/* Returns once either database has notified, or after ms. */
+static void wait_notified(PGconn *conn[2], int ms)
+{
+	struct pollfd pfd[2];
+
+	for (int i = 0; i < 2; i++) {
+		pfd[i].fd = PQsocket(conn[i]);
+		pfd[i].events = POLLIN;
+	}
+	while (!stop) {
+		bool notified = take_notifies(conn[0]);
+		int n;
+
+		notified |= take_notifies(conn[1]);
+		if (notified)
+			return;
+		n = poll(pfd, 2, ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* the wait is over, or the next statements report the sessions' error */
+		for (int i = 0; i < 2; i++) {
+			if (pfd[i].revents && !PQconsumeInput(conn[i]))
+				return;
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "page", required_argument, NULL, 'p' },
 		{ "poll-ms", required_argument, NULL, 'i' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_path = "config.json";
+	const char *config_path = "config.json", *channel = NULL;
 	long page = 200, poll_ms = 10;
 	int opt;
 	struct snk_config *cfg;
@@ -64,8 +112,11 @@ int main(int argc, char **argv)
 		case 'i':
 			poll_ms = strtol(optarg, NULL, 10);
 			break;
+		case 'l':
+			channel = optarg;
+			break;
 		default:
-			fprintf(stderr, "usage: naive -c CONFIG [--page N] [--poll-ms MS]\n");
+			fprintf(stderr, "usage: naive -c CONFIG [--page N] [--poll-ms MS] [--listen CHANNEL]\n");
 			return SNK_EXIT_USAGE;
 		}
 	}
@@ -81,7 +132,7 @@ int main(int argc, char **argv)
 		return SNK_EXIT_OSERR;
 	for (int i = 0; i < 2; i++) {
 		conn[i] = db_connect_blocking(cfg->conninfo[i], "snk naive poller", err, sizeof(err));
-		if (!conn[i]) {
+		if (!conn[i] || !db_naive_prepare(conn[i], &t, channel, err, sizeof(err))) {
 			fprintf(stderr, "naive: database %s: %s\n", i ? "b" : "a", err);
 			return SNK_EXIT_UNAVAILABLE;
 		}
@@ -93,9 +144,9 @@ int main(int argc, char **argv)
 
 		for (int src = 0; src < 2 && !stop; src++) {
 			int64_t next = after[src];
-			int n = db_naive_page(conn[src], &t, &next, (int)page, &b, err, sizeof(err));
+			int n = db_naive_page(conn[src], &next, (int)page, &b, err, sizeof(err));
 
-			if (n > 0 && !db_naive_copy(conn[1 - src], &t, &b, err, sizeof(err)))
+			if (n > 0 && !db_naive_copy(conn[1 - src], &b, err, sizeof(err)))
 				n = -1;
 			if (n < 0) {
 				fprintf(stderr, "naive: %s -> %s: %s\n", src ? "b" : "a", src ? "a" : "b", err);
@@ -106,7 +157,9 @@ int main(int argc, char **argv)
 			pages++;
 			moved |= n > 0;
 		}
-		if (!moved && poll_ms)
+		if (!moved && channel)
+			wait_notified(conn, (int)poll_ms);
+		else if (!moved && poll_ms)
 			usleep((useconds_t)(poll_ms * 1000));
 	}
 	printf("naive: a->b %llu rows, b->a %llu rows, %llu pages\n", (unsigned long long)copied[0],

@@ -47,7 +47,9 @@ static bool check_result(PGresult *res, ExecStatusType want, char *err, size_t e
 }
 
 /* exec_batch: runs sql with the batch's columns as its binary parameters. */
-static bool exec_batch(PGconn *conn, const char *sql, const struct snk_batch *b, char *err, size_t errlen)
+/* b as the parameters of sql, or of the statement prepared as name when name is set. */
+static bool exec_batch(PGconn *conn, const char *name, const char *sql, const struct snk_batch *b, char *err,
+		       size_t errlen)
 {
 	struct batch_params p = { 0 };
 	PGresult *res;
@@ -58,7 +60,8 @@ static bool exec_batch(PGconn *conn, const char *sql, const struct snk_batch *b,
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
-	res = PQexecParams(conn, sql, b->ncols, NULL, p.values, p.lengths, p.formats, 0);
+	res = name ? PQexecPrepared(conn, name, b->ncols, p.values, p.lengths, p.formats, 0)
+		   : PQexecParams(conn, sql, b->ncols, NULL, p.values, p.lengths, p.formats, 0);
 	params_free(&p);
 	ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
 	PQclear(res);
@@ -68,7 +71,7 @@ static bool exec_batch(PGconn *conn, const char *sql, const struct snk_batch *b,
 bool db_app_insert(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
 		   size_t errlen)
 {
-	return exec_batch(conn, t->sql_app_insert, b, err, errlen);
+	return exec_batch(conn, NULL, t->sql_app_insert, b, err, errlen);
 }
 
 /* One of the table's catalog queries (sql: $1 schema, $2 table, $3 the config's key) on a
@@ -419,19 +422,64 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 
 /* --- the naive poller (bench/naive.c) --- */
 
-int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int limit, struct snk_batch *b,
-		  char *err, size_t errlen)
+/* One statement on a blocking connection that returns no rows. */
+static bool exec_command(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
-	char sql[512], after_s[24], limit_s[16];
+	PGresult *res = PQexec(conn, sql);
+	bool ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
+
+	PQclear(res);
+	return ok;
+}
+
+static bool prepare(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
+{
+	PGresult *res = PQprepare(conn, name, sql, 0, NULL);
+	bool ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
+
+	PQclear(res);
+	return ok;
+}
+
+bool db_naive_prepare(PGconn *conn, const struct snk_table *t, const char *channel, char *err, size_t errlen)
+{
+	char sql[512], *quoted;
+
+	snprintf(sql, sizeof(sql), "SELECT %s, %s, naive_seq FROM %s WHERE naive_seq > $1 ORDER BY naive_seq LIMIT $2",
+		 t->id, t->data, t->qualified);
+	if (!prepare(conn, "snk_naive_page", sql, err, errlen))
+		return false;
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) u"
+		 " ON CONFLICT (%s) DO NOTHING",
+		 t->qualified, t->id, t->data, t->id);
+	if (!prepare(conn, "snk_naive_copy", sql, err, errlen))
+		return false;
+	/* its copies wake nobody (migrations/notify_trigger.sql), as snk's do not */
+	if (!exec_command(conn, "SET snk.copy = on", err, errlen))
+		return false;
+	if (!channel)
+		return true;
+	quoted = PQescapeIdentifier(conn, channel, strlen(channel));
+	if (!quoted) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
+	PQfreemem(quoted);
+	return exec_command(conn, sql, err, errlen);
+}
+
+int db_naive_page(PGconn *conn, int64_t *after, int limit, struct snk_batch *b, char *err, size_t errlen)
+{
+	char after_s[24], limit_s[16];
 	const char *values[2] = { after_s, limit_s };
 	PGresult *res;
 	int n;
 
-	snprintf(sql, sizeof(sql), "SELECT %s, %s, naive_seq FROM %s WHERE naive_seq > $1 ORDER BY naive_seq LIMIT $2",
-		 t->id, t->data, t->qualified);
 	snprintf(after_s, sizeof(after_s), "%lld", (long long)*after);
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
-	res = PQexecParams(conn, sql, 2, NULL, values, NULL, NULL, 1);
+	res = PQexecPrepared(conn, "snk_naive_page", 2, values, NULL, NULL, 1);
 	batch_reset(b);
 	if (!check_result(res, PGRES_TUPLES_OK, err, errlen)) {
 		PQclear(res);
@@ -454,13 +502,7 @@ int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int l
 	return n;
 }
 
-bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err, size_t errlen)
+bool db_naive_copy(PGconn *conn, const struct snk_batch *b, char *err, size_t errlen)
 {
-	char sql[512];
-
-	snprintf(sql, sizeof(sql),
-		 "INSERT INTO %s (%s, %s, naive_seq) SELECT u.*, 0 FROM ROWS FROM (pg_catalog.unnest($1::uuid[]), pg_catalog.unnest($2::text[])) u"
-		 " ON CONFLICT (%s) DO NOTHING",
-		 t->qualified, t->id, t->data, t->id);
-	return exec_batch(conn, sql, b, err, errlen);
+	return exec_batch(conn, "snk_naive_copy", NULL, b, err, errlen);
 }

@@ -478,12 +478,16 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
  * with naive_seq > after, in naive_seq order; copies are written with naive_seq = 0, so
  * they are never read back. */
 
+/* db_naive_prepare: prepares the page and the copy on conn (once per connection, before
+ * either), sets snk.copy = on (its copies notify nobody) and, with channel set, LISTENs on
+ * it. */
+bool db_naive_prepare(PGconn *conn, const struct snk_table *t, const char *channel, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 /* db_naive_page: reads up to limit rows after *after into b (reset first) and moves *after
  * to the last row's naive_seq. -1 on error (err filled), else the number of rows. */
-int db_naive_page(PGconn *conn, const struct snk_table *t, int64_t *after, int limit, struct snk_batch *b,
-		  char *err, size_t errlen);
+int db_naive_page(PGconn *conn, int64_t *after, int limit, struct snk_batch *b, char *err, size_t errlen);
 /* db_naive_copy: inserts b with naive_seq = 0, ON CONFLICT DO NOTHING. */
-bool db_naive_copy(PGconn *conn, const struct snk_table *t, const struct snk_batch *b, char *err,
-		   size_t errlen) __attribute__((warn_unused_result));
+bool db_naive_copy(PGconn *conn, const struct snk_batch *b, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 #endif
