@@ -64,22 +64,11 @@ floor=$(awk -v r="$(awk '{ print $(NF - 3) }' <<<"$rt")" -v d="$(awk '{ print $(
 	'BEGIN { printf "%.3f", r + d }')
 echo "floor of one row, a round trip to a plus a durable commit in b (p50): $floor ms"
 
-# db NAME: database NAME on both clusters, migrated by snk, with the NOTIFY trigger
-db() {
-	local port
-	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE $1"; done
-	bench_config "$work/$1.json" "$1" "$work/$1.sock"
-	"$build/snk" -c "$work/$1.json" migrate >/dev/null
-	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
-		PGOPTIONS="-c client_min_messages=warning" P "$port" -d "$1" -v table=records -v channel=snk_records \
-			-f migrations/notify_trigger.sql
-	done
-}
-db floor_naive
+bench_new_db "$work" floor_naive trigger
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 	P "$port" -d floor_naive -c "ALTER TABLE records ADD COLUMN naive_seq bigserial" -c "CREATE INDEX ON records (naive_seq)"
 done
-db floor_snk
+bench_new_db "$work" floor_snk trigger
 echo
 echo "probe, $SAMPLES samples into a, 10 ms apart, NOTIFY trigger, commits durable"
 for r in $(seq 1 "$ROUNDS"); do

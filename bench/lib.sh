@@ -69,6 +69,21 @@ bench_config() {
 EOT
 }
 
+# bench_new_db DIR NAME [trigger]: database NAME on both clusters, its config DIR/NAME.json
+# (control socket DIR/NAME.sock), migrated by snk; with "trigger", the NOTIFY trigger on
+# records in both.
+bench_new_db() {
+	local port
+	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE $2"; done
+	bench_config "$1/$2.json" "$2" "$1/$2.sock"
+	"$build/snk" -c "$1/$2.json" migrate >/dev/null
+	[ "${3:-}" = trigger ] || return 0
+	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
+		PGOPTIONS="-c client_min_messages=warning" P "$port" -d "$2" -v table=records -v channel=snk_records \
+			-f migrations/notify_trigger.sql
+	done
+}
+
 # SNK_PID: the snk a benchmark started in the background, if any; bench_snk_stop sends it
 # SIGTERM and waits (bench_exit does too).
 SNK_PID=

@@ -33,17 +33,13 @@ mkdir -p "$work"
 # poller the table also gets its serial column; for snk, the NOTIFY trigger.
 new_db() {
 	local port
-	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE $1"; done
-	bench_config "$work/$1.json" "$1" "$work/$1.sock"
-	"$build/snk" -c "$work/$1.json" migrate >/dev/null
+	if [ "$2" != naive ]; then
+		bench_new_db "$work" "$1" trigger
+		return
+	fi
+	bench_new_db "$work" "$1"
 	for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
-		if [ "$2" = naive ]; then
-			P "$port" -d "$1" -c "ALTER TABLE records ADD COLUMN naive_seq bigserial" \
-				-c "CREATE INDEX ON records (naive_seq)"
-		else
-			PGOPTIONS="-c client_min_messages=warning" P "$port" -d "$1" -v table=records \
-				-v channel=snk_records -f migrations/notify_trigger.sql
-		fi
+		P "$port" -d "$1" -c "ALTER TABLE records ADD COLUMN naive_seq bigserial" -c "CREATE INDEX ON records (naive_seq)"
 	done
 }
 

@@ -70,6 +70,7 @@ static void conflicts_done_cb(void *arg, const struct pgconn_error *err)
 		dir_fail(d, err, "checking skipped rows for conflicts");
 		return;
 	}
+	apply_send_pending(d);
 	if (d->state == DIR_PASS)
 		window_progress(d);
 }
@@ -167,6 +168,7 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		return;
 	}
 	window_slot_put(s);
+	apply_send_pending(d);
 	if (d->state == DIR_PASS)
 		window_progress(d);
 }
@@ -381,7 +383,10 @@ static void window_committed(struct snk_dir *d, struct slot *s)
 
 		if (s->cursors[i].stored && !snapshot_set(&td->stored.snapshot, s->cursors[i].stored))
 			snapshot_clear(&td->stored.snapshot); /* out of memory: only the newest safe one is written next */
-		td->cursor_owed = s->cursors[i].owed;
+		/* A cursor left unwritten leaves the debt as it is: a final put aside was made
+		 * before the one ahead of it committed (apply_defer_final), which may have set it. */
+		if (s->cursors[i].stored || s->cursors[i].owed)
+			td->cursor_owed = s->cursors[i].owed;
 		if (!snapshot_set(&td->committed, snap))
 			continue; /* out of memory: the lag reads high until the next commit */
 		td->committed_taken_ms = s->taken_ms;
@@ -449,6 +454,75 @@ static void send_final(struct snk_dir *d)
 		window_handoff(d, s);
 }
 
+
+/* Whether the pass's cursors may be made before the finals ahead of them have committed.
+ * Not when a table of the pass is linked by a foreign key (its batches may meet a missing
+ * parent and go again, which only their own pass does) or in its first copy, nor before
+ * a snapshot of the direction is known to be safe: the cursor rows would then be made
+ * from what the finals in flight are about to change (stored_snapshot's fallbacks). */
+static bool may_defer_final(const struct snk_dir *d)
+{
+	if (d->w.pending || !d->durable.confirmed.text)
+		return false;
+	for (int i = 0; i < d->w.ntables; i++) {
+		int t = d->w.tables[i];
+
+		if (fk_graph_linked(&d->dst->fk, t) || d->tdirs[t].copy.active)
+			return false;
+	}
+	return true;
+}
+
+/* The pass is read and its last page went beside a commit in flight (send_held_beside),
+ * so all its rows are sent but not all committed. Its cursors are made now and put aside,
+ * and the next pass starts at once instead of after those commits: a row that arrives
+ * meanwhile is read while they commit, and its page can go beside them in turn. The
+ * cursors are sent once every batch of this pass and of the passes before it has
+ * committed (apply_send_pending), as send_final would send them, so that no cursor
+ * commits ahead of the rows it covers; the next pass's own final waits for them
+ * (window_progress). One pass's cursors at a time wait so, and only where
+ * may_defer_final allows; a direction that leaves its passes drops them unsent
+ * (window_drop_pending): the stored cursors are older, and what they leave is read again. */
+bool apply_defer_final(struct snk_dir *d)
+{
+	struct slot *s;
+
+	if (!may_defer_final(d))
+		return false;
+	s = window_slot_get(d, d->w.ntables ? d->w.tables[0] : 0);
+	if (!s)
+		return false;
+	if (!final_cursors(d, s) || !snapshot_set(&s->cursor, d->w.next.text)) {
+		window_slot_put(s);
+		dir_fail(d, NULL, "out of memory");
+		return true;
+	}
+	s->window_rows = d->w.rows;
+	s->taken_ms = d->stats.next_taken_ms;
+	s->pass_started_ms = d->stats.pass_started_ms;
+	d->w.final_sent = true;
+	d->w.pending = s;
+	d->stats.cursors_deferred++;
+	window_restamp_ahead(d);
+	window_handoff(d, s);
+	return true;
+}
+
+void apply_send_pending(struct snk_dir *d)
+{
+	struct slot *p = d->w.pending;
+
+	if (!p || d->state == DIR_FAILED)
+		return;
+	for (int i = 0; i < d->nslots; i++) {
+		const struct slot *s = &d->slots[i];
+
+		if (s->busy && s != p && s->pass_seq <= p->pass_seq)
+			return; /* a batch of its pass or an earlier one is still in flight */
+	}
+	d->w.pending = NULL;
+	apply_send(d, p, true);
+}
 
 /* Every table of the pass has been read and every batch has committed: the final batch
  * with the cursors, or, when nothing moved, the pass ends without a commit. */

@@ -412,6 +412,7 @@ static cJSON *cmd_status(struct snk_app *app)
 		add_u64(j, "batches", d->stats.batches);
 		add_u64(j, "batches_in_flight", (uint64_t)d->w.inflight);
 		add_u64(j, "batches_beside_commit", d->stats.batches_beside);
+		add_u64(j, "cursors_deferred", d->stats.cursors_deferred);
 		add_u64(j, "fk_retries", d->stats.fk_retries);
 		add_u64(j, "passes", d->stats.passes);
 		add_u64(j, "errors", d->stats.errors);

@@ -82,12 +82,25 @@ int dir_copying(const struct snk_dir *d)
 	return n;
 }
 
+/* Whether t has rows in the window whose cursors wait for their commits (w.pending). */
+static bool pending_rows_of(const struct snk_dir *d, int t)
+{
+	const struct slot *p = d->w.pending;
+
+	for (int i = 0; p && i < p->ncursors; i++) {
+		if (p->cursors[i].table == t && p->cursors[i].rows > 0)
+			return true;
+	}
+	return false;
+}
+
 int64_t dir_lag_ms(const struct snk_dir *d, int64_t now_ms)
 {
-	if (d->state == DIR_IDLE && !d->wake_pending && dir_copying(d) == 0)
-		return 0;
-	if (d->state == DIR_PASS && d->w.rows == 0 && !d->wake_pending && dir_copying(d) == 0)
-		return 0; /* a poll that has found nothing yet */
+	/* not caught up while a window's cursors wait for its rows' commits */
+	bool quiet = !d->wake_pending && dir_copying(d) == 0 && !d->w.pending;
+
+	if (quiet && (d->state == DIR_IDLE || (d->state == DIR_PASS && d->w.rows == 0)))
+		return 0; /* nothing to read, or a poll that has found nothing yet */
 	return d->stats.prev_taken_ms ? now_ms - d->stats.prev_taken_ms : now_ms - d->app->started_ms;
 }
 
@@ -95,16 +108,24 @@ int64_t dir_table_lag_ms(const struct snk_dir *d, int t, int64_t now_ms)
 {
 	const struct snk_tdir *td = &d->tdirs[t];
 
-	if (!td->wake && !td->copy.active && (!td->in_pass || d->state != DIR_PASS || td->pass_rows == 0))
+	if (!td->wake && !td->copy.active && (!td->in_pass || d->state != DIR_PASS || td->pass_rows == 0) &&
+	    !pending_rows_of(d, t))
 		return 0;
 	return td->committed_taken_ms ? now_ms - td->committed_taken_ms : now_ms - d->app->started_ms;
 }
 
 uint64_t dir_pending_rows(const struct snk_dir *d)
 {
-	if (d->state != DIR_PASS)
-		return 0;
-	return d->w.rows - d->stats.pass_committed;
+	uint64_t n = d->state == DIR_PASS ? d->w.rows - d->stats.pass_committed : 0;
+
+	/* and the rows of earlier passes still committing (their cursors aside, w.pending) */
+	for (int i = 0; d->w.pending && i < d->nslots; i++) {
+		const struct slot *s = &d->slots[i];
+
+		if (s->busy && s != d->w.pending && s->pass_seq <= d->w.pending->pass_seq)
+			n += (uint64_t)s->batch.nrows;
+	}
+	return n;
 }
 
 /* ---- failures ---- */
@@ -523,6 +544,7 @@ static void load_done_cb(void *arg, const struct pgconn_error *err)
 
 static void load_cursors(struct snk_dir *d)
 {
+	window_drop_pending(d); /* the cursors loaded now must not be overwritten by older ones */
 	d->load_bad = false;
 	d->load_unflushed = false;
 	d->loaded = false;
@@ -656,6 +678,8 @@ void dir_session(struct snk_dir *d, bool ready)
 	}
 	/* a pass may still end on the old cursors; the next read may be another server's */
 	durable_clear(&d->durable);
+	if (d->state != DIR_PASS)
+		window_drop_pending(d); /* not sent, and the cursors are loaded again before any pass */
 	if (d->state == DIR_IDLE) {
 		dir_set_state(d, DIR_WAIT, "a session went away");
 	} else if (d->state == DIR_LOADING && d->flush_polls > 0) {

@@ -688,7 +688,7 @@ static void restamp_unit_done_cb(void *arg, const struct pgconn_error *err)
 		dir_wake(d, t);
 }
 
-static void restamp_ahead(struct snk_dir *d)
+void window_restamp_ahead(struct snk_dir *d)
 {
 	struct snk_pgconn *c = side_spare_write(d->src);
 
@@ -749,13 +749,14 @@ static void send_held_beside(struct snk_dir *d)
 		return; /* the send failed the pass */
 	d->stats.batches_beside++;
 	window_read_over(d); /* every row of the pass is read */
+	(void)apply_defer_final(d); /* the pass may be over now, and the next begun */
 }
 
 /* Stopping: the pass is abandoned once nothing of it is in flight; the stored cursors
  * still cover what committed. */
 static void abandon(struct snk_dir *d)
 {
-	if (d->w.fetch_outstanding || d->w.large_outstanding || d->w.inflight > 0)
+	if (d->w.fetch_outstanding || d->w.large_outstanding || d->w.inflight > 0 || d->w.pending)
 		return;
 	window_drop(d);
 	d->stats.pass_started_ms = 0;
@@ -769,6 +770,9 @@ void window_progress(struct snk_dir *d)
 
 	if (d->state != DIR_PASS)
 		return;
+	apply_send_pending(d);
+	if (d->state != DIR_PASS)
+		return; /* the send failed the pass */
 	if (d->app->stopping) {
 		abandon(d);
 		return;
@@ -795,14 +799,15 @@ void window_progress(struct snk_dir *d)
 		return;
 	}
 	/* The final batch goes once every earlier one has committed, the previous pass's final
-	 * batch included, so that no cursor commits ahead of the rows it covers. */
+	 * batch included (sent or still put aside), so that no cursor commits ahead of the rows
+	 * it covers. */
 	if (w->final_sent)
 		return;
-	if (w->inflight > 0 || w->deferred > 0) {
+	if (w->inflight > 0 || w->deferred > 0 || w->pending) {
 		send_held_beside(d);
 		return;
 	}
-	restamp_ahead(d);
+	window_restamp_ahead(d);
 	apply_finish(d);
 }
 
@@ -908,13 +913,19 @@ void window_drop(struct snk_dir *d)
 	memset(&w->fk_error, 0, sizeof(w->fk_error));
 }
 
+void window_drop_pending(struct snk_dir *d)
+{
+	window_slot_put(d->w.pending);
+	d->w.pending = NULL;
+}
+
 void window_drained(struct snk_dir *d)
 {
 	for (int i = 0; i < d->nslots; i++) {
 		d->slots[i].deferred = false;
 		window_slot_put(&d->slots[i]);
 	}
-	d->w.page = d->w.large_page = d->w.held = NULL;
+	d->w.page = d->w.large_page = d->w.held = d->w.pending = NULL;
 	d->w.inflight = 0;
 	d->w.deferred = 0;
 	d->w.resending = false;
@@ -926,7 +937,7 @@ void window_drained(struct snk_dir *d)
 
 bool window_init(struct snk_dir *d)
 {
-	d->nslots = d->app->cfg->max_batches_in_flight + 2 + SNK_DEFER_MAX;
+	d->nslots = d->app->cfg->max_batches_in_flight + 3 + SNK_DEFER_MAX; /* + the page, the held, the pending */
 	d->slots = calloc((size_t)d->nslots, sizeof(*d->slots));
 	d->w.tables = calloc((size_t)d->ntables + 1, sizeof(int));
 	d->w.summarized = calloc((size_t)d->ntables + 1, sizeof(int));

@@ -87,6 +87,7 @@ struct dir_stats {
 	uint64_t conflicts;      /* rows already there with different data (left alone) */
 	uint64_t batches;
 	uint64_t batches_beside; /* windows' last pages sent beside a commit in flight (window.c) */
+	uint64_t cursors_deferred; /* of those, windows whose cursors waited while the next began (apply.c) */
 	uint64_t passes;
 	uint64_t errors;
 	int64_t last_copy_ms;    /* wall clock of the last commit that copied rows, 0: never */
@@ -170,6 +171,8 @@ struct snk_window {
 	struct slot *page;       /* borrowed: slot being filled by a FETCH */
 	struct slot *large_page; /* borrowed: slot being filled by a fetch of large rows */
 	struct slot *held;       /* borrowed: last page waiting to carry the cursors */
+	struct slot *pending;    /* borrowed: an ended pass's cursors, sent once its batches have
+				  * committed (apply_defer_final); outlives its pass */
 	struct snk_idqueue large;/* owned: keys of the current table's large rows still to fetch */
 	struct snk_batch large_keys; /* owned: the key parameters of the next large fetch */
 	int inline_max;          /* the window's inline limit: rows over it left their values behind */
@@ -274,6 +277,12 @@ void window_start(struct snk_dir *d);
 void window_progress(struct snk_dir *d);
 /* window_read_over: every row of the pass is read: its read transaction ends (once). */
 void window_read_over(struct snk_dir *d);
+/* window_restamp_ahead: at the end of a pass, gives the rows its probes found with an
+ * snk_xid ahead of the source's xid counter current xids (snk.restamp_ahead). */
+void window_restamp_ahead(struct snk_dir *d);
+/* window_drop_pending: lets w.pending go unsent: the direction reloads its cursors, which
+ * the load must see as the last word (dir.c). */
+void window_drop_pending(struct snk_dir *d);
 /* window_drop: the pass failed: its read transaction ends, what it holds is let go. */
 void window_drop(struct snk_dir *d);
 /* window_drained: nothing of this direction is in flight any more: every slot is free. */
@@ -295,5 +304,11 @@ bool apply_resend_deferred(struct snk_dir *d, bool read_complete);
 /* apply_finish: every table read and every batch committed: the final batch, or the end
  * of a pass that moved nothing. */
 void apply_finish(struct snk_dir *d);
+/* apply_defer_final: every row of the pass is sent, not all committed: the pass ends now,
+ * its cursors wait in w.pending; false when the pass must wait for its commits instead. */
+bool apply_defer_final(struct snk_dir *d);
+/* apply_send_pending: sends w.pending once nothing of its pass or an earlier one is in
+ * flight. */
+void apply_send_pending(struct snk_dir *d);
 
 #endif

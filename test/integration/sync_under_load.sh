@@ -4,7 +4,8 @@
 # reported committed; each direction read exactly the rows tst wrote on its source
 # (nothing echoed back); no conflicts; snkctl status tells the same numbers; windows
 # whose last rows went beside an earlier batch's commit (their cursors alone after it)
-# are among them (68 + 68 in a run on the 2-core machine).
+# are among them (68 + 68 in a run on the 2-core machine), and windows whose cursors waited
+# aside for those commits while the next window began.
 . "$(dirname "$0")/lib.sh"
 it_init sync_under_load
 snk_start
@@ -25,7 +26,11 @@ log "converged ${SYNC_WAITED}s after tst stopped"
 beside_ab=$(status_field .a_to_b.batches_beside_commit) beside_ba=$(status_field .b_to_a.batches_beside_commit)
 [ "$((beside_ab + beside_ba))" -gt 0 ] ||
 	fail "no window's rows went beside a commit in flight (a_to_b $beside_ab, b_to_a $beside_ba)"
-log "windows beside the previous commit: a_to_b $beside_ab, b_to_a $beside_ba"
+deferred_ab=$(status_field .a_to_b.cursors_deferred) deferred_ba=$(status_field .b_to_a.cursors_deferred)
+[ "$((deferred_ab + deferred_ba))" -gt 0 ] ||
+	fail "no window's cursors waited aside while the next window began (a_to_b $deferred_ab, b_to_a $deferred_ba)"
+log "windows beside the previous commit: a_to_b $beside_ab, b_to_a $beside_ba; of them with their cursors" \
+	"aside while the next began: $deferred_ab, $deferred_ba"
 snk_stop || fail "snk exited non-zero on SIGTERM"
 assert_tail_only # nothing changed the tables behind snk's back: no reconcile repaired a row
 it_pass "tst wrote $tt rows (a=$ta b=$tb); both tables identical, nothing echoed, converged in ${SYNC_WAITED}s;" \
