@@ -19,12 +19,17 @@
 # clusters, ROUNDS (2) rounds of SAMPLES (300) probe samples 10 ms apart, alternated.
 # naive is not correct (it passes over rows that commit out of order): it is the least
 # work any NOTIFY-driven sync does for one row.
+# Last, under load (LOAD_SECONDS, 20; 0 leaves it out): tst at full speed into both sides
+# of snk's database with snk running and probe every 50 ms, as bench/run's step 2, and
+# beside them the one-row durable INSERT into b by pgbench: what a bare commit in b takes
+# while the machine carries that load.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FLOOR_SECONDS:-10}
 SAMPLES=${SAMPLES:-300}
 ROUNDS=${ROUNDS:-2}
+LOAD_SECONDS=${LOAD_SECONDS:-20}
 . bench/lib.sh
 bench_setup
 [ -x "$build/naive" ] || { echo "$build/naive: not found (build the tree into $build first)" >&2; exit 1; }
@@ -34,12 +39,12 @@ P "$SNK_IT_PORT_B" -d postgres -c "CREATE TABLE floor_rows (id uuid PRIMARY KEY,
 printf 'SELECT 1;\n' >"$work/select.sql"
 printf "INSERT INTO floor_rows VALUES (pg_catalog.gen_random_uuid(), 'x');\n" >"$work/insert.sql"
 
-# run NAME PORT SCRIPT [PGOPTIONS]: pgbench, one client, SECONDS_EACH; prints
-# "NAME p50 p90 p99" in ms from its per-transaction log.
+# run NAME PORT SCRIPT [PGOPTIONS [SECONDS]]: pgbench, one client, SECONDS (SECONDS_EACH);
+# prints "NAME p50 p90 p99 samples" in ms from its per-transaction log.
 run() {
-	local name=$1 port=$2 script=$3 opts=${4:-}
+	local name=$1 port=$2 script=$3 opts=${4:-} secs=${5:-$SECONDS_EACH}
 	rm -f "$work"/pgbench_log.*
-	(cd "$work" && PGOPTIONS=$opts "$PGBIN/pgbench" -n -c 1 -j 1 -T "$SECONDS_EACH" --log -h 127.0.0.1 \
+	(cd "$work" && PGOPTIONS=$opts "$PGBIN/pgbench" -n -c 1 -j 1 -T "$secs" --log -h 127.0.0.1 \
 		-p "$port" -U postgres -f "$script" postgres >/dev/null 2>&1)
 	cat "$work"/pgbench_log.* | awk '{ print $3 / 1000 }' | sort -n | awk -v name="$name" '
 		function q(f,  i) { i = int(NR * f); return a[i < 1 ? 1 : i] }
@@ -87,3 +92,20 @@ for r in $(seq 1 "$ROUNDS"); do
 		bench_snk_stop
 	done
 done
+[ "$LOAD_SECONDS" -gt 0 ] || exit 0
+echo
+echo "under load: tst at full speed into both sides for ${LOAD_SECONDS} s, snk running, probe every 50 ms"
+"$build/snk" -c "$work/floor_snk.json" >>"$work/snk.log" 2>&1 &
+SNK_PID=$!
+bench_wait_snk "$work/floor_snk.sock"
+c0=$(cpu_snap)
+"$build/tst" -c "$work/floor_snk.json" --seconds "$LOAD_SECONDS" --quiet >"$work/tst.out" &
+tst_pid=$!
+"$build/probe" -c "$work/floor_snk.json" --seconds "$LOAD_SECONDS" --gap-ms 50 >"$work/probe_load.out" &
+probe_pid=$!
+printf '%-48s %8s %8s %8s %9s\n' "beside the load" "p50 ms" "p90 ms" "p99 ms" "samples"
+run "one-row INSERT into b, synchronous_commit on" "$SNK_IT_PORT_B" "$work/insert.sql" "" "$LOAD_SECONDS"
+wait "$tst_pid" "$probe_pid"
+echo "probe, snk: $(tail -1 "$work/probe_load.out")"
+echo "tst: $(sed -n 's/.*total=\([0-9]*\).*/\1/p' "$work/tst.out") rows in ${LOAD_SECONDS} s; steal / iowait % $(cpu_noise "$c0")"
+bench_snk_stop
