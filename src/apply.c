@@ -158,6 +158,7 @@ static void batch_done_cb(void *arg, const struct pgconn_error *err)
 		/* Some keys were already there: same data (a replay) or a conflict. Rows never
 		 * change, so this check may run after the commit. */
 		if (pgconn_begin(c, conflicts_result_cb, conflicts_done_cb, s)) {
+			s->checking = true;
 			unit_begin(d, s);
 			db_send_conflicts(c, d->tdirs[s->table].t, &s->batch);
 			pgconn_end(c);

@@ -122,7 +122,7 @@ uint64_t dir_pending_rows(const struct snk_dir *d)
 	for (int i = 0; d->w.pending && i < d->nslots; i++) {
 		const struct slot *s = &d->slots[i];
 
-		if (s->busy && s != d->w.pending && s->pass_seq <= d->w.pending->pass_seq)
+		if (s->busy && !s->checking && s != d->w.pending && s->pass_seq <= d->w.pending->pass_seq)
 			n += (uint64_t)s->batch.nrows;
 	}
 	return n;
@@ -678,8 +678,9 @@ void dir_session(struct snk_dir *d, bool ready)
 	}
 	/* a pass may still end on the old cursors; the next read may be another server's */
 	durable_clear(&d->durable);
-	if (d->state != DIR_PASS)
-		window_drop_pending(d); /* not sent, and the cursors are loaded again before any pass */
+	/* cursors put aside were made from what that server had flushed: never sent (the
+	 * stored ones are older, and what they leave is read again) */
+	window_drop_pending(d);
 	if (d->state == DIR_IDLE) {
 		dir_set_state(d, DIR_WAIT, "a session went away");
 	} else if (d->state == DIR_LOADING && d->flush_polls > 0) {

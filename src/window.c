@@ -59,7 +59,7 @@ struct slot *window_slot_get(struct snk_dir *d, int table)
 		if (s->busy)
 			continue;
 		s->busy = true;
-		s->final = s->on_conflict = s->deferred = s->resent = s->awaits_large = false;
+		s->final = s->on_conflict = s->deferred = s->resent = s->awaits_large = s->checking = false;
 		s->inserted = 0;
 		s->requested = s->fetched = 0;
 		s->table = table;

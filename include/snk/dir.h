@@ -123,6 +123,7 @@ struct slot {
 	bool deferred;           /* met a missing parent: sent again once the rest committed */
 	bool resent;             /* sent again after it was deferred */
 	bool awaits_large;       /* a held page its table's large rows are to join */
+	bool checking;           /* committed; its skipped rows are being checked for conflicts */
 	uint64_t inserted;
 	int requested;           /* rows asked of the FETCH that filled it */
 	int fetched;             /* rows the FETCH returned, large ones included */
