@@ -88,6 +88,10 @@ bad=$(grep -v '^#' "$WORK/metrics.body" | grep -Ev '^[a-z_]+(\{[a-z_]+="[^"]*"(,
 m=$(awk '/^snk_rows_copied_total\{direction="a_to_b"\}/ {print $2}' "$WORK/metrics.body")
 [ "$m" = "$(status_field .a_to_b.rows_copied)" ] || fail "metrics rows_copied $m != status"
 grep -q '^snk_batch_apply_seconds_bucket{direction="b_to_a",le="+Inf"} [1-9]' "$WORK/metrics.body" || fail "no histogram"
+for f in batches_beside_commit cursors_deferred; do
+	m=$(awk -v s="snk_${f}_total{direction=\"b_to_a\"}" '$1 == s {print $2}' "$WORK/metrics.body")
+	[ -n "$m" ] && [ "$m" = "$(status_field ".b_to_a.$f")" ] || fail "metrics $f '$m' != status $(status_field ".b_to_a.$f")"
+done
 grep -q '^snk_database_connected{database="b"} 1$' "$WORK/metrics.body" || fail "b not connected in metrics"
 grep -q "^# TYPE snk_lag_seconds gauge$" "$WORK/metrics.body" || fail "no lag gauge"
 m=$(awk '/^snk_reconcile_runs_total / {print $2}' "$WORK/metrics.body")
