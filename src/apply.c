@@ -431,6 +431,22 @@ static void pass_complete(struct snk_dir *d)
 	dir_pass_over(d);
 }
 
+/* s becomes the pass's final batch: its cursors, its snapshot and the pass's figures.
+ * False when out of memory: s is let go and the direction has failed. */
+static bool make_final(struct snk_dir *d, struct slot *s)
+{
+	if (!final_cursors(d, s) || !snapshot_set(&s->cursor, d->w.next.text)) {
+		window_slot_put(s);
+		dir_fail(d, NULL, "out of memory");
+		return false;
+	}
+	s->window_rows = d->w.rows;
+	s->taken_ms = d->stats.next_taken_ms;
+	s->pass_started_ms = d->stats.pass_started_ms;
+	d->w.final_sent = true;
+	return true;
+}
+
 static void send_final(struct snk_dir *d)
 {
 	struct slot *s = d->w.held ? d->w.held : window_slot_get(d, d->w.ntables ? d->w.tables[0] : 0);
@@ -440,15 +456,8 @@ static void send_final(struct snk_dir *d)
 		dir_fail(d, NULL, "BUG: no free slot for the cursor");
 		return;
 	}
-	if (!final_cursors(d, s) || !snapshot_set(&s->cursor, d->w.next.text)) {
-		window_slot_put(s);
-		dir_fail(d, NULL, "out of memory");
+	if (!make_final(d, s))
 		return;
-	}
-	s->window_rows = d->w.rows;
-	s->taken_ms = d->stats.next_taken_ms;
-	s->pass_started_ms = d->stats.pass_started_ms;
-	d->w.final_sent = true;
 	apply_send(d, s, true);
 	window_read_over(d);
 	if (d->state == DIR_PASS)
@@ -493,20 +502,20 @@ bool apply_defer_final(struct snk_dir *d)
 	s = window_slot_get(d, d->w.ntables ? d->w.tables[0] : 0);
 	if (!s)
 		return false;
-	if (!final_cursors(d, s) || !snapshot_set(&s->cursor, d->w.next.text)) {
-		window_slot_put(s);
-		dir_fail(d, NULL, "out of memory");
+	if (!make_final(d, s))
 		return true;
-	}
-	s->window_rows = d->w.rows;
-	s->taken_ms = d->stats.next_taken_ms;
-	s->pass_started_ms = d->stats.pass_started_ms;
-	d->w.final_sent = true;
 	d->w.pending = s;
 	d->stats.cursors_deferred++;
 	window_restamp_ahead(d);
 	window_handoff(d, s);
 	return true;
+}
+
+bool apply_before_pending(const struct snk_dir *d, const struct slot *s)
+{
+	const struct slot *p = d->w.pending;
+
+	return p && s->busy && s != p && s->pass_seq <= p->pass_seq;
 }
 
 void apply_send_pending(struct snk_dir *d)
@@ -516,9 +525,7 @@ void apply_send_pending(struct snk_dir *d)
 	if (!p || d->state == DIR_FAILED)
 		return;
 	for (int i = 0; i < d->nslots; i++) {
-		const struct slot *s = &d->slots[i];
-
-		if (s->busy && s != p && s->pass_seq <= p->pass_seq)
+		if (apply_before_pending(d, &d->slots[i]))
 			return; /* a batch of its pass or an earlier one is still in flight */
 	}
 	d->w.pending = NULL;

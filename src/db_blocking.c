@@ -46,8 +46,8 @@ static bool check_result(PGresult *res, ExecStatusType want, char *err, size_t e
 	return false;
 }
 
-/* exec_batch: runs sql with the batch's columns as its binary parameters. */
-/* b as the parameters of sql, or of the statement prepared as name when name is set. */
+/* exec_batch: runs sql, or the statement prepared as name when name is set, with the
+ * batch's columns as its binary parameters. */
 static bool exec_batch(PGconn *conn, const char *name, const char *sql, const struct snk_batch *b, char *err,
 		       size_t errlen)
 {
@@ -422,16 +422,6 @@ int db_app_has_id(PGconn *conn, const struct snk_table *t, const unsigned char i
 
 /* --- the naive poller (bench/naive.c) --- */
 
-/* One statement on a blocking connection that returns no rows. */
-static bool exec_command(PGconn *conn, const char *sql, char *err, size_t errlen)
-{
-	PGresult *res = PQexec(conn, sql);
-	bool ok = check_result(res, PGRES_COMMAND_OK, err, errlen);
-
-	PQclear(res);
-	return ok;
-}
-
 static bool prepare(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
 {
 	PGresult *res = PQprepare(conn, name, sql, 0, NULL);
@@ -456,18 +446,18 @@ bool db_naive_prepare(PGconn *conn, const struct snk_table *t, const char *chann
 	if (!prepare(conn, "snk_naive_copy", sql, err, errlen))
 		return false;
 	/* its copies wake nobody (migrations/notify_trigger.sql), as snk's do not */
-	if (!exec_command(conn, "SET snk.copy = on", err, errlen))
+	if (!exec_ok(conn, "SET snk.copy = on", 0, NULL, err, errlen, NULL))
 		return false;
 	if (!channel)
 		return true;
-	quoted = PQescapeIdentifier(conn, channel, strlen(channel));
+	quoted = db_quote_ident(channel);
 	if (!quoted) {
 		snprintf(err, errlen, "out of memory");
 		return false;
 	}
 	snprintf(sql, sizeof(sql), "LISTEN %s", quoted);
-	PQfreemem(quoted);
-	return exec_command(conn, sql, err, errlen);
+	free(quoted);
+	return exec_ok(conn, sql, 0, NULL, err, errlen, NULL);
 }
 
 int db_naive_page(PGconn *conn, int64_t *after, int limit, struct snk_batch *b, char *err, size_t errlen)

@@ -122,7 +122,7 @@ uint64_t dir_pending_rows(const struct snk_dir *d)
 	for (int i = 0; d->w.pending && i < d->nslots; i++) {
 		const struct slot *s = &d->slots[i];
 
-		if (s->busy && !s->checking && s != d->w.pending && s->pass_seq <= d->w.pending->pass_seq)
+		if (apply_before_pending(d, s) && !s->checking)
 			n += (uint64_t)s->batch.nrows;
 	}
 	return n;

@@ -770,9 +770,6 @@ void window_progress(struct snk_dir *d)
 
 	if (d->state != DIR_PASS)
 		return;
-	apply_send_pending(d);
-	if (d->state != DIR_PASS)
-		return; /* the send failed the pass */
 	if (d->app->stopping) {
 		abandon(d);
 		return;

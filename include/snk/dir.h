@@ -308,8 +308,11 @@ void apply_finish(struct snk_dir *d);
 /* apply_defer_final: every row of the pass is sent, not all committed: the pass ends now,
  * its cursors wait in w.pending; false when the pass must wait for its commits instead. */
 bool apply_defer_final(struct snk_dir *d);
+/* apply_before_pending: whether s is a batch of w.pending's pass or an earlier one, not
+ * yet let go (in flight, or checking its skipped rows after its commit). */
+bool apply_before_pending(const struct snk_dir *d, const struct slot *s);
 /* apply_send_pending: sends w.pending once nothing of its pass or an earlier one is in
- * flight. */
+ * flight; called wherever such a batch is let go. */
 void apply_send_pending(struct snk_dir *d);
 
 #endif
