@@ -38,12 +38,16 @@ hold_wal_of_a() {
 	a_system "ALTER SYSTEM SET bgwriter_lru_maxpages = 0"
 	a_system "ALTER SYSTEM SET checkpoint_timeout = '1h'"
 }
-# first_sync: 100 rows into a, snk started, its first copy and reconcile over.
+# first_sync: 100 rows into a, snk started, its first copy and reconcile over, and every
+# cursor into a stored (a direction whose first copy ended before any snapshot was safe
+# writes its cursor at a later pass; left owed, the next start would write it into a with
+# a synchronous commit, flushing a's WAL behind the test's back).
 first_sync() {
 	q a "INSERT INTO records (id, data) SELECT gen_random_uuid(), 'before ' || i FROM generate_series(1, 100) i"
 	snk_start
 	wait_reconciled 0
 	wait_synced 30
+	wait_for a "SELECT count(*) > 0 AND bool_and(snapshot::text <> '1:1:') FROM snk.cursor" t 30
 }
 # cursor_ahead: what a restore of a would leave, b's cursor of a ahead of every xid a
 # handed out.
