@@ -38,9 +38,9 @@ log "r4: 200,000 rows ($(q a "SELECT pg_size_pretty(pg_table_size('r4'))")) in a
 
 config_for public.r1:uuid public.r2:comp public.r3:text
 snk_start
-run_load a 50 2 40 "$WORK/load-a.out" &
+run_load a 30 2 40 "$WORK/load-a.out" &
 pa=$!
-run_load b 50 2 40 "$WORK/load-b.out" &
+run_load b 30 2 40 "$WORK/load-b.out" &
 pb=$!
 BG_PIDS+=("$pa" "$pb")
 sleep 3
