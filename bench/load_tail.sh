@@ -10,6 +10,7 @@
 # cursors, to its commit), and the batches per pass (status; 1: a window commits once);
 # then b.write's wait events, and the probe's slowest samples with the windows of their
 # direction that committed while each waited.
+# SNK_EXTRA_CONFIG: more members of snk's config, as in bench/run (e.g. '"batch_rows": 500').
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ work=$SNK_IT_ROOT/tail
 mkdir -p "$work"
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do P "$port" -d postgres -c "CREATE DATABASE bench"; done
 cfg=$work/config.json
-bench_config "$cfg" bench "$work/snk.sock" '"log_level": "noise"'
+bench_config "$cfg" bench "$work/snk.sock" "\"log_level\": \"noise\"${SNK_EXTRA_CONFIG:+, $SNK_EXTRA_CONFIG}"
 "$build/snk" -c "$cfg" migrate >/dev/null
 for port in $SNK_IT_PORT_A $SNK_IT_PORT_B; do
 	P "$port" -d bench -v table=records -v channel=snk_records -c "SET client_min_messages = warning" \
